@@ -1,0 +1,231 @@
+"""The `runwayc` command line: thin click commands over the pure pipeline.
+
+Each command checks its flags, reads the workspace, calls one core function and prints. A
+RunwayError becomes its diagnostics and exit 1; bad usage is exit 2; nothing else is expected,
+and a bug still surfaces as a traceback rather than being hidden.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from compiler.diagnostics import (
+    Diagnostic,
+    Location,
+    error,
+    format_json,
+    format_sarif,
+    format_text,
+    has_errors,
+    sort_diagnostics,
+)
+from compiler.errors import RunwayError
+from compiler.lockfile import serialize_lock
+from compiler.render import (
+    CompileOptions,
+    CompileResult,
+    compile_project,
+    plan_provider_lock,
+    read_project,
+)
+from compiler.schema import json_schemas
+from compiler.workspace import LOCK_FILE, Workspace, write_text_atomic, write_tree
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
+FORMATS = click.Choice(["text", "json", "sarif"])
+
+
+def tool_version() -> str:
+    try:
+        return version("runwayc")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def report(diagnostics: Sequence[Diagnostic], output_format: str) -> None:
+    """Print diagnostics: text to stderr (humans), json/sarif to stdout (machines)."""
+    ordered = sort_diagnostics(diagnostics)
+    if output_format == "json":
+        click.echo(format_json(ordered), nl=False)
+    elif output_format == "sarif":
+        click.echo(format_sarif(ordered, tool_version()), nl=False)
+    elif ordered:
+        click.echo(format_text(ordered), nl=False, err=True)
+
+
+def runway_errors(func: F) -> F:
+    """The one place a RunwayError turns into printed diagnostics and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RunwayError as exc:
+            output_format = kwargs.get("output_format", "text")
+            found = list(exc.diagnostics) or [
+                error("RUNWAY_ERROR", exc.message, Location(kwargs.get("repo", ".")))
+            ]
+            report(found, output_format)
+            sys.exit(EXIT_DIAGNOSTICS)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def environments(workspace: Workspace, env: str | None) -> tuple[list[str], list[Diagnostic]]:
+    """The environments a command covers: `--env`, else every one runway.yaml lists."""
+    project, diagnostics = read_project(workspace.project())
+    if env is not None:
+        return [env], diagnostics
+    if project is None:
+        return ["dev"], diagnostics
+    return sorted(project.environments), diagnostics
+
+
+def default_environment(workspace: Workspace) -> str:
+    project, _ = read_project(workspace.project())
+    if project is not None and project.default_environment:
+        return project.default_environment
+    return "dev"
+
+
+repo_argument = click.argument(
+    "repo", type=click.Path(file_okay=False, path_type=Path), default=Path(".")
+)
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="Diagnostics as text (stderr), JSON or SARIF 2.1.0 (stdout).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(tool_version(), prog_name="runwayc")
+def main() -> None:
+    """runwayc: compile AI Runway ModelDeployments into pinned, policy-checked manifests."""
+
+
+@main.command("compile")
+@repo_argument
+@click.option("--env", "env", help="Environment to compile (default: runway.yaml's default).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default: <repo>/rendered/<env>).",
+)
+@click.option("--locked", is_flag=True, help="Fail on anything not pinned in runway.lock.")
+@format_option
+@runway_errors
+def compile_command(
+    repo: Path, env: str | None, out: Path | None, locked: bool, output_format: str
+) -> None:
+    """Render REPO's ModelDeployments for one environment."""
+    workspace = Workspace(repo)
+    env = env or default_environment(workspace)
+    result = compile_project(workspace.inputs(env), CompileOptions(env=env, locked=locked))
+    report(result.diagnostics, output_format)
+    if not result.ok:
+        click.echo(f"runwayc: {env}: {_counts(result)}; nothing written", err=True)
+        sys.exit(EXIT_DIAGNOSTICS)
+    target = out or repo / "rendered" / env
+    changed = write_tree(target, result.files)
+    state = "written to" if changed else "unchanged in"
+    click.echo(
+        f"runwayc: {env}: {len(result.deployments)} ModelDeployment(s) {state} {target}"
+        f" ({_counts(result)})",
+        err=True,
+    )
+
+
+@main.command("check")
+@repo_argument
+@click.option("--env", "env", help="Check one environment (default: every one in runway.yaml).")
+@click.option("--locked", is_flag=True, help="Also fail on anything not pinned in runway.lock.")
+@format_option
+@runway_errors
+def check_command(repo: Path, env: str | None, locked: bool, output_format: str) -> None:
+    """Validate REPO without writing anything."""
+    workspace = Workspace(repo)
+    names, diagnostics = environments(workspace, env)
+    for name in names:
+        result = compile_project(workspace.inputs(name), CompileOptions(env=name, locked=locked))
+        diagnostics.extend(result.diagnostics)
+    report(diagnostics, output_format)
+    if has_errors(diagnostics):
+        sys.exit(EXIT_DIAGNOSTICS)
+
+
+@main.command("lock")
+@repo_argument
+@click.option(
+    "--forget",
+    "forget",
+    multiple=True,
+    metavar="NAMESPACE/NAME",
+    help="Drop the recorded provider of a ModelDeployment (delete and recreate).",
+)
+@click.option("--env", "env", help="Environment whose policy applies (default: runway.yaml's).")
+@format_option
+@runway_errors
+def lock_command(repo: Path, forget: tuple[str, ...], env: str | None, output_format: str) -> None:
+    """Record each ModelDeployment's provider in runway.lock."""
+    for key in forget:
+        if key.count("/") != 1 or not all(key.split("/")):
+            raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
+    workspace = Workspace(repo)
+    env = env or default_environment(workspace)
+    dropped = frozenset(forget)
+    result = compile_project(workspace.inputs(env), CompileOptions(env=env), forget=dropped)
+    lock = plan_provider_lock(result, dropped)
+    report(result.diagnostics, output_format)
+    text = serialize_lock(lock)
+    lock_path = repo / LOCK_FILE
+    current = lock_path.read_text(encoding="utf-8") if lock_path.is_file() else None
+    if text != current and not _config_broken(result):
+        write_text_atomic(lock_path, text)
+        click.echo(
+            f"runwayc: {LOCK_FILE}: {len(lock.providers)} provider pin(s) recorded", err=True
+        )
+    if not result.ok:
+        sys.exit(EXIT_DIAGNOSTICS)
+
+
+def _config_broken(result: CompileResult) -> bool:
+    """True when runway.lock or the configuration could not be read: never overwrite then."""
+    return not result.deployments and has_errors(result.diagnostics)
+
+
+@main.command("schema")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
+def schema_command(out: Path) -> None:
+    """Write the JSON Schemas of every input file."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in json_schemas().items():
+        path = out / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            write_text_atomic(path, text)
+    click.echo(f"runwayc: {len(json_schemas())} schema(s) in {out}", err=True)
+
+
+def _counts(result: CompileResult) -> str:
+    errors = sum(1 for d in result.diagnostics if d.is_error)
+    warnings = len(result.diagnostics) - errors
+    return f"{errors} error(s), {warnings} warning(s)"

@@ -1,0 +1,68 @@
+"""The one exception hierarchy of runwayc.
+
+    RunwayError                  base; carries zero or more Diagnostics
+    ├── LoadError                YAML that cannot be read (syntax, duplicates, bombs, size)
+    ├── SchemaError              a document that does not match its model
+    ├── PolicyError              a spec that breaks policy
+    ├── ProviderError            provider selection / rendering refused a spec
+    ├── ImageError               image reference or pin problems
+    ├── RecipeError              recipe resolution problems
+    ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
+    ├── PublishError             git publishing
+    └── AgentError               the in-cluster status agent
+
+Third-party exceptions are translated into these at exactly one boundary each (`raise ... from
+exc`); anything else is a bug and is re-raised. The CLI maps a RunwayError to exit code 1 and
+prints its diagnostics; it never prints a traceback for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from compiler.diagnostics import Diagnostic
+
+
+class RunwayError(Exception):
+    """Base of every error runwayc raises on purpose."""
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+
+
+class LoadError(RunwayError):
+    """A YAML source could not be read into plain data."""
+
+
+class SchemaError(RunwayError):
+    """A document does not match its pydantic model."""
+
+
+class PolicyError(RunwayError):
+    """A spec breaks policy."""
+
+
+class ProviderError(RunwayError):
+    """Provider selection or rendering refused a spec."""
+
+
+class ImageError(RunwayError):
+    """An image reference is malformed or a required pin is missing."""
+
+
+class RecipeError(RunwayError):
+    """A recipe could not be resolved."""
+
+
+class ConfigError(RunwayError):
+    """runway.yaml, runway.lock, an overlay or a policy file is invalid."""
+
+
+class PublishError(RunwayError):
+    """Publishing the hydrated tree failed."""
+
+
+class AgentError(RunwayError):
+    """The status agent cannot do its work."""

@@ -1,0 +1,286 @@
+"""YAML sources to plain data, with the `file:line:col` of every node.
+
+The first stage of the pipeline. ruamel.yaml composes each document (YAML 1.2, so `yes` stays a
+string); we then walk the composed nodes ourselves, which lets us bound what an attacker-shaped
+file can cost before any of it is trusted: document size, node count after alias expansion
+(billion-laughs bombs), nesting depth, duplicate and non-string keys, and exotic tags.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from compiler.diagnostics import Diagnostic, Location, error
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadLimits:
+    """Bounds on untrusted YAML; the values live in policies/limits.yaml."""
+
+    max_document_bytes: int = 1 << 20
+    max_file_bytes: int = 16 << 20
+    max_nodes: int = 100_000
+    max_depth: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One YAML document: plain data plus where every node of it came from."""
+
+    file: str
+    index: int
+    data: Any
+    positions: dict[PathKey, tuple[int, int]] = field(repr=False)
+
+    def location(self, path: PathKey = ()) -> Location:
+        """Location of `path`, or of its nearest ancestor that exists in the source."""
+        probe = tuple(path)
+        while probe not in self.positions and probe:
+            probe = probe[:-1]
+        line, column = self.positions.get(probe, (0, 0))
+        return Location(self.file, line, column)
+
+
+def format_path(path: PathKey) -> str:
+    """`spec.provider.overrides.containers[0].securityContext`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_SEGMENT.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+# Tags of YAML 1.2's core schema (and the few 1.1 ones ruamel still resolves); anything else,
+# such as !!python/object or a custom !Ref, is refused rather than interpreted.
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Refusal(Exception):
+    """Internal: stops the walk of one document with a diagnostic."""
+
+    def __init__(self, code: str, message: str, line: int, column: int, path: PathKey) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+        self.path = path
+
+
+def _mark(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Walker:
+    def __init__(self, limits: LoadLimits) -> None:
+        self.limits = limits
+        self.nodes = 0
+        self.positions: dict[PathKey, tuple[int, int]] = {}
+
+    def refuse(self, code: str, message: str, node: Node, path: PathKey) -> _Refusal:
+        line, column = _mark(node)
+        return _Refusal(code, message, line, column, path)
+
+    def walk(self, node: Node, path: PathKey, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise self.refuse(
+                "YAML_TOO_LARGE",
+                f"document expands to more than {self.limits.max_nodes} nodes "
+                "(alias expansion bomb or oversized document)",
+                node,
+                path,
+            )
+        if depth > self.limits.max_depth:
+            raise self.refuse(
+                "YAML_TOO_DEEP",
+                f"document nests deeper than {self.limits.max_depth} levels",
+                node,
+                path,
+            )
+        self.positions.setdefault(path, _mark(node))
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, SequenceNode):
+            if node.tag not in (_SEQ, "!!seq"):
+                raise self.refuse("YAML_TAG", f"unsupported YAML tag {node.tag!r}", node, path)
+            return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self.mapping(node, path, depth)
+        raise self.refuse("YAML_NODE", "unsupported YAML node", node, path)  # pragma: no cover
+
+    def mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
+        if node.tag not in (_MAP, "!!map"):
+            raise self.refuse("YAML_TAG", f"unsupported YAML tag {node.tag!r}", node, path)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                raise self.refuse(
+                    "YAML_MERGE_KEY",
+                    "merge keys (<<) are not supported; write the keys out",
+                    key_node,
+                    path,
+                )
+            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+                raise self.refuse(
+                    "YAML_KEY_TYPE",
+                    "mapping keys must be strings; quote the key",
+                    key_node,
+                    path,
+                )
+            key = str(key_node.value)
+            child = (*path, key)
+            if key in result:
+                first = self.positions.get(child, (0, 0))
+                raise self.refuse(
+                    "YAML_DUPLICATE_KEY",
+                    f'duplicate key "{key}" (first defined at line {first[0]}, column {first[1]})',
+                    key_node,
+                    child,
+                )
+            # The key's own position is where a reader looks for `key: value`.
+            self.positions[child] = _mark(key_node)
+            result[key] = self.walk(value_node, child, depth + 1)
+        return result
+
+    def scalar(self, node: ScalarNode, path: PathKey) -> Any:
+        tag, text = node.tag, node.value
+        if tag == _STR:
+            return text
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return text.lower() == "true"
+        if tag == _INT:
+            return _parse_int(text)
+        if tag == _FLOAT:
+            value = _parse_float(text)
+            if not math.isfinite(value):
+                raise self.refuse("YAML_VALUE", f"non-finite number {text!r}", node, path)
+            return value
+        raise self.refuse("YAML_TAG", f"unsupported YAML tag {tag!r}", node, path)
+
+
+def _parse_int(text: str) -> int:
+    cleaned = text.replace("_", "")
+    sign = -1 if cleaned.startswith("-") else 1
+    cleaned = cleaned.lstrip("+-")
+    for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if cleaned.lower().startswith(prefix):
+            return sign * int(cleaned[2:], base)
+    return sign * int(cleaned, 10)
+
+
+def _parse_float(text: str) -> float:
+    lowered = text.lower().replace("_", "")
+    if lowered in (".nan",):
+        return math.nan
+    if lowered in (".inf", "+.inf"):
+        return math.inf
+    if lowered == "-.inf":
+        return -math.inf
+    return float(lowered)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = True  # we report duplicates ourselves, with both positions
+    return yaml
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    documents: tuple[SourceDocument, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadResult:
+    """Parse every document of `text`; bad documents become diagnostics, never exceptions."""
+    limits = limits or LoadLimits()
+    if len(text.encode("utf-8", "surrogatepass")) > limits.max_file_bytes:
+        return LoadResult(
+            (),
+            (
+                error(
+                    "YAML_TOO_LARGE",
+                    f"file is larger than {limits.max_file_bytes} bytes",
+                    Location(file, 1, 1),
+                ),
+            ),
+        )
+    documents: list[SourceDocument] = []
+    diagnostics: list[Diagnostic] = []
+    try:
+        for index, root in enumerate(_compose_all(text)):
+            if root is None:
+                continue
+            size = root.end_mark.index - root.start_mark.index
+            if size > limits.max_document_bytes:
+                line, column = _mark(root)
+                diagnostics.append(
+                    error(
+                        "YAML_TOO_LARGE",
+                        f"document {index} is {size} bytes, over the "
+                        f"{limits.max_document_bytes}-byte limit",
+                        Location(file, line, column),
+                    )
+                )
+                continue
+            walker = _Walker(limits)
+            try:
+                data = walker.walk(root, (), 0)
+            except _Refusal as refusal:
+                diagnostics.append(
+                    error(
+                        refusal.code,
+                        refusal.message,
+                        Location(file, refusal.line, refusal.column),
+                        format_path(refusal.path),
+                    )
+                )
+                continue
+            documents.append(SourceDocument(file, index, data, walker.positions))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        diagnostics.append(
+            error("YAML_SYNTAX", f"invalid YAML: {reason}", Location(file, line, column))
+        )
+    except (YAMLError, ValueError, RecursionError) as exc:
+        diagnostics.append(
+            error("YAML_SYNTAX", f"invalid YAML: {_first_line(exc)}", Location(file, 1, 1))
+        )
+    return LoadResult(tuple(documents), tuple(diagnostics))
+
+
+def _compose_all(text: str) -> Iterator[Node | None]:
+    yield from _yaml().compose_all(text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

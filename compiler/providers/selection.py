@@ -1,0 +1,107 @@
+"""Provider selection over the catalog in `policies/providers.yaml`.
+
+AI Runway's algorithm: keep providers whose capabilities match the spec (engine, serving mode,
+GPU or CPU), score each by the highest priority among its CEL `selectionRules` that match
+(0 if none), pick the highest score, break ties by name. `vllm` (Direct vLLM) is explicit-only:
+it is never auto-selected, not even as the only candidate. CEL is evaluated with cel-python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
+
+from compiler.model import ModelDeployment, ProviderCatalog, ProviderEntry, effective_gpu_count
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    provider: str | None
+    reason: str
+    # Set when nothing could be chosen: why, in AI Runway's words where it has them.
+    failure: str | None = None
+
+
+def cel_spec(md: ModelDeployment) -> dict[str, Any]:
+    """The spec as CEL sees it: wire names, CRD defaults, and the admission GPU default."""
+    spec: dict[str, Any] = md.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    resources = spec.setdefault("resources", {})
+    if "gpu" not in resources and effective_gpu_count(md) > 0:
+        resources["gpu"] = {"count": effective_gpu_count(md), "type": "nvidia.com/gpu"}
+    if not resources:
+        del spec["resources"]
+    return spec
+
+
+@lru_cache(maxsize=256)
+def _program(condition: str) -> Any:
+    env = celpy.Environment()
+    return env.program(env.compile(condition))
+
+
+def rule_matches(condition: str, spec: dict[str, Any]) -> bool:
+    """Evaluate one selection rule; a rule that errors (missing field) does not match."""
+    try:
+        result = _program(condition).evaluate({"spec": json_to_cel(spec)})
+    except CELEvalError:
+        return False
+    return isinstance(result, celtypes.BoolType) and bool(result)
+
+
+def capability_mismatch(entry: ProviderEntry, md: ModelDeployment) -> str | None:
+    """Why `entry` cannot serve `md`, or None when it can."""
+    engine_type = md.engine_type or "vllm"
+    engine = next((e for e in entry.engines if e.name == engine_type), None)
+    if engine is None:
+        return f"engine {engine_type} not supported"
+    if md.serving_mode not in engine.serving_modes:
+        return f"serving mode {md.serving_mode} not supported"
+    gpus = effective_gpu_count(md)
+    if gpus > 0 and not engine.gpu_support:
+        return "GPU not supported"
+    if gpus == 0 and not engine.cpu_support:
+        return "CPU-only not supported"
+    return None
+
+
+def capability_summary(md: ModelDeployment) -> str:
+    return (
+        f"engine={md.engine_type or 'vllm'}, gpu={effective_gpu_count(md)}, mode={md.serving_mode}"
+    )
+
+
+def select_provider(catalog: ProviderCatalog, md: ModelDeployment) -> Selection:
+    """Choose a provider for an MD that does not name one."""
+    spec = cel_spec(md)
+    scored: list[tuple[int, str]] = []
+    explicit_only_fits: list[str] = []
+    for entry in catalog.providers:
+        if capability_mismatch(entry, md) is not None:
+            continue
+        if entry.explicit_only:
+            explicit_only_fits.append(entry.name)
+            continue
+        priority = max(
+            (rule.priority for rule in entry.selection_rules if rule_matches(rule.condition, spec)),
+            default=0,
+        )
+        scored.append((priority, entry.name))
+    summary = capability_summary(md)
+    if not scored:
+        if explicit_only_fits:
+            names = ", ".join(explicit_only_fits)
+            failure = (
+                f"no provider can be auto-selected ({summary}); {names} is explicit-only: "
+                f'set spec.provider.name: "{explicit_only_fits[0]}" to use it'
+            )
+        else:
+            failure = f"no provider in the catalog supports this spec ({summary})"
+        return Selection(None, "", failure)
+    priority, name = min(scored, key=lambda item: (-item[0], item[1]))
+    return Selection(name, f"matched capabilities: {summary}; priority {priority}")

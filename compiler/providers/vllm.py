@@ -1,0 +1,278 @@
+"""Direct vLLM (provider `vllm`): one Deployment and one Service per ModelDeployment.
+
+Matches AI Runway's Direct vLLM transformer: the image entrypoint serves (no `command`), the
+container listens on 0.0.0.0:8000 so container, Service and probes agree, derived flags give
+way to the user's own spelling of the same flag, and `provider.overrides` is deep-merged last,
+after policy has cleared it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from compiler.diagnostics import Diagnostic
+from compiler.model import ModelDeployment, effective_gpu_count, gpu_resource_name
+from compiler.policy import (
+    CheckContext,
+    check_reserved_networking,
+    extra_arg_flags,
+    flag_identity,
+)
+from compiler.providers.base import KubeObject, RenderContext, RenderResult
+
+CONTAINER_NAME = "vllm"
+HTTP_PORT = 8000
+HEALTH_PATH = "/health"
+SHM_SIZE = "20Gi"
+SHM_MOUNT_PATH = "/dev/shm"  # noqa: S108 - the container's shared memory, not a temp file
+
+MSG_NEEDS_GPU = "vLLM provider requires GPU resources (spec.resources.gpu.count > 0)"
+MSG_NO_DISAGG = (
+    "vLLM provider does not support disaggregated serving mode; use spec.serving.mode: aggregated"
+)
+MSG_ENGINE = "vLLM provider only supports the vllm engine, got {engine}"
+
+
+def check_vllm(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """What Direct vLLM refuses beyond the common policy: GPU-less, disaggregated, networking."""
+    found = []
+    engine = md.engine_type
+    if engine is not None and engine != "vllm":
+        found.append(
+            ctx.at("PROVIDER_ENGINE", MSG_ENGINE.format(engine=engine), ("spec", "engine", "type"))
+        )
+    if effective_gpu_count(md) <= 0:
+        found.append(
+            ctx.at("PROVIDER_NEEDS_GPU", MSG_NEEDS_GPU, ("spec", "resources", "gpu", "count"))
+        )
+    if md.serving_mode == "disaggregated":
+        found.append(ctx.at("PROVIDER_SERVING_MODE", MSG_NO_DISAGG, ("spec", "serving", "mode")))
+    found.extend(check_reserved_networking(md, ctx))
+    return found
+
+
+def labels(md: ModelDeployment) -> dict[str, str]:
+    name = md.name
+    return {
+        "airunway.ai/managed-by": "airunway",
+        "airunway.ai/deployment": name,
+        "airunway.ai/model-source": md.spec.model.source,
+        "airunway.ai/engine-type": md.engine_type or "vllm",
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/managed-by": "airunway",
+    }
+
+
+def selector(md: ModelDeployment) -> dict[str, str]:
+    return {"airunway.ai/deployment": md.name, "app": md.name}
+
+
+def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
+    """Flags Direct vLLM derives from the spec, in order: (identity, value or None)."""
+    engine = md.spec.engine
+    flags: list[tuple[str, str | None]] = []
+    if md.spec.model.served_name:
+        flags.append(("served-model-name", md.spec.model.served_name))
+    if engine is not None and engine.context_length is not None:
+        flags.append(("max-model-len", str(engine.context_length)))
+    if engine is not None and engine.trust_remote_code:
+        flags.append(("trust-remote-code", None))
+    if engine is not None and engine.enforce_eager:
+        flags.append(("enforce-eager", None))
+    if engine is None or engine.enable_prefix_caching:
+        flags.append(("enable-prefix-caching", None))
+    gpus = effective_gpu_count(md)
+    if gpus > 1:
+        flags.append(("tensor-parallel-size", str(gpus)))
+    return flags
+
+
+def container_args(md: ModelDeployment, aliases: Mapping[str, str]) -> list[str]:
+    """`--host 0.0.0.0 --port 8000 --model <id>`, derived flags, sorted args, extraArgs."""
+    engine = md.spec.engine
+    user_args = dict(engine.args or {}) if engine else {}
+    extra = list(engine.extra_args or []) if engine else []
+    user_flags = {flag_identity(key, aliases) for key in user_args}
+    user_flags |= {identity for _, identity in extra_arg_flags(extra, aliases)}
+    args = ["--host", "0.0.0.0", "--port", str(HTTP_PORT)]  # noqa: S104 - serve on the pod IP
+    if md.spec.model.id:
+        args += ["--model", md.spec.model.id]
+    for identity, value in derived_flags(md):
+        if identity in user_flags:
+            continue  # the user's value wins: exactly one such flag is rendered
+        args.append(f"--{identity}")
+        if value is not None:
+            args.append(value)
+    for key in sorted(user_args):
+        args.append(f"--{key.lstrip('-')}")
+        if user_args[key] != "":
+            args.append(user_args[key])
+    return args + extra
+
+
+def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": HEALTH_PATH, "port": HTTP_PORT},
+        "initialDelaySeconds": initial,
+        "periodSeconds": period,
+        "failureThreshold": failures,
+    }
+
+
+def container_env(md: ModelDeployment) -> list[dict[str, Any]]:
+    """User env, with `secrets.huggingFaceToken` replacing any user HF_TOKEN."""
+    token_secret = md.spec.secrets.hugging_face_token if md.spec.secrets else None
+    env = [
+        var.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for var in md.spec.env or []
+        if not (token_secret and var.name == "HF_TOKEN")
+    ]
+    if token_secret:
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": token_secret, "key": "HF_TOKEN"}},
+            }
+        )
+    return env
+
+
+def container_resources(md: ModelDeployment) -> dict[str, Any]:
+    limits: dict[str, str] = {}
+    requests: dict[str, str] = {}
+    gpus = effective_gpu_count(md)
+    if gpus > 0:
+        limits[gpu_resource_name(md)] = str(gpus)
+        requests[gpu_resource_name(md)] = str(gpus)
+    resources = md.spec.resources
+    if resources is not None and resources.memory:
+        limits["memory"] = resources.memory
+        requests["memory"] = resources.memory
+    if resources is not None and resources.cpu:
+        requests["cpu"] = resources.cpu
+    out: dict[str, Any] = {}
+    if limits:
+        out["limits"] = limits
+    if requests:
+        out["requests"] = requests
+    return out
+
+
+def storage(md: ModelDeployment) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """PVC volumes and their mounts for `model.storage.volumes`."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    spec_storage = md.spec.model.storage
+    for volume in (spec_storage.volumes or []) if spec_storage else []:
+        claim = volume.claim_name or f"{md.name}-{volume.name}"
+        volumes.append(
+            {
+                "name": volume.name,
+                "persistentVolumeClaim": {"claimName": claim, "readOnly": volume.read_only},
+            }
+        )
+        mount: dict[str, Any] = {
+            "name": volume.name,
+            "mountPath": volume.mount_path or f"/mnt/{volume.name}",
+        }
+        if volume.read_only:
+            mount["readOnly"] = True
+        mounts.append(mount)
+    return volumes, mounts
+
+
+def deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Maps merge key by key; anything else in `overlay` replaces what `base` had."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def render_vllm_deployment(ctx: RenderContext) -> KubeObject:
+    md = ctx.md
+    object_labels = labels(md)
+    pod_meta = md.spec.pod_template.metadata if md.spec.pod_template else None
+    # User pod labels first, ours over them, the selector last: nothing can break the selector.
+    pod_labels = {**(pod_meta.labels or {} if pod_meta else {}), **object_labels, **selector(md)}
+    volumes, mounts = storage(md)
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": ctx.image,
+        "args": container_args(md, ctx.policy.aliases),
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "startupProbe": _probe(15, 10, 60),
+        "livenessProbe": _probe(15, 10, 3),
+        "readinessProbe": _probe(15, 5, 3),
+    }
+    env = container_env(md)
+    if env:
+        container["env"] = env
+    resources = container_resources(md)
+    if resources:
+        container["resources"] = resources
+    if effective_gpu_count(md) > 1:
+        volumes.insert(0, {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}})
+        mounts.insert(0, {"name": "shm", "mountPath": SHM_MOUNT_PATH})
+    if mounts:
+        container["volumeMounts"] = mounts
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if volumes:
+        pod_spec["volumes"] = volumes
+    if md.spec.node_selector:
+        pod_spec["nodeSelector"] = dict(md.spec.node_selector)
+    if md.spec.tolerations:
+        pod_spec["tolerations"] = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
+        ]
+    template_meta: dict[str, Any] = {"labels": pod_labels}
+    if pod_meta is not None and pod_meta.annotations:
+        template_meta["annotations"] = dict(pod_meta.annotations)
+    deployment: KubeObject = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": md.name, "namespace": ctx.namespace, "labels": object_labels},
+        "spec": {
+            "replicas": md.replicas,
+            "selector": {"matchLabels": selector(md)},
+            "template": {"metadata": template_meta, "spec": pod_spec},
+        },
+    }
+    overrides = md.spec.provider.overrides if md.spec.provider else None
+    if overrides:
+        deployment = deep_merge(deployment, overrides)
+        # Overrides may add pod labels but never move the selector off this Deployment's pods.
+        spec = deployment["spec"]
+        spec["selector"] = {"matchLabels": selector(md)}
+        template_labels = spec["template"].setdefault("metadata", {}).setdefault("labels", {})
+        template_labels.update(selector(md))
+    return deployment
+
+
+def render_vllm_service(ctx: RenderContext) -> KubeObject:
+    md = ctx.md
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": md.name, "namespace": ctx.namespace, "labels": labels(md)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(md),
+            "ports": [
+                {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT, "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def render_vllm(ctx: RenderContext) -> RenderResult:
+    problems = check_vllm(ctx.md, CheckContext(ctx.doc, ctx.policy))
+    if problems:
+        return RenderResult([], problems)
+    return RenderResult([render_vllm_deployment(ctx), render_vllm_service(ctx)], [])

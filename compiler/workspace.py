@@ -1,0 +1,156 @@
+"""The filesystem edge: read a GitOps source repo into `CompileInputs`, write the tree.
+
+Everything that touches the disk for `compile`, `check` and `lock` is here, so the pipeline
+itself stays a pure function. Writes are atomic: the new tree is built in a temporary
+directory beside the target and swapped in with renames, so a reader (or a crash) never sees
+half a tree, and files of removed ModelDeployments disappear with the old tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import ConfigError
+from compiler.render import CompileInputs, SourceFile
+
+PROJECT_FILE = "runway.yaml"
+LOCK_FILE = "runway.lock"
+DEFAULT_SOURCES = ("deployments/**/*.yaml", "deployments/**/*.yml")
+
+
+def data_dir(name: str) -> Path:
+    """Built-in data (`policies`, `overlays`): packaged in the wheel, or the repo checkout."""
+    packaged = Path(__file__).parent / "_data" / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / name
+
+
+def _read(path: Path, display: str) -> SourceFile:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {display}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{display}: not UTF-8 text (byte {exc.start})") from exc
+    return SourceFile(display, text)
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A GitOps source repository on disk."""
+
+    root: Path
+
+    def display(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def deployment_files(self) -> list[Path]:
+        found: set[Path] = set()
+        for pattern in DEFAULT_SOURCES:
+            found.update(p for p in self.root.glob(pattern) if p.is_file())
+        return sorted(found)
+
+    def overlay_file(self, env: str) -> Path | None:
+        """The repo's overlay for `env`, else the built-in one of that name, else none."""
+        candidates = [self.root / "overlays" / f"{env}.yaml", data_dir("overlays") / f"{env}.yaml"]
+        return next((c for c in candidates if c.is_file()), None)
+
+    def project(self) -> SourceFile | None:
+        path = self.root / PROJECT_FILE
+        return _read(path, PROJECT_FILE) if path.is_file() else None
+
+    def inputs(self, env: str) -> CompileInputs:
+        if not self.root.is_dir():
+            raise ConfigError(f"{self.root}: no such directory")
+        lock_path = self.root / LOCK_FILE
+        overlay_path = self.overlay_file(env)
+        builtin = data_dir("policies")
+        return CompileInputs(
+            catalog=_read(builtin / "providers.yaml", "<builtin>/policies/providers.yaml"),
+            builtin_policies=tuple(
+                _read(p, f"<builtin>/policies/{p.name}")
+                for p in _yaml_files(builtin)
+                if p.name != "providers.yaml"
+            ),
+            deployments=tuple(_read(p, self.display(p)) for p in self.deployment_files()),
+            project=self.project(),
+            lock=_read(lock_path, LOCK_FILE) if lock_path.is_file() else None,
+            overlay=self._overlay(overlay_path),
+            user_policies=tuple(
+                _read(p, self.display(p)) for p in _yaml_files(self.root / "policies")
+            ),
+        )
+
+    def _overlay(self, path: Path | None) -> SourceFile | None:
+        if path is None:
+            return None
+        if path.is_relative_to(self.root):
+            return _read(path, self.display(path))
+        return _read(path, f"<builtin>/overlays/{path.name}")
+
+
+def write_tree(target: Path, files: Mapping[str, bytes]) -> bool:
+    """Replace `target` with exactly `files`, atomically; False when nothing would change.
+
+    A no-change compile writes nothing (mtimes stay), which keeps `publish` and incremental
+    tooling honest.
+    """
+    if _tree_equals(target, files):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would leak into the published tree
+    try:
+        for relative, content in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        retired = None
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, retired / "tree")
+        os.replace(staging, target)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return True
+
+
+def _tree_equals(target: Path, files: Mapping[str, bytes]) -> bool:
+    if not target.is_dir():
+        return False
+    existing = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    if existing != set(files):
+        return False
+    return all((target / name).read_bytes() == content for name, content in files.items())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write one file through a temp file and a rename."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
