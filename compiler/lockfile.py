@@ -69,7 +69,9 @@ LOCK_HEADER = (
 def serialize_lock(lock: LockFile) -> str:
     """Deterministic text of a lock file: sorted keys, block style, a fixed header."""
     data = lock.model_dump(mode="json", by_alias=True, exclude_none=True)
-    body = yaml.dump(
+    # The version leads so a reader (or an older runwayc) sees the format first.
+    head = yaml.dump({"version": data.pop("version")}, Dumper=_LockDumper)
+    body = head + yaml.dump(
         data,
         Dumper=_LockDumper,
         sort_keys=True,
