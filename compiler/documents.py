@@ -18,16 +18,21 @@ from compiler.load import PathKey, SourceDocument, format_path
 M = TypeVar("M", bound=BaseModel)
 
 
+def _has_child(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    if isinstance(node, list):
+        return isinstance(part, int) and 0 <= part < len(node)
+    return False
+
+
 def _data_path(data: Any, loc: tuple[str | int, ...], error_type: str) -> PathKey:
     """Follow pydantic's `loc` through the data, dropping union-member tags it inserts."""
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if _has_child(node, part):
             path.append(part)
             node = node[part]
         elif last and error_type in ("missing", "extra_forbidden") and isinstance(part, str):

@@ -39,7 +39,7 @@ from compiler.policy import (
     check_model_deployment,
     provider_immutability,
 )
-from compiler.providers import RENDERERS, RenderContext
+from compiler.providers import PROVIDER_CHECKS, RENDERERS, RenderContext
 from compiler.providers.selection import select_provider
 
 M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
@@ -387,6 +387,9 @@ def compile_deployment(
     compiled = CompiledDeployment(namespace, md.name, lock_key, doc.file, pin)
     if pin is None:
         return compiled, diagnostics
+    provider_check = PROVIDER_CHECKS.get(pin.name)
+    if provider_check is not None:
+        diagnostics.extend(provider_check(md, ctx))
     renderer = RENDERERS.get(pin.name)
     if renderer is None:
         message = (

@@ -7,9 +7,17 @@ a provider in the catalog with no renderer yet is reported, not silently skipped
 
 from __future__ import annotations
 
-from compiler.providers.base import RenderContext, Renderer, RenderResult
-from compiler.providers.vllm import render_vllm
+from compiler.providers.base import ProviderCheck, RenderContext, Renderer, RenderResult
+from compiler.providers.vllm import check_vllm, render_vllm
 
 RENDERERS: dict[str, Renderer] = {"vllm": render_vllm}
+PROVIDER_CHECKS: dict[str, ProviderCheck] = {"vllm": check_vllm}
 
-__all__ = ["RENDERERS", "RenderContext", "RenderResult", "Renderer"]
+__all__ = [
+    "PROVIDER_CHECKS",
+    "RENDERERS",
+    "ProviderCheck",
+    "RenderContext",
+    "RenderResult",
+    "Renderer",
+]

@@ -9,7 +9,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic
 from compiler.load import SourceDocument
 from compiler.model import ModelDeployment
-from compiler.policy import PolicySet
+from compiler.policy import CheckContext, PolicySet
 
 KubeObject = dict[str, Any]
 
@@ -32,3 +32,6 @@ class RenderResult:
 
 
 Renderer = Callable[[RenderContext], RenderResult]
+# A provider's own admission checks; run for every MD routed to it, even when other checks
+# already failed, so one run reports every problem.
+ProviderCheck = Callable[[ModelDeployment, CheckContext], list[Diagnostic]]

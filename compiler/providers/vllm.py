@@ -272,7 +272,5 @@ def render_vllm_service(ctx: RenderContext) -> KubeObject:
 
 
 def render_vllm(ctx: RenderContext) -> RenderResult:
-    problems = check_vllm(ctx.md, CheckContext(ctx.doc, ctx.policy))
-    if problems:
-        return RenderResult([], problems)
+    """Render a spec that has passed `check_vllm` (the pipeline runs it first)."""
     return RenderResult([render_vllm_deployment(ctx), render_vllm_service(ctx)], [])

@@ -1,0 +1,74 @@
+"""Shared fixtures: temporary GitOps source repos and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "examples" / "quickstart"
+SHARED = ROOT.parent / "shared"
+
+PROJECT = """\
+apiVersion: runwayc.dev/v1alpha1
+kind: Project
+defaultEnvironment: dev
+environments:
+  dev: {}
+"""
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | os.PathLike[str]) -> CliResult:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
+    """A GitOps source repo from {relative path: YAML text}; runway.yaml unless given."""
+
+    def build(files: dict[str, str]) -> Path:
+        repo = tmp_path / "repo"
+        repo.mkdir(exist_ok=True)
+        files = {"runway.yaml": PROJECT, **files}
+        for relative, text in files.items():
+            path = repo / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return repo
+
+    return build
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Path:
+    """A writable copy of examples/quickstart."""
+    copy = tmp_path / "quickstart"
+    shutil.copytree(QUICKSTART, copy, ignore=shutil.ignore_patterns("rendered"))
+    return copy
+
+
+def needs_binary(name: str) -> str:
+    """The path of a system binary; skip locally without it, fail under CI=true."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required under CI=true but is not on PATH")
+        pytest.skip(f"{name} is not installed")
+    return found

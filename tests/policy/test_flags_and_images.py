@@ -1,0 +1,83 @@
+"""Args/extraArgs duplicates, arg-key syntax, the image conflict, flag identity."""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler.policy import flag_identity
+from tests.conftest import run_cli
+from tests.helpers import item_line_col, line_col, md_yaml
+
+ALIASES = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size"}
+
+
+@pytest.mark.parametrize(
+    ("token", "identity"),
+    [
+        ("--max-model-len", "max-model-len"),
+        ("max_model_len", "max-model-len"),
+        ("--max-model-len=4096", "max-model-len"),
+        ("-tp", "tensor-parallel-size"),
+        ("--tp=2", "tensor-parallel-size"),
+        ("--tensor_parallel_size", "tensor-parallel-size"),
+        ("-pp 2", "pipeline-parallel-size"),
+    ],
+)
+def test_flag_identity(token, identity):
+    assert flag_identity(token, ALIASES) == identity
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "flag"),
+    [
+        ({"max-model-len": "1"}, ["--max-model-len", "2"], "max-model-len"),
+        ({"max_model_len": "1"}, ["--max-model-len=2"], "max-model-len"),
+        ({"tensor-parallel-size": "2"}, ["-tp", "2"], "tensor-parallel-size"),
+    ],
+    ids=["same-spelling", "underscore-vs-equals", "alias"],
+)
+def test_same_flag_in_args_and_extra_args_is_refused(make_repo, args, extra, flag):
+    text = md_yaml(engine={"type": "vllm", "args": args, "extraArgs": extra})
+    repo = make_repo({"deployments/a.yaml": text})
+    result = run_cli("check", repo)
+    assert result.exit_code == 1
+    line, col = item_line_col(text, extra[0])
+    assert (
+        f"deployments/a.yaml:{line}:{col}: error[DUPLICATE_FLAG]: spec.engine.extraArgs[0]: "
+        f'launch flag "{flag}" is set in both spec.engine.args and spec.engine.extraArgs'
+    ) in result.stderr
+
+
+@pytest.mark.parametrize("key", ["bad key", "a/b", "_x", "--"])
+def test_invalid_engine_arg_key(make_repo, key):
+    text = md_yaml(engine={"type": "vllm", "args": {key: "1"}})
+    repo = make_repo({"deployments/a.yaml": text})
+    result = run_cli("check", repo)
+    assert result.exit_code == 1
+    assert (
+        f'invalid engine arg key "{key}": must contain only alphanumeric characters, '
+        "hyphens, and underscores"
+    ) in result.stderr
+
+
+def test_image_conflict(make_repo):
+    text = md_yaml(
+        image="vllm/vllm-openai:v0.10.0",
+        engine={"type": "vllm", "image": "vllm/vllm-openai:v0.11.0"},
+    )
+    repo = make_repo({"deployments/a.yaml": text})
+    result = run_cli("check", repo)
+    assert result.exit_code == 1
+    line, col = line_col(text, "image: vllm/vllm-openai:v0.10.0")
+    assert (
+        f"deployments/a.yaml:{line}:{col}: error[IMAGE_CONFLICT]: spec.image: "
+        'spec.image "vllm/vllm-openai:v0.10.0" conflicts with spec.engine.image '
+        '"vllm/vllm-openai:v0.11.0"; remove spec.image or set both fields to the same value '
+        "(spec.engine.image is preferred)"
+    ) in result.stderr
+
+
+def test_equal_images_do_not_conflict(make_repo):
+    same = "vllm/vllm-openai:v0.11.0"
+    text = md_yaml(image=same, engine={"type": "vllm", "image": same})
+    assert run_cli("check", make_repo({"deployments/a.yaml": text})).exit_code == 0

@@ -1,0 +1,107 @@
+"""Override denylist, sizing guard and protected top-level keys, at any depth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run_cli
+from tests.helpers import line_col, md_yaml
+
+POLICY = yaml.safe_load((ROOT / "policies" / "overrides.yaml").read_text())["overrides"]
+
+SECURITY = 'overriding "{key}" is not allowed for security reasons'
+SIZING = (
+    'overriding "{key}" is not allowed because it can bypass admission resource limits; '
+    "use spec.resources / spec.scaling instead"
+)
+PROTECTED = 'overriding "{key}" is not allowed'
+GUARANTEE = 'overriding "{key}" is not allowed: it would undo a runwayc guarantee'
+
+
+def check(make_repo, overrides: dict) -> tuple[str, str]:
+    text = md_yaml(provider={"name": "vllm", "overrides": overrides})
+    repo = make_repo({"deployments/a.yaml": text})
+    result = run_cli("check", repo)
+    assert result.exit_code == 1, result.stderr
+    return text, result.stderr
+
+
+@pytest.mark.parametrize("key", POLICY["security"])
+def test_every_security_key_is_refused_nested_in_pod_spec(make_repo, key):
+    overrides = {"spec": {"template": {"spec": {key: True}}}}
+    text, stderr = check(make_repo, overrides)
+    line, col = line_col(text, f"{key}:")
+    assert (
+        f"deployments/a.yaml:{line}:{col}: error[OVERRIDE_DENIED]: "
+        f"spec.provider.overrides.spec.template.spec.{key}: {SECURITY.format(key=key)}"
+    ) in stderr
+
+
+@pytest.mark.parametrize("key", POLICY["sizing"])
+def test_every_sizing_key_is_refused_anywhere(make_repo, key):
+    overrides = {"spec": {"template": {"spec": {"containers": [{"name": "vllm", key: 1}]}}}}
+    _, stderr = check(make_repo, overrides)
+    assert (
+        f"spec.provider.overrides.spec.template.spec.containers[0].{key}: {SIZING.format(key=key)}"
+    ) in stderr
+
+
+@pytest.mark.parametrize("key", POLICY["protectedTopLevel"])
+def test_every_protected_top_level_key_is_refused(make_repo, key):
+    _, stderr = check(make_repo, {key: {"x": "y"}})
+    assert f"spec.provider.overrides.{key}: {PROTECTED.format(key=key)}\n" in stderr
+
+
+@pytest.mark.parametrize("key", POLICY["guarantees"])
+def test_every_guarantee_key_is_refused(make_repo, key):
+    overrides = {"spec": {"template": {"spec": {"containers": [{key: "x"}]}}}}
+    _, stderr = check(make_repo, overrides)
+    assert f"containers[0].{key}: {GUARANTEE.format(key=key)}" in stderr
+
+
+def test_top_level_security_context_and_host_network(make_repo):
+    text, stderr = check(make_repo, {"securityContext": {}, "hostNetwork": True})
+    for key in ("securityContext", "hostNetwork"):
+        line, col = line_col(text, f"{key}:")
+        assert (
+            f"deployments/a.yaml:{line}:{col}: error[OVERRIDE_DENIED]: "
+            f"spec.provider.overrides.{key}: {SECURITY.format(key=key)}"
+        ) in stderr
+
+
+def test_security_context_nested_in_an_array(make_repo):
+    overrides = {"spec": {"template": {"spec": {"containers": [{"securityContext": {}}]}}}}
+    _, stderr = check(make_repo, overrides)
+    assert (
+        "spec.provider.overrides.spec.template.spec.containers[0].securityContext: "
+        + SECURITY.format(key="securityContext")
+    ) in stderr
+
+
+def test_safe_overrides_are_deep_merged_last(make_repo, tmp_path: Path):
+    overrides = {
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "hijack", "extra": "yes"}},
+                "spec": {"terminationGracePeriodSeconds": 60},
+            },
+            "selector": {"matchLabels": {"app": "hijack"}},
+        }
+    }
+    repo = make_repo(
+        {"deployments/a.yaml": md_yaml(provider={"name": "vllm", "overrides": overrides})}
+    )
+    out = tmp_path / "out"
+    assert run_cli("compile", repo, "--out", out).exit_code == 0
+    docs = list(yaml.safe_load_all((out / "team-a" / "m" / "manifest.yaml").read_text()))
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    spec = deployment["spec"]
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+    assert spec["template"]["spec"]["containers"][0]["name"] == "vllm"  # merged, not replaced
+    # Overrides can add pod labels but never move the selector off the pods.
+    assert spec["selector"]["matchLabels"] == {"airunway.ai/deployment": "m", "app": "m"}
+    assert spec["template"]["metadata"]["labels"]["app"] == "m"
+    assert spec["template"]["metadata"]["labels"]["extra"] == "yes"
