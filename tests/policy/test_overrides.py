@@ -73,7 +73,7 @@ def test_top_level_security_context_and_host_network(make_repo):
 
 
 def test_security_context_nested_in_an_array(make_repo):
-    overrides = {"spec": {"template": {"spec": {"containers": [{"securityContext": {}}]}}}}
+    overrides: dict = {"spec": {"template": {"spec": {"containers": [{"securityContext": {}}]}}}}
     _, stderr = check(make_repo, overrides)
     assert (
         "spec.provider.overrides.spec.template.spec.containers[0].securityContext: "

@@ -1,0 +1,95 @@
+"""The quickstart's rendered output: snapshots, Kubernetes schemas, kustomize, the CRD."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from compiler.render import CompileOptions, CompileResult, compile_project
+from compiler.workspace import Workspace
+from tests.conftest import QUICKSTART, SHARED, needs_binary
+
+ENVIRONMENTS = sorted(yaml.safe_load((QUICKSTART / "runway.yaml").read_text())["environments"])
+KUBERNETES_VERSION = "1.30.0"
+
+
+@cache
+def compiled(env: str) -> CompileResult:
+    inputs = Workspace(QUICKSTART).inputs(env)
+    result = compile_project(inputs, CompileOptions(env=env, locked=True))
+    assert result.ok, result.diagnostics
+    return result
+
+
+def manifests() -> list[tuple[str, str]]:
+    return [
+        (env, name)
+        for env in ENVIRONMENTS
+        for name in sorted(compiled(env).files)
+        if name.endswith("manifest.yaml")
+    ]
+
+
+@pytest.mark.parametrize(("env", "name"), manifests(), ids=lambda v: v.replace("/", "_"))
+def test_rendered_manifest_snapshot(yaml_snapshot, env, name):
+    assert compiled(env).files[name].decode() == yaml_snapshot
+
+
+def rendered_objects() -> list[tuple[str, dict]]:
+    return [
+        (f"{env}/{name}/{obj['kind']}", obj)
+        for env, name in manifests()
+        for obj in yaml.safe_load_all(compiled(env).files[name])
+    ]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [obj for _, obj in rendered_objects() if obj["kind"] != "ModelDeployment"],
+    ids=[label for label, obj in rendered_objects() if obj["kind"] != "ModelDeployment"],
+)
+def test_rendered_object_validates_against_kubernetes_schema(obj):
+    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def crd_validator() -> jsonschema.Draft7Validator:
+    crd = yaml.safe_load((SHARED / "fixtures/crds/airunway.ai_modeldeployments.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return jsonschema.Draft7Validator(schema)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [obj for _, obj in rendered_objects() if obj["kind"] == "ModelDeployment"],
+    ids=[label for label, obj in rendered_objects() if obj["kind"] == "ModelDeployment"],
+)
+def test_compiled_model_deployment_matches_ai_runway_crd(obj):
+    errors = sorted(crd_validator().iter_errors(obj), key=str)
+    assert not errors, [e.message for e in errors]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rendered_environment_builds_with_kubectl_kustomize(env, tmp_path: Path):
+    kubectl = needs_binary("kubectl")
+    for name, content in compiled(env).files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    built = subprocess.run(
+        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    identity = lambda o: (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])  # noqa: E731
+    from_kustomize = sorted(identity(o) for o in yaml.safe_load_all(built))
+    rendered = sorted(
+        identity(o)
+        for name, content in compiled(env).files.items()
+        if name.endswith("manifest.yaml")
+        for o in yaml.safe_load_all(content)
+    )
+    assert from_kustomize == rendered

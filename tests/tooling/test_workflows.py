@@ -1,0 +1,44 @@
+"""GitHub workflows are linted: zizmor (offline) and the workflow JSON Schema."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT, needs_binary
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def test_there_are_workflows():
+    assert WORKFLOWS
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_zizmor_finds_nothing(workflow):
+    zizmor = needs_binary("zizmor")
+    result = subprocess.run(
+        [zizmor, "--offline", "--no-progress", str(workflow)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_matches_github_schema(workflow):
+    checker = needs_binary("check-jsonschema")
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_by_commit_sha(workflow):
+    uses = re.findall(r"uses:\s*(\S+)", workflow.read_text())
+    assert uses
+    for ref in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), ref
