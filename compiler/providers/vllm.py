@@ -8,19 +8,20 @@ after policy has cleared it.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from compiler.diagnostics import Diagnostic
 from compiler.model import ModelDeployment, effective_gpu_count, gpu_resource_name
 from compiler.policy import (
+    OVERRIDES,
     CheckContext,
     check_reserved_networking,
     extra_arg_flags,
     flag_identity,
 )
 from compiler.providers.base import KubeObject, RenderContext, RenderResult
+from compiler.providers.merge import merge_overrides
 
 CONTAINER_NAME = "vllm"
 HTTP_PORT = 8000
@@ -184,18 +185,7 @@ def storage(md: ModelDeployment) -> tuple[list[dict[str, Any]], list[dict[str, A
     return volumes, mounts
 
 
-def deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """Maps merge key by key; anything else in `overlay` replaces what `base` had."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def render_vllm_deployment(ctx: RenderContext) -> KubeObject:
+def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnostic]]:
     md = ctx.md
     object_labels = labels(md)
     pod_meta = md.spec.pod_template.metadata if md.spec.pod_template else None
@@ -245,14 +235,22 @@ def render_vllm_deployment(ctx: RenderContext) -> KubeObject:
         },
     }
     overrides = md.spec.provider.overrides if md.spec.provider else None
+    problems: list[Diagnostic] = []
     if overrides:
-        deployment = deep_merge(deployment, overrides)
+        deployment, refused = merge_overrides(deployment, overrides)
+        check = CheckContext(ctx.doc, ctx.policy)
+        for path, reason in refused:
+            problems.append(check.at("OVERRIDE_SHAPE", reason, (*OVERRIDES, *path)))
         # Overrides may add pod labels but never move the selector off this Deployment's pods.
         spec = deployment["spec"]
         spec["selector"] = {"matchLabels": selector(md)}
-        template_labels = spec["template"].setdefault("metadata", {}).setdefault("labels", {})
-        template_labels.update(selector(md))
-    return deployment
+        template = spec["template"]
+        if not isinstance(template.get("metadata"), dict):
+            template["metadata"] = {}
+        if not isinstance(template["metadata"].get("labels"), dict):
+            template["metadata"]["labels"] = {}
+        template["metadata"]["labels"].update(selector(md))
+    return deployment, problems
 
 
 def render_vllm_service(ctx: RenderContext) -> KubeObject:
@@ -273,4 +271,5 @@ def render_vllm_service(ctx: RenderContext) -> KubeObject:
 
 def render_vllm(ctx: RenderContext) -> RenderResult:
     """Render a spec that has passed `check_vllm` (the pipeline runs it first)."""
-    return RenderResult([render_vllm_deployment(ctx), render_vllm_service(ctx)], [])
+    deployment, problems = render_vllm_deployment(ctx)
+    return RenderResult([deployment, render_vllm_service(ctx)], problems)

@@ -105,3 +105,42 @@ def test_safe_overrides_are_deep_merged_last(make_repo, tmp_path: Path):
     assert spec["selector"]["matchLabels"] == {"airunway.ai/deployment": "m", "app": "m"}
     assert spec["template"]["metadata"]["labels"]["app"] == "m"
     assert spec["template"]["metadata"]["labels"]["extra"] == "yes"
+
+
+def test_null_in_overrides_deletes_a_key(make_repo, tmp_path: Path):
+    overrides = {"spec": {"template": {"spec": {"volumes": None}}}}
+    spec = md_yaml(
+        provider={"name": "vllm", "overrides": overrides}, resources={"gpu": {"count": 2}}
+    )
+    repo = make_repo({"deployments/a.yaml": spec})
+    out = tmp_path / "out"
+    assert run_cli("compile", repo, "--out", out).exit_code == 0
+    docs = list(yaml.safe_load_all((out / "team-a" / "m" / "manifest.yaml").read_text()))
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert "volumes" not in deployment["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "reason"),
+    [
+        (
+            {"spec": {"template": {"spec": {"containers": "x"}}}},
+            "spec.provider.overrides.spec.template.spec.containers",
+            "cannot replace a list with a scalar",
+        ),
+        (
+            {"spec": {"template": None}},
+            "spec.provider.overrides.spec.template",
+            "overrides must not remove or retype this part of the workload",
+        ),
+        (
+            {"spec": {"template": {"spec": {"containers": []}}}},
+            "spec.provider.overrides.spec.template.spec.containers",
+            "overrides must not remove or retype this part of the workload",
+        ),
+    ],
+    ids=["retype-list", "delete-template", "empty-containers"],
+)
+def test_overrides_cannot_break_the_workload_shape(make_repo, overrides, path, reason):
+    _, stderr = check(make_repo, overrides)
+    assert f"error[OVERRIDE_SHAPE]: {path}: {reason}" in stderr
