@@ -16,7 +16,7 @@ from compiler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart"
-SHARED = ROOT.parent / "shared"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 PROJECT = """\
 apiVersion: runwayc.dev/v1alpha1

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from compiler.documents import parse_document
 from compiler.load import SourceDocument
 from compiler.model import ModelDeployment
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
-CRD = yaml.safe_load((SHARED / "fixtures/crds/airunway.ai_modeldeployments.yaml").read_text())
+CRD = yaml.safe_load((FIXTURES / "crds/airunway.ai_modeldeployments.yaml").read_text())
 SPEC_SCHEMA = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 QUANTITIES = st.sampled_from(["1", "500m", "16Gi", "1.5", "2e3", "+4Ki", "0"])

@@ -13,7 +13,7 @@ import yaml
 
 from compiler.render import CompileOptions, CompileResult, compile_project
 from compiler.workspace import Workspace
-from tests.conftest import QUICKSTART, SHARED, needs_binary
+from tests.conftest import FIXTURES, QUICKSTART, needs_binary
 
 ENVIRONMENTS = sorted(yaml.safe_load((QUICKSTART / "runway.yaml").read_text())["environments"])
 KUBERNETES_VERSION = "1.30.0"
@@ -59,7 +59,7 @@ def test_rendered_object_validates_against_kubernetes_schema(obj):
 
 
 def crd_validator() -> jsonschema.Draft7Validator:
-    crd = yaml.safe_load((SHARED / "fixtures/crds/airunway.ai_modeldeployments.yaml").read_text())
+    crd = yaml.safe_load((FIXTURES / "crds/airunway.ai_modeldeployments.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return jsonschema.Draft7Validator(schema)
 
