@@ -22,6 +22,7 @@ from compiler.policy import (
 )
 from compiler.providers.base import KubeObject, RenderContext, RenderResult
 from compiler.providers.merge import merge_overrides
+from compiler.providers.storage import check_storage, managed_claims, pod_volumes
 
 CONTAINER_NAME = "vllm"
 HTTP_PORT = 8000
@@ -51,7 +52,22 @@ def check_vllm(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     if md.serving_mode == "disaggregated":
         found.append(ctx.at("PROVIDER_SERVING_MODE", MSG_NO_DISAGG, ("spec", "serving", "mode")))
     found.extend(check_reserved_networking(md, ctx))
+    found.extend(check_override_root(md, ctx))
+    found.extend(check_storage(md, ctx))
     return found
+
+
+def check_override_root(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """Only `spec` may be overridden on the Deployment: any other root key is a typo the API
+    server would silently prune (AI Runway's message, with Go's %q rendering of the list)."""
+    overrides = md.spec.provider.overrides if md.spec.provider else None
+    protected = ctx.policy.protected_top_level
+    unsupported = sorted(k for k in overrides or {} if k != "spec" and k not in protected)
+    if not unsupported:
+        return []
+    listed = "[" + " ".join(f'"{key}"' for key in unsupported) + "]"
+    message = f'unsupported provider.overrides key(s) {listed}: only "spec" is supported'
+    return [ctx.at("OVERRIDE_UNSUPPORTED", message, (*OVERRIDES, unsupported[0]))]
 
 
 def labels(md: ModelDeployment) -> dict[str, str]:
@@ -75,6 +91,8 @@ def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
     """Flags Direct vLLM derives from the spec, in order: (identity, value or None)."""
     engine = md.spec.engine
     flags: list[tuple[str, str | None]] = []
+    if md.spec.model.id:
+        flags.append(("model", md.spec.model.id))
     if md.spec.model.served_name:
         flags.append(("served-model-name", md.spec.model.served_name))
     if engine is not None and engine.context_length is not None:
@@ -83,8 +101,11 @@ def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
         flags.append(("trust-remote-code", None))
     if engine is not None and engine.enforce_eager:
         flags.append(("enforce-eager", None))
-    if engine is None or engine.enable_prefix_caching:
+    # Without an engine block the CRD default never applies, so AI Runway renders neither.
+    if engine is not None and engine.enable_prefix_caching:
         flags.append(("enable-prefix-caching", None))
+    elif engine is not None:
+        flags.append(("no-enable-prefix-caching", None))
     gpus = effective_gpu_count(md)
     if gpus > 1:
         flags.append(("tensor-parallel-size", str(gpus)))
@@ -98,9 +119,10 @@ def container_args(md: ModelDeployment, aliases: Mapping[str, str]) -> list[str]
     extra = list(engine.extra_args or []) if engine else []
     user_flags = {flag_identity(key, aliases) for key in user_args}
     user_flags |= {identity for _, identity in extra_arg_flags(extra, aliases)}
+    # Either spelling of prefix caching is the user's choice about the same setting.
+    if user_flags & {"enable-prefix-caching", "no-enable-prefix-caching"}:
+        user_flags |= {"enable-prefix-caching", "no-enable-prefix-caching"}
     args = ["--host", "0.0.0.0", "--port", str(HTTP_PORT)]  # noqa: S104 - serve on the pod IP
-    if md.spec.model.id:
-        args += ["--model", md.spec.model.id]
     for identity, value in derived_flags(md):
         if identity in user_flags:
             continue  # the user's value wins: exactly one such flag is rendered
@@ -126,11 +148,19 @@ def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
 def container_env(md: ModelDeployment) -> list[dict[str, Any]]:
     """User env, with `secrets.huggingFaceToken` replacing any user HF_TOKEN."""
     token_secret = md.spec.secrets.hugging_face_token if md.spec.secrets else None
-    env = [
-        var.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for var in md.spec.env or []
-        if not (token_secret and var.name == "HF_TOKEN")
-    ]
+    env = []
+    for var in md.spec.env or []:
+        if token_secret and var.name == "HF_TOKEN":
+            continue
+        entry: dict[str, Any] = {"name": var.name}
+        # The API server rejects value and valueFrom together; the explicit reference wins.
+        if var.value_from is not None:
+            entry["valueFrom"] = var.value_from.model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            )
+        elif var.value:
+            entry["value"] = var.value
+        env.append(entry)
     if token_secret:
         env.append(
             {
@@ -162,36 +192,13 @@ def container_resources(md: ModelDeployment) -> dict[str, Any]:
     return out
 
 
-def storage(md: ModelDeployment) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """PVC volumes and their mounts for `model.storage.volumes`."""
-    volumes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
-    spec_storage = md.spec.model.storage
-    for volume in (spec_storage.volumes or []) if spec_storage else []:
-        claim = volume.claim_name or f"{md.name}-{volume.name}"
-        volumes.append(
-            {
-                "name": volume.name,
-                "persistentVolumeClaim": {"claimName": claim, "readOnly": volume.read_only},
-            }
-        )
-        mount: dict[str, Any] = {
-            "name": volume.name,
-            "mountPath": volume.mount_path or f"/mnt/{volume.name}",
-        }
-        if volume.read_only:
-            mount["readOnly"] = True
-        mounts.append(mount)
-    return volumes, mounts
-
-
 def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnostic]]:
     md = ctx.md
     object_labels = labels(md)
     pod_meta = md.spec.pod_template.metadata if md.spec.pod_template else None
     # User pod labels first, ours over them, the selector last: nothing can break the selector.
     pod_labels = {**(pod_meta.labels or {} if pod_meta else {}), **object_labels, **selector(md)}
-    volumes, mounts = storage(md)
+    volumes, mounts = pod_volumes(md)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": ctx.image,
@@ -221,13 +228,21 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
         pod_spec["tolerations"] = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
         ]
+    # As AI Runway: podTemplate labels and annotations also land on the Deployment itself.
+    deployment_meta: dict[str, Any] = {
+        "name": md.name,
+        "namespace": ctx.namespace,
+        "labels": {**object_labels, **(pod_meta.labels or {} if pod_meta else {})},
+    }
+    if pod_meta is not None and pod_meta.annotations:
+        deployment_meta["annotations"] = dict(pod_meta.annotations)
     template_meta: dict[str, Any] = {"labels": pod_labels}
     if pod_meta is not None and pod_meta.annotations:
         template_meta["annotations"] = dict(pod_meta.annotations)
     deployment: KubeObject = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": md.name, "namespace": ctx.namespace, "labels": object_labels},
+        "metadata": deployment_meta,
         "spec": {
             "replicas": md.replicas,
             "selector": {"matchLabels": selector(md)},
@@ -272,4 +287,5 @@ def render_vllm_service(ctx: RenderContext) -> KubeObject:
 def render_vllm(ctx: RenderContext) -> RenderResult:
     """Render a spec that has passed `check_vllm` (the pipeline runs it first)."""
     deployment, problems = render_vllm_deployment(ctx)
-    return RenderResult([deployment, render_vllm_service(ctx)], problems)
+    claims = managed_claims(ctx.md, ctx.namespace, labels(ctx.md))
+    return RenderResult([deployment, render_vllm_service(ctx), *claims], problems)

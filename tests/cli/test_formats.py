@@ -21,7 +21,7 @@ def broken_repo(make_repo):
                 resources={"gpu": {"count": 0}},
             ),
             "deployments/a.yaml": md_yaml(
-                "a", provider={"name": "vllm", "overrides": {"hostPID": True}},
+                "a", provider={"name": "vllm", "overrides": {"spec": {"hostPID": True}}},
                 image="x:1", engine={"type": "vllm", "image": "y:2"},
             ),
         }
