@@ -246,16 +246,17 @@ class ModelDeployment(Frozen):
 def effective_gpu_count(md: ModelDeployment) -> int:
     """GPU count after AI Runway's admission defaulter.
 
-    When `resources.gpu` is absent, an engine type is set that is not llamacpp, and the legacy
-    `spec.image` is empty, the defaulter sets gpu.count to 1 (a GPU engine with no sizing asks
-    for one GPU, not zero).
+    In aggregated mode, when `resources` is absent, an engine type is set that is not llamacpp,
+    and the legacy `spec.image` is empty, the defaulter sets gpu.count to 1 (a GPU engine with
+    no sizing asks for one GPU, not zero).
     """
     resources = md.spec.resources
     if resources is not None and resources.gpu is not None:
         return resources.gpu.count
     engine_type = md.engine_type
-    if engine_type is not None and engine_type != "llamacpp" and not md.spec.image:
-        return 1
+    aggregated = md.serving_mode == "aggregated"
+    if resources is None and aggregated and engine_type not in (None, "llamacpp"):
+        return 0 if md.spec.image else 1
     return 0
 
 

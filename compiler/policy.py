@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from compiler.diagnostics import Diagnostic, Location, error
+from compiler.diagnostics import Diagnostic, Location, error, warning
 from compiler.load import LoadLimits, PathKey, SourceDocument, format_path
 from compiler.model import Ceilings, ModelDeployment, Overlay, Policy, effective_gpu_count
 from compiler.quantity import parse_quantity
@@ -41,7 +41,8 @@ MSG_IMAGE_CONFLICT = (
     "fields to the same value (spec.engine.image is preferred)"
 )
 MSG_IMMUTABLE = "provider.name is immutable (changing it requires delete and recreate)"
-MSG_CEILING = "{field} {value} exceeds maximum allowed {limit}"
+# Kubernetes' field.Invalid rendering of AI Runway's ceiling error.
+MSG_CEILING = "Invalid value: {value}: exceeds maximum allowed ({limit})"
 MSG_ARG_KEY = (
     'invalid engine arg key "{key}": must contain only alphanumeric characters, hyphens, '
     "and underscores"
@@ -431,7 +432,7 @@ def check_ceilings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
             continue
         limit = ceilings.get(wire)
         if limit is not None and value > limit.value:
-            message = MSG_CEILING.format(field=format_path(path), value=text, limit=limit.text)
+            message = MSG_CEILING.format(value=text, limit=limit.text)
             found.append(ctx.at("CEILING_EXCEEDED", message, path))
     return found
 
@@ -441,7 +442,16 @@ def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     found = []
     name = md.metadata.name
     limit = ctx.policy.name_max_length
-    if len(name) > limit:
+    if "." in name:
+        found.append(
+            ctx.at(
+                "INVALID_NAME",
+                "name must not contain dots (dots are invalid in derived Kubernetes volume and "
+                "service names)",
+                ("metadata", "name"),
+            )
+        )
+    elif len(name) > limit:
         found.append(
             ctx.at(
                 "INVALID_NAME",
@@ -472,8 +482,98 @@ def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     return found
 
 
+def check_model(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    if md.spec.model.source == "huggingface" and not md.spec.model.id:
+        return [
+            ctx.at(
+                "MISSING_FIELD",
+                "model.id is required when source is huggingface",
+                (*SPEC, "model", "id"),
+            )
+        ]
+    return []
+
+
+def check_disaggregated(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """AI Runway's webhook rules for `serving.mode: disaggregated`, whatever the provider."""
+    if md.serving_mode != "disaggregated":
+        return []
+    found = []
+    resources = md.spec.resources
+    if resources is not None and resources.gpu is not None and resources.gpu.count > 0:
+        found.append(
+            ctx.at(
+                "DISAGGREGATED",
+                "cannot specify both resources.gpu and scaling.prefill/decode in disaggregated "
+                "mode",
+                (*SPEC, "resources", "gpu"),
+            )
+        )
+    scaling = md.spec.scaling
+    if scaling is None:
+        message = "disaggregated mode requires scaling configuration"
+        return [*found, ctx.at("DISAGGREGATED", message, (*SPEC, "scaling"))]
+    for role in ("prefill", "decode"):
+        component = getattr(scaling, role)
+        if component is None:
+            message = f"disaggregated mode requires scaling.{role}"
+            found.append(ctx.at("DISAGGREGATED", message, (*SPEC, "scaling", role)))
+        elif component.gpu is None or component.gpu.count == 0:
+            message = f"disaggregated mode requires scaling.{role}.gpu.count > 0"
+            path = (*SPEC, "scaling", role, "gpu", "count")
+            found.append(ctx.at("DISAGGREGATED", message, path))
+    return found
+
+
+def admission_warnings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """AI Runway's non-fatal admission warnings, as warning diagnostics."""
+    found = []
+
+    def warn(message: str, path: PathKey) -> None:
+        found.append(
+            warning("ADMISSION_WARNING", message, ctx.doc.location(path), format_path(path))
+        )
+
+    model = md.spec.model
+    if model.source == "custom" and model.served_name:
+        warn(
+            "servedName is ignored for custom source (model name is defined by the container)",
+            (*SPEC, "model", "servedName"),
+        )
+    engine = md.spec.engine
+    if engine is not None and engine.trust_remote_code:
+        warn(
+            "trustRemoteCode=true allows execution of arbitrary code from HuggingFace",
+            (*SPEC, "engine", "trustRemoteCode"),
+        )
+    if engine is not None and engine.type == "trtllm" and engine.context_length is not None:
+        warn(
+            "contextLength is ignored for TensorRT-LLM (must be configured at engine build time)",
+            (*SPEC, "engine", "contextLength"),
+        )
+    volumes = model.storage.volumes or [] if model.storage else []
+    for index, volume in enumerate(volumes):
+        path = (*SPEC, "model", "storage", "volumes", index, "readOnly")
+        if volume.purpose == "compilationCache" and volume.read_only:
+            warn(
+                f'storage volume "{volume.name}" has purpose=compilationCache with readOnly=true; '
+                "compilation cache requires write access",
+                path,
+            )
+        if volume.purpose == "modelCache" and volume.read_only and model.source == "huggingface":
+            warn(
+                f'storage volume "{volume.name}" has purpose=modelCache with readOnly=true; model '
+                "download will be skipped (ensure the PVC already contains the model data)",
+                path,
+            )
+    return found
+
+
 COMMON_CHECKS = (
     check_names,
+    check_model,
+    check_disaggregated,
+    admission_warnings,
     check_overrides,
     check_arg_keys,
     check_duplicate_flags,

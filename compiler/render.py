@@ -297,7 +297,10 @@ def choose_provider(
     if requested:
         known = {entry.name for entry in settings.catalog.providers}
         if requested not in known:
-            message = f'unknown provider "{requested}"; the catalog has: {", ".join(sorted(known))}'
+            message = (
+                f'InferenceProviderConfig "{requested}" not found '
+                f"(the catalog has: {', '.join(sorted(known))})"
+            )
             return None, [ctx.at("UNKNOWN_PROVIDER", message, ("spec", "provider", "name"))]
         return ProviderPin(
             name=requested, reason=recorded.reason if recorded else EXPLICIT_REASON

@@ -147,7 +147,8 @@ def managed_claims(
         if volume.size is None:
             continue
         spec: dict[str, Any] = {
-            "accessModes": [volume.access_mode or "ReadWriteOnce"],
+            # AI Runway's defaulter: managed PVCs are ReadWriteMany unless the spec says otherwise.
+            "accessModes": [volume.access_mode or "ReadWriteMany"],
             "resources": {"requests": {"storage": str(volume.size)}},
         }
         if volume.storage_class_name is not None:

@@ -81,3 +81,13 @@ def test_equal_images_do_not_conflict(make_repo):
     same = "vllm/vllm-openai:v0.11.0"
     text = md_yaml(image=same, engine={"type": "vllm", "image": same})
     assert run_cli("check", make_repo({"deployments/a.yaml": text})).exit_code == 0
+
+
+def test_unknown_provider_uses_ai_runway_words(make_repo):
+    text = md_yaml(provider={"name": "nope"})
+    result = run_cli("check", make_repo({"deployments/a.yaml": text}))
+    assert result.exit_code == 1
+    assert (
+        'error[UNKNOWN_PROVIDER]: spec.provider.name: InferenceProviderConfig "nope" not found'
+        in (result.stderr)
+    )
