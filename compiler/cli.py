@@ -72,7 +72,7 @@ def runway_errors(func: F) -> F:
         except RunwayError as exc:
             output_format = kwargs.get("output_format", "text")
             found = list(exc.diagnostics) or [
-                error("RUNWAY_ERROR", exc.message, Location(kwargs.get("repo", ".")))
+                error("RUNWAY_ERROR", exc.message, Location(str(kwargs.get("repo", "."))))
             ]
             report(found, output_format)
             sys.exit(EXIT_DIAGNOSTICS)

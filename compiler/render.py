@@ -67,6 +67,8 @@ class CompileInputs:
     lock: SourceFile | None = None
     overlay: SourceFile | None = None
     user_policies: tuple[SourceFile, ...] = ()
+    # Problems met while reading (a file that is not UTF-8, say): reported with the rest.
+    read_diagnostics: tuple[Diagnostic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +453,7 @@ def compile_project(
     `forget` drops provider pins before compiling: the delete-and-recreate path of `lock`.
     """
     settings, diagnostics = resolve_settings(inputs, options)
+    diagnostics.extend(inputs.read_diagnostics)
     if settings is None:
         return CompileResult((), tuple(sort_diagnostics(diagnostics)), LockFile.empty())
     if forget:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from compiler.diagnostics import Diagnostic, Location, error
 from compiler.errors import ConfigError
 from compiler.render import CompileInputs, SourceFile
 
@@ -39,8 +40,33 @@ def _read(path: Path, display: str) -> SourceFile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{display}: not UTF-8 text (byte {exc.start})") from exc
+        raise ConfigError(
+            f"{display}: not UTF-8 text (byte {exc.start})",
+            [
+                error(
+                    "NOT_UTF8",
+                    f"not UTF-8 text (invalid byte at offset {exc.start})",
+                    Location(display),
+                )
+            ],
+        ) from exc
     return SourceFile(display, text)
+
+
+def _read_sources(
+    paths: list[Path], display: Callable[[Path], str]
+) -> tuple[tuple[SourceFile, ...], tuple[Diagnostic, ...]]:
+    """Read many sources; an unreadable one is a diagnostic, and the others still compile."""
+    files: list[SourceFile] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        try:
+            files.append(_read(path, display(path)))
+        except ConfigError as exc:
+            problems.extend(
+                exc.diagnostics or [error("UNREADABLE", exc.message, Location(display(path)))]
+            )
+    return tuple(files), tuple(problems)
 
 
 def _yaml_files(directory: Path) -> list[Path]:
@@ -78,10 +104,11 @@ class Workspace:
 
     def inputs(self, env: str) -> CompileInputs:
         if not self.root.is_dir():
-            raise ConfigError(f"{self.root}: no such directory")
+            raise ConfigError("no such directory")
         lock_path = self.root / LOCK_FILE
         overlay_path = self.overlay_file(env)
         builtin = data_dir("policies")
+        deployments, unreadable = _read_sources(self.deployment_files(), self.display)
         return CompileInputs(
             catalog=_read(builtin / "providers.yaml", "<builtin>/policies/providers.yaml"),
             builtin_policies=tuple(
@@ -89,7 +116,8 @@ class Workspace:
                 for p in _yaml_files(builtin)
                 if p.name != "providers.yaml"
             ),
-            deployments=tuple(_read(p, self.display(p)) for p in self.deployment_files()),
+            deployments=deployments,
+            read_diagnostics=unreadable,
             project=self.project(),
             lock=_read(lock_path, LOCK_FILE) if lock_path.is_file() else None,
             overlay=self._overlay(overlay_path),
