@@ -39,10 +39,14 @@ def cel_spec(md: ModelDeployment) -> dict[str, Any]:
     return spec
 
 
+# One environment, built at import: celpy.Environment() raises the interpreter's recursion
+# limit as a side effect, and doing that once, up front, keeps it out of compile calls.
+_CEL = celpy.Environment()
+
+
 @lru_cache(maxsize=256)
 def _program(condition: str) -> Any:
-    env = celpy.Environment()
-    return env.program(env.compile(condition))
+    return _CEL.program(_CEL.compile(condition))
 
 
 def rule_matches(condition: str, spec: dict[str, Any]) -> bool:
