@@ -7,8 +7,10 @@ and a bug still surfaces as a traceback rather than being hidden.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -27,7 +29,9 @@ from compiler.diagnostics import (
     sort_diagnostics,
 )
 from compiler.errors import RunwayError
-from compiler.lockfile import serialize_lock
+from compiler.lockfile import LockFile, serialize_lock
+from compiler.pins import image_needs, plan_image_lock, references_to_resolve
+from compiler.registry import RegistryClient, load_docker_credentials
 from compiler.render import (
     CompileOptions,
     CompileResult,
@@ -176,11 +180,28 @@ def check_command(repo: Path, env: str | None, locked: bool, output_format: str)
     metavar="NAMESPACE/NAME",
     help="Drop the recorded provider of a ModelDeployment (delete and recreate).",
 )
+@click.option(
+    "--update",
+    "update",
+    multiple=True,
+    metavar="IMAGE",
+    help="Re-resolve this image reference even though it is pinned (the only way to move a pin).",
+)
+@click.option(
+    "--skip-images", is_flag=True, help="Record providers only; leave image pins as they are."
+)
 @click.option("--env", "env", help="Environment whose policy applies (default: runway.yaml's).")
 @format_option
 @runway_errors
-def lock_command(repo: Path, forget: tuple[str, ...], env: str | None, output_format: str) -> None:
-    """Record each ModelDeployment's provider in runway.lock."""
+def lock_command(
+    repo: Path,
+    forget: tuple[str, ...],
+    update: tuple[str, ...],
+    skip_images: bool,
+    env: str | None,
+    output_format: str,
+) -> None:
+    """Record each ModelDeployment's provider and image digests in runway.lock."""
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -189,7 +210,11 @@ def lock_command(repo: Path, forget: tuple[str, ...], env: str | None, output_fo
     dropped = frozenset(forget)
     result = compile_project(workspace.inputs(env), CompileOptions(env=env), forget=dropped)
     lock = plan_provider_lock(result, dropped)
-    report(result.diagnostics, output_format)
+    diagnostics = list(result.diagnostics)
+    if not skip_images and not _config_broken(result):
+        lock, found = _lock_images(lock, result, frozenset(update))
+        diagnostics.extend(found)
+    report(diagnostics, output_format)
     text = serialize_lock(lock)
     lock_path = repo / LOCK_FILE
     current = lock_path.read_text(encoding="utf-8") if lock_path.is_file() else None
@@ -198,8 +223,42 @@ def lock_command(repo: Path, forget: tuple[str, ...], env: str | None, output_fo
         click.echo(
             f"runwayc: {LOCK_FILE}: {len(lock.providers)} provider pin(s) recorded", err=True
         )
-    if not result.ok:
+    if has_errors(diagnostics):
         sys.exit(EXIT_DIAGNOSTICS)
+
+
+def _lock_images(
+    lock: LockFile, result: CompileResult, update: frozenset[str]
+) -> tuple[LockFile, list[Diagnostic]]:
+    """Resolve what needs resolving over the network (the edge), then plan purely."""
+    needs = image_needs(result.deployments)
+    unknown = sorted(update - set(needs))
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} is not an image any ModelDeployment uses", param_hint="--update"
+        )
+    wanted = references_to_resolve(needs, lock, update)
+    client = RegistryClient(credentials=load_docker_credentials(docker_config_path()))
+    answers: dict[str, str | Exception] = {}
+    if wanted:
+        with click.progressbar(
+            length=len(wanted), label="resolving images", file=sys.stderr
+        ) as bar:
+            answers.update(client.resolve_many(wanted, progress=lambda: bar.update(1)))
+    resolved_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lock, diagnostics, counts = plan_image_lock(lock, needs, answers, resolved_at)
+    click.echo(
+        f"runwayc: images: {counts['resolved']} resolved, {counts['reused']} reused "
+        f"(ImageResolutionReused), {counts['failed']} failed",
+        err=True,
+    )
+    return lock, diagnostics
+
+
+def docker_config_path() -> Path:
+    """Where Docker keeps credentials: $DOCKER_CONFIG/config.json, else ~/.docker."""
+    base = os.environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
 
 
 def _config_broken(result: CompileResult) -> bool:

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from compiler.diagnostics import Diagnostic, Location, error, has_errors, sort_diagnostics, warning
 from compiler.documents import parse_document
 from compiler.emit import KubeObject, render_tree
+from compiler.errors import ImageError
+from compiler.images import classify, parse_reference
 from compiler.load import LoadLimits, SourceDocument, format_path, load_yaml
 from compiler.lockfile import LockFile, ProviderPin
 from compiler.model import (
@@ -85,6 +87,10 @@ class CompiledDeployment:
     source: str
     provider: ProviderPin | None
     objects: tuple[KubeObject, ...] = ()
+    # The image this MD asks for (its own, else its provider's default) and whether it is
+    # that default: the outage gate treats the two differently.
+    image: str | None = None
+    image_is_default: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,12 +339,16 @@ def choose_image(
     if requested is None:
         return None, facts, []
     facts["image-requested"] = requested
+    try:
+        image_class = classify(parse_reference(requested))
+    except ImageError as exc:
+        return None, facts, [ctx.at("INVALID_IMAGE", exc.message, path)]
+    facts["image-source"] = image_class.source
+    facts["image-in-nightly"] = "true" if image_class.in_nightly else "false"
     pin = settings.lock.images.get(requested)
     if pin is not None and pin.digest is not None and pin.resolved is not None:
         facts["image-resolved"] = pin.resolved
         facts["image-digest"] = pin.digest
-        if pin.source:
-            facts["image-source"] = pin.source
         return pin.resolved, facts, []
     if pin is not None and pin.unresolved_reason:
         message = (
@@ -392,6 +402,12 @@ def compile_deployment(
     compiled = CompiledDeployment(namespace, md.name, lock_key, doc.file, pin)
     if pin is None:
         return compiled, diagnostics
+    requested_image = md.engine_image()
+    is_default = requested_image is None
+    if requested_image is None:
+        entry = next(e for e in settings.catalog.providers if e.name == pin.name)
+        requested_image = entry.default_image
+    compiled = replace(compiled, image=requested_image, image_is_default=is_default)
     provider_check = PROVIDER_CHECKS.get(pin.name)
     if provider_check is not None:
         diagnostics.extend(provider_check(md, ctx))
@@ -417,7 +433,7 @@ def compile_deployment(
     facts["environment"] = options.env
     objects = (compiled_model_deployment(md, namespace, facts), *result.objects)
     return (
-        CompiledDeployment(namespace, md.name, lock_key, doc.file, pin, objects),
+        replace(compiled, objects=objects),
         diagnostics,
     )
 

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -62,6 +63,23 @@ def quickstart(tmp_path: Path) -> Path:
     copy = tmp_path / "quickstart"
     shutil.copytree(QUICKSTART, copy, ignore=shutil.ignore_patterns("rendered"))
     return copy
+
+
+@pytest.fixture(autouse=True)
+def no_off_machine_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A safety net: no test may reach a registry that is not on this machine."""
+    import compiler.registry as registry
+
+    original = registry.registry_base
+
+    def guarded(reference: Any) -> str:
+        base = original(reference)
+        host = base.split("://", 1)[1]
+        if not registry.is_loopback(host):
+            raise registry.ResolutionError(f"test guard: {host} is not on this machine")
+        return base
+
+    monkeypatch.setattr(registry, "registry_base", guarded)
 
 
 def needs_binary(name: str) -> str:

@@ -16,19 +16,19 @@ def lock_providers(repo) -> dict:
 
 def test_lock_records_explicit_provider_and_reason(make_repo):
     repo = make_repo({"deployments/a.yaml": md_yaml("m", "team-a")})
-    result = run_cli("lock", repo)
+    result = run_cli("lock", repo, "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert lock_providers(repo) == {
         "team-a/m": {"name": "vllm", "reason": "explicit: spec.provider.name"}
     }
     before = (repo / "runway.lock").read_bytes()
-    assert run_cli("lock", repo).exit_code == 0
+    assert run_cli("lock", repo, "--skip-images").exit_code == 0
     assert (repo / "runway.lock").read_bytes() == before  # a re-lock changes no byte
 
 
 def test_changing_provider_of_a_locked_md_is_rejected(make_repo, tmp_path):
     repo = make_repo({"deployments/a.yaml": md_yaml("m", "team-a")})
-    assert run_cli("lock", repo).exit_code == 0
+    assert run_cli("lock", repo, "--skip-images").exit_code == 0
     changed = md_yaml("m", "team-a", provider={"name": "kuberay"})
     (repo / "deployments" / "a.yaml").write_text(changed)
     result = run_cli("compile", repo, "--out", tmp_path / "out")
@@ -39,19 +39,19 @@ def test_changing_provider_of_a_locked_md_is_rejected(make_repo, tmp_path):
         f"spec.provider.name: {IMMUTABLE}"
     ) in result.stderr
     # lock does not launder the change either: the pin stays.
-    assert run_cli("lock", repo).exit_code == 1
+    assert run_cli("lock", repo, "--skip-images").exit_code == 1
     assert lock_providers(repo)["team-a/m"]["name"] == "vllm"
 
 
 def test_forget_is_the_delete_and_recreate_path(make_repo, tmp_path):
     auto = md_yaml("m", "team-a", provider={}, resources={"gpu": {"count": 4}})
     repo = make_repo({"deployments/a.yaml": auto})
-    run_cli("lock", repo)  # kuberay is chosen (and has no renderer yet: exit 1)
+    run_cli("lock", repo, "--skip-images")  # kuberay is chosen (and has no renderer yet: exit 1)
     assert lock_providers(repo)["team-a/m"]["name"] == "kuberay"
     explicit = md_yaml("m", "team-a", resources={"gpu": {"count": 4}})
     (repo / "deployments" / "a.yaml").write_text(explicit)
     assert run_cli("compile", repo, "--out", tmp_path / "o").exit_code == 1
-    result = run_cli("lock", repo, "--forget", "team-a/m")
+    result = run_cli("lock", repo, "--skip-images", "--forget", "team-a/m")
     assert result.exit_code == 0, result.stderr
     assert lock_providers(repo)["team-a/m"] == {
         "name": "vllm",
@@ -62,7 +62,7 @@ def test_forget_is_the_delete_and_recreate_path(make_repo, tmp_path):
 
 def test_auto_selection_is_recorded_and_then_sticks(make_repo):
     repo = make_repo({"deployments/a.yaml": md_yaml(provider={}, resources={"gpu": {"count": 4}})})
-    run_cli("lock", repo)
+    run_cli("lock", repo, "--skip-images")
     pin = lock_providers(repo)["team-a/m"]
     assert pin["name"] == "kuberay"
     assert pin["reason"] == (
@@ -83,7 +83,7 @@ def test_compile_locked_fails_without_a_recorded_provider(make_repo, tmp_path):
 
 def test_compile_locked_fails_on_an_unpinned_image(make_repo, tmp_path):
     repo = make_repo({"deployments/a.yaml": md_yaml("m", "team-a")})
-    assert run_cli("lock", repo).exit_code == 0
+    assert run_cli("lock", repo, "--skip-images").exit_code == 0
     result = run_cli("compile", repo, "--locked", "--out", tmp_path / "o")
     assert result.exit_code == 1
     assert (
@@ -107,7 +107,7 @@ def test_quickstart_compiles_locked_with_pinned_digests(quickstart, tmp_path):
 
 def test_removed_md_pin_is_pruned(make_repo):
     repo = make_repo({"deployments/a.yaml": md_yaml("one"), "deployments/b.yaml": md_yaml("two")})
-    run_cli("lock", repo)
+    run_cli("lock", repo, "--skip-images")
     (repo / "deployments" / "b.yaml").unlink()
-    run_cli("lock", repo)
+    run_cli("lock", repo, "--skip-images")
     assert set(lock_providers(repo)) == {"team-a/one"}

@@ -1,0 +1,93 @@
+"""`runwayc lock` against a real registry (Debian's docker-registry on loopback)."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.conftest import run_cli
+from tests.helpers import md_yaml
+
+
+def lock_images(repo) -> dict:
+    return yaml.safe_load((repo / "runway.lock").read_text())["images"]
+
+
+def user_image_repo(make_repo, image: str):
+    return make_repo({"deployments/a.yaml": md_yaml(engine={"type": "vllm", "image": image})})
+
+
+def test_pins_the_registry_digest_and_compiles_locked(make_repo, registry, tmp_path):
+    digest = registry.push_image("acme/vllm", "v1")
+    image = f"{registry.host}/acme/vllm:v1"
+    repo = user_image_repo(make_repo, image)
+    result = run_cli("lock", repo)
+    assert result.exit_code == 0, result.stderr
+    pin = lock_images(repo)[image]
+    assert pin["digest"] == digest
+    assert pin["resolved"] == f"{registry.host}/acme/vllm@{digest}"
+    assert pin["source"] == "custom"
+    out = tmp_path / "out"
+    assert run_cli("compile", repo, "--locked", "--out", out).exit_code == 0
+    manifest = list(yaml.safe_load_all((out / "team-a/m/manifest.yaml").read_text()))
+    (deployment,) = [o for o in manifest if o["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == pin["resolved"]
+
+
+def test_multi_arch_image_pins_the_index_digest(make_repo, registry):
+    index_digest, platform_digests = registry.push_index("acme/multi", "v2")
+    image = f"{registry.host}/acme/multi:v2"
+    repo = user_image_repo(make_repo, image)
+    assert run_cli("lock", repo).exit_code == 0
+    pinned = lock_images(repo)[image]["digest"]
+    assert pinned == index_digest
+    assert pinned not in platform_digests
+
+
+def test_pin_is_reused_until_update(make_repo, registry):
+    first = registry.push_image("acme/vllm", "v1", salt="one")
+    image = f"{registry.host}/acme/vllm:v1"
+    repo = user_image_repo(make_repo, image)
+    assert run_cli("lock", repo).exit_code == 0
+    second = registry.push_image("acme/vllm", "v1", salt="two")  # re-tag upstream
+    assert second != first
+    before = (repo / "runway.lock").read_bytes()
+    result = run_cli("lock", repo)
+    assert "0 resolved, 1 reused (ImageResolutionReused)" in result.stderr
+    assert (repo / "runway.lock").read_bytes() == before
+    assert run_cli("lock", repo, "--update", image).exit_code == 0
+    assert lock_images(repo)[image]["digest"] == second
+
+
+def test_registry_down_user_image_compiles_with_warning(make_repo, registry, tmp_path):
+    image = f"{registry.host}/acme/vllm:v1"
+    registry.stop()
+    repo = user_image_repo(make_repo, image)
+    result = run_cli("lock", repo)
+    assert result.exit_code == 0, result.stderr
+    assert "warning[IMAGE_UNRESOLVED]" in result.stderr
+    pin = lock_images(repo)[image]
+    assert "digest" not in pin
+    assert "registry connection failed" in pin["unresolvedReason"]
+    compiled = run_cli("compile", repo, "--locked", "--out", tmp_path / "o")
+    assert compiled.exit_code == 0, compiled.stderr
+    assert "warning[IMAGE_UNRESOLVED]" in compiled.stderr
+
+
+def test_default_image_outage_records_nothing_and_fails_locked(make_repo, tmp_path):
+    # The default image lives on Docker Hub, which tests may not reach: an outage by design.
+    repo = make_repo({"deployments/a.yaml": md_yaml()})
+    result = run_cli("lock", repo)
+    assert result.exit_code == 1
+    assert "error[IMAGE_RESOLUTION_FAILED]" in result.stderr
+    assert lock_images(repo) == {}
+    compiled = run_cli("compile", repo, "--locked", "--out", tmp_path / "o")
+    assert compiled.exit_code == 1
+    assert "error[IMAGE_NOT_PINNED]" in compiled.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_tag_is_a_warning_naming_the_status(make_repo, registry):
+    image = f"{registry.host}/acme/absent:v9"
+    repo = user_image_repo(make_repo, image)
+    result = run_cli("lock", repo)
+    assert f'image "{image}": registry answered HTTP 404' in result.stderr
