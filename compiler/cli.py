@@ -40,6 +40,7 @@ from compiler.render import (
     read_project,
 )
 from compiler.schema import json_schemas
+from compiler.tables import images_table
 from compiler.workspace import LOCK_FILE, Workspace, write_text_atomic, write_tree
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -253,6 +254,19 @@ def _lock_images(
         err=True,
     )
     return lock, diagnostics
+
+
+@main.command("images")
+@repo_argument
+@click.option("--env", "env", help="Environment to read (default: runway.yaml's).")
+@runway_errors
+def images_command(repo: Path, env: str | None) -> None:
+    """Table of image references: source, pinned digest, age, ModelDeployments using each."""
+    workspace = Workspace(repo)
+    env = env or default_environment(workspace)
+    result = compile_project(workspace.inputs(env), CompileOptions(env=env))
+    needs = image_needs(result.deployments)
+    click.echo(images_table(result.lock, needs, datetime.now(UTC)), nl=False)
 
 
 def docker_config_path() -> Path:

@@ -30,6 +30,7 @@ def free_port() -> int:
 class Registry:
     host: str  # 127.0.0.1:PORT
     process: subprocess.Popen[bytes]
+    auth: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -41,7 +42,7 @@ class Registry:
 
     def push_blob(self, repo: str, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, auth=self.auth) as client:
             start = client.post(f"/v2/{repo}/blobs/uploads/")
             assert start.status_code == 202, start.text
             location = start.headers["Location"]
@@ -56,7 +57,7 @@ class Registry:
 
     def push_manifest(self, repo: str, tag: str, manifest: dict, media_type: str) -> str:
         body = json.dumps(manifest, separators=(",", ":")).encode()
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, auth=self.auth) as client:
             response = client.put(
                 f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": media_type}
             )
@@ -108,7 +109,7 @@ class Registry:
         return self.push_manifest(repo, tag, index, OCI_INDEX), [d for _, d, _ in platforms]
 
     def _manifest_bytes(self, repo: str, digest: str) -> bytes:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, auth=self.auth) as client:
             response = client.get(
                 f"/v2/{repo}/manifests/{digest}", headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}
             )
@@ -116,7 +117,9 @@ class Registry:
 
 
 @contextmanager
-def run_registry(binary: str, workdir: Path, extra_config: str = "") -> Iterator[Registry]:
+def run_registry(
+    binary: str, workdir: Path, extra_config: str = "", auth: tuple[str, str] | None = None
+) -> Iterator[Registry]:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
@@ -128,7 +131,7 @@ def run_registry(binary: str, workdir: Path, extra_config: str = "") -> Iterator
     process = subprocess.Popen(
         [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    registry = Registry(f"127.0.0.1:{port}", process)
+    registry = Registry(f"127.0.0.1:{port}", process, auth)
     try:
         deadline = time.monotonic() + 15
         while True:

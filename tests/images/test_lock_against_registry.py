@@ -91,3 +91,18 @@ def test_missing_tag_is_a_warning_naming_the_status(make_repo, registry):
     repo = user_image_repo(make_repo, image)
     result = run_cli("lock", repo)
     assert f'image "{image}": registry answered HTTP 404' in result.stderr
+
+
+def test_images_table_lists_reference_source_digest_age_and_users(make_repo, registry):
+    digest = registry.push_image("acme/vllm", "v1")
+    image = f"{registry.host}/acme/vllm:v1"
+    repo = user_image_repo(make_repo, image)
+    assert run_cli("lock", repo).exit_code == 0
+    table = run_cli("images", repo)
+    assert table.exit_code == 0
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["REFERENCE", "SOURCE", "DIGEST", "AGE", "USED", "BY"]
+    cells = row.split()
+    assert cells[:3] == [image, "custom", digest]
+    assert cells[3].endswith("s") or cells[3].endswith("m")
+    assert cells[4] == "deployments/a.yaml"
