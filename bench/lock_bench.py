@@ -3,10 +3,10 @@
     python bench/lock_bench.py [--tags 200] [--rounds 5]
 
 Starts Debian's docker-registry on a free loopback port, pushes N tags, then times
-`RegistryClient.resolve_many` (concurrent, what `runwayc lock` uses) against a serial loop of
-the same client with one worker (one by one, same connection pool), alternating, several rounds. Prints medians, the ratio, and the
-number of requests each made; then shows that a second `lock` planning pass sends no
-request for references that are already pinned.
+`RegistryClient.resolve_many` (concurrent, what `runwayc lock` uses) against two serial
+peers, alternating, several rounds: the same client with one worker (one connection pool),
+and a fresh client per tag. Prints medians, the ratios and request counts; then shows that a
+second `lock` planning pass sends no request for references that are already pinned.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compiler.lockfile import LockFile  # noqa: E402
-from compiler.pins import ImageNeed, plan_image_lock, references_to_resolve  # noqa: E402
-from compiler.registry import RegistryClient, RegistryLimits  # noqa: E402
-from tests.images.registry import run_registry  # noqa: E402
+from compiler.lockfile import LockFile
+from compiler.pins import ImageNeed, plan_image_lock, references_to_resolve
+from compiler.registry import RegistryClient, RegistryLimits
+from tests.images.registry import run_registry
 
 
 def main() -> None:
@@ -74,8 +74,10 @@ def main() -> None:
         needs = {r: ImageNeed(r, False, ("bench.yaml",)) for r in refs}
         lock, _, counts = plan_image_lock(LockFile.empty(), needs, answers, "2026-01-01T00:00:00Z")
         again = references_to_resolve(needs, lock, frozenset())
-        print(f"second lock pass: {len(again)} references to resolve, "
-              f"{counts['resolved']} pinned in the first")
+        print(
+            f"second lock pass: {len(again)} references to resolve, "
+            f"{counts['resolved']} pinned in the first"
+        )
 
 
 if __name__ == "__main__":
