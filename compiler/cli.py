@@ -41,7 +41,13 @@ from compiler.render import (
 )
 from compiler.schema import json_schemas
 from compiler.tables import images_table
-from compiler.workspace import LOCK_FILE, Workspace, write_text_atomic, write_tree
+from compiler.workspace import (
+    LOCK_FILE,
+    Workspace,
+    repository_lock,
+    write_text_atomic,
+    write_tree,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -209,11 +215,26 @@ def lock_command(
     workspace = Workspace(repo)
     env = env or default_environment(workspace)
     dropped = frozenset(forget)
+    # One `lock` at a time per repository: a second one waits, then reads what the first
+    # wrote, so neither loses the other's pins (the write itself is an atomic rename).
+    with repository_lock(repo):
+        _lock(workspace, env, dropped, frozenset(update), skip_images, output_format)
+
+
+def _lock(
+    workspace: Workspace,
+    env: str,
+    dropped: frozenset[str],
+    update: frozenset[str],
+    skip_images: bool,
+    output_format: str,
+) -> None:
+    repo = workspace.root
     result = compile_project(workspace.inputs(env), CompileOptions(env=env), forget=dropped)
     lock = plan_provider_lock(result, dropped)
     diagnostics = list(result.diagnostics)
     if not skip_images and not _config_broken(result):
-        lock, found = _lock_images(lock, result, frozenset(update))
+        lock, found = _lock_images(lock, result, update)
         diagnostics.extend(found)
     report(diagnostics, output_format)
     text = serialize_lock(lock)
@@ -302,3 +323,7 @@ def _counts(result: CompileResult) -> str:
     errors = sum(1 for d in result.diagnostics if d.is_error)
     warnings = len(result.diagnostics) - errors
     return f"{errors} error(s), {warnings} warning(s)"
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m compiler.cli`
+    main()

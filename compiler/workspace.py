@@ -8,10 +8,12 @@ half a tree, and files of removed ModelDeployments disappear with the old tree.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +172,21 @@ def _tree_equals(target: Path, files: Mapping[str, bytes]) -> bool:
     if existing != set(files):
         return False
     return all((target / name).read_bytes() == content for name, content in files.items())
+
+
+@contextmanager
+def repository_lock(root: Path) -> Iterator[None]:
+    """An exclusive advisory lock on the repository directory itself (no lock file left)."""
+    if not root.is_dir():
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -106,3 +106,55 @@ def test_images_table_lists_reference_source_digest_age_and_users(make_repo, reg
     assert cells[:3] == [image, "custom", digest]
     assert cells[3].endswith("s") or cells[3].endswith("m")
     assert cells[4] == "deployments/a.yaml"
+
+
+def test_digest_only_reference_needs_no_resolution(make_repo, registry, tmp_path):
+    digest = registry.push_image("acme/vllm", "v1")
+    image = f"{registry.host}/acme/vllm@{digest}"
+    registry.stop()  # nothing may be asked of the registry
+    repo = user_image_repo(make_repo, image)
+    result = run_cli("lock", repo)
+    assert result.exit_code == 0, result.stderr
+    assert lock_images(repo)[image]["resolved"] == image
+    assert run_cli("compile", repo, "--locked", "--out", tmp_path / "o").exit_code == 0
+
+
+def test_compile_never_touches_the_network(make_repo, registry, tmp_path, monkeypatch):
+    registry.push_image("acme/vllm", "v1")
+    image = f"{registry.host}/acme/vllm:v1"
+    repo = user_image_repo(make_repo, image)
+    assert run_cli("lock", repo).exit_code == 0
+
+    import compiler.registry
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compile reached for the network")
+
+    monkeypatch.setattr(compiler.registry.RegistryClient, "_client", refuse)
+    registry.stop()
+    assert run_cli("compile", repo, "--locked", "--out", tmp_path / "o").exit_code == 0
+    assert run_cli("check", repo, "--locked").exit_code == 0
+
+
+def test_concurrent_locks_do_not_corrupt_the_lock_file(make_repo, registry):
+    import subprocess
+    import sys
+
+    images = []
+    for i in range(6):
+        registry.push_image("acme/vllm", f"v{i}")
+        images.append(f"{registry.host}/acme/vllm:v{i}")
+    files = {
+        f"deployments/m{i}.yaml": md_yaml(f"m{i}", engine={"type": "vllm", "image": image})
+        for i, image in enumerate(images)
+    }
+    repo = make_repo(files)
+    command = [sys.executable, "-m", "compiler.cli", "lock", str(repo)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(4)]  # fmt: skip
+    for run in runs:
+        run.communicate(timeout=60)
+        assert run.returncode == 0
+    lock = yaml.safe_load((repo / "runway.lock").read_text())
+    assert sorted(lock["images"]) == sorted(images)
+    assert sorted(lock["providers"]) == [f"team-a/m{i}" for i in range(6)]
