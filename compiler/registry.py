@@ -269,18 +269,36 @@ class RegistryClient:
         query = {"service": params.get("service", "")}
         query["scope"] = params.get("scope") or f"repository:{reference.repository}:pull"
         headers = {"Authorization": creds.basic()} if creds else {}
-        token_response = client.get(params["realm"], params=query, headers=headers)
-        self.requests_sent += 1
-        if token_response.status_code != 200:
-            raise self._status_error(text, token_response, what="token service")
+        realm = urlsplit(params["realm"])
+        if realm.scheme != "https" and not is_loopback(realm.netloc):
+            # Credentials travel to the realm: never in clear text off this machine.
+            raise ResolutionError(f'image "{text}": token service must use https')
+        with client.stream("GET", params["realm"], params=query, headers=headers) as answer:
+            self.requests_sent += 1
+            if answer.status_code != 200:
+                raise self._status_error(text, answer, what="token service")
+            raw = self._read_bounded(answer, text, "token response")
         try:
-            body = json.loads(token_response.content[: self.limits.max_body_bytes])
+            body = json.loads(raw)
             token = body.get("token") or body.get("access_token")
         except (ValueError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
             raise ResolutionError(f'image "{text}": token service returned no token')
         return f"Bearer {token}"
+
+    def _read_bounded(self, response: httpx.Response, text: str, what: str) -> bytes:
+        """The body, or an error the moment it passes the cap (never buffered past it)."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                raise ResolutionError(
+                    f'image "{text}": {what} exceeds {self.limits.max_body_bytes} bytes'
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     @staticmethod
     def _status_error(

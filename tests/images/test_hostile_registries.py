@@ -104,3 +104,42 @@ def test_hostile_registry_writes_no_pin_for_a_user_image(make_repo, tmp_path):
     assert "digest" not in pin
     assert "does not match" in pin["unresolvedReason"]
     assert "warning[IMAGE_UNRESOLVED]" in result.stderr
+
+
+def test_endless_token_response_is_cut_at_the_cap():
+    def challenge_then_flood(handler):
+        if handler.path.startswith("/token"):
+            endless_body(handler)
+            return
+        host = handler.headers["Host"]
+        handler.send_response(401)
+        handler.send_header(
+            "WWW-Authenticate", f'Bearer realm="http://{host}/token",service="s",scope="x"'
+        )
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    client = RegistryClient(limits=LIMITS)
+    with (
+        hostile_registry(challenge_then_flood) as (host, _),
+        pytest.raises(ResolutionError, match="token response exceeds 65536 bytes"),
+    ):
+        client.resolve(f"{host}/acme/vllm:v1")
+
+
+def test_token_realm_off_machine_over_http_is_refused():
+    def challenge(handler):
+        handler.send_response(401)
+        handler.send_header(
+            "WWW-Authenticate", 'Bearer realm="http://auth.example.com/token",service="s"'
+        )
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    client = RegistryClient(limits=LIMITS)
+    with (
+        hostile_registry(challenge) as (host, log),
+        pytest.raises(ResolutionError, match="token service must use https"),
+    ):
+        client.resolve(f"{host}/acme/vllm:v1")
+    assert len(log) == 1  # nothing was sent to the realm
