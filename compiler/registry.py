@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,13 +200,7 @@ class RegistryClient:
             if response.status_code != 200:
                 raise self._status_error(text, response)
             digest = hashlib.sha256()
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > self.limits.max_body_bytes:
-                    raise ResolutionError(
-                        f'image "{text}": manifest body exceeds {self.limits.max_body_bytes} bytes'
-                    )
+            for chunk in self._bounded_chunks(response, text, "manifest body"):
                 digest.update(chunk)
             computed = "sha256:" + digest.hexdigest()
             claimed = response.headers.get("Docker-Content-Digest")
@@ -287,9 +281,8 @@ class RegistryClient:
             raise ResolutionError(f'image "{text}": token service returned no token')
         return f"Bearer {token}"
 
-    def _read_bounded(self, response: httpx.Response, text: str, what: str) -> bytes:
-        """The body, or an error the moment it passes the cap (never buffered past it)."""
-        chunks: list[bytes] = []
+    def _bounded_chunks(self, response: httpx.Response, text: str, what: str) -> Iterator[bytes]:
+        """The body's chunks; an error the moment it passes the cap (never buffered past it)."""
         size = 0
         for chunk in response.iter_bytes():
             size += len(chunk)
@@ -297,8 +290,10 @@ class RegistryClient:
                 raise ResolutionError(
                     f'image "{text}": {what} exceeds {self.limits.max_body_bytes} bytes'
                 )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            yield chunk
+
+    def _read_bounded(self, response: httpx.Response, text: str, what: str) -> bytes:
+        return b"".join(self._bounded_chunks(response, text, what))
 
     @staticmethod
     def _status_error(

@@ -20,6 +20,16 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
+def write_docker_config(folder: Path, host: str, username: str, password: str) -> Path:
+    """A DOCKER_CONFIG folder whose config.json holds `auths` for `host`."""
+    import base64
+
+    folder.mkdir(parents=True)
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -3,8 +3,6 @@ refused, and no secret appears in any output."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import yaml
 
 from tests.conftest import needs_binary, run_cli
 from tests.helpers import md_yaml
-from tests.images.registry import Registry, run_registry
+from tests.images.registry import Registry, run_registry, write_docker_config
 
 USER, PASSWORD = "ci-bot", "s3cret-pa55word"
 
@@ -30,12 +28,8 @@ def basic_registry(tmp_path: Path) -> Iterator[Registry]:
         yield running
 
 
-def docker_config(tmp_path: Path, host: str, password: str) -> Path:
-    folder = tmp_path / "docker"
-    folder.mkdir(parents=True)
-    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
-    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": token}}}))
-    return folder
+def docker_config(folder: Path, host: str, password: str) -> Path:
+    return write_docker_config(folder, host, USER, password)
 
 
 def test_right_credentials_resolve_and_wrong_ones_are_refused(

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 
 import yaml
 
 from tests.conftest import needs_binary, run_cli
 from tests.helpers import md_yaml
-from tests.images.registry import run_registry
+from tests.images.registry import run_registry, write_docker_config
 from tests.images.token_issuer import token_issuer
 
 USER, PASSWORD = "puller", "t0ken-pa55"
 
 
 def docker_config(folder: Path, host: str, password: str) -> Path:
-    folder.mkdir(parents=True)
-    auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
-    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
-    return folder
+    return write_docker_config(folder, host, USER, password)
 
 
 def test_bearer_token_flow_with_right_and_wrong_credentials(make_repo, tmp_path, monkeypatch):
