@@ -16,8 +16,14 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,53 +37,95 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tags", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="put a loopback shim adding this round-trip delay in front of the registry",
+    )
     args = parser.parse_args()
     binary = shutil.which("docker-registry")
     if binary is None:
         sys.exit("docker-registry is not installed (apt-get install docker-registry)")
     with tempfile.TemporaryDirectory() as tmp, run_registry(binary, Path(tmp)) as registry:
-        refs = []
         for i in range(args.tags):
             registry.push_image("bench/vllm", f"t{i}", salt=str(i))
-            refs.append(f"{registry.host}/bench/vllm:t{i}")
-        concurrent, serial, naive = [], [], []
-        concurrent_requests = serial_requests = 0
-        for _ in range(args.rounds):
-            client = RegistryClient()
-            started = time.perf_counter()
-            answers = client.resolve_many(refs)
-            concurrent.append(time.perf_counter() - started)
-            concurrent_requests = client.requests_sent
-            assert all(isinstance(a, str) for a in answers.values())
+        with latency_shim(registry.host, args.latency_ms / 1000) as host:
+            run(args, [f"{host}/bench/vllm:t{i}" for i in range(args.tags)])
 
-            # The honest peer: the same client and connection pool, one reference at a time.
-            client = RegistryClient(limits=RegistryLimits(max_workers=1))
-            started = time.perf_counter()
-            client.resolve_many(refs)
-            serial.append(time.perf_counter() - started)
-            serial_requests = client.requests_sent
 
-            # What a shell loop over `skopeo inspect`-style calls does: a fresh client each time.
-            started = time.perf_counter()
-            for ref in refs:
-                RegistryClient().resolve(ref)
-            naive.append(time.perf_counter() - started)
+@contextmanager
+def latency_shim(upstream: str, delay: float) -> Iterator[str]:
+    """A loopback forwarder that waits `delay` seconds per request, like a distant registry."""
+    if delay <= 0:
+        yield upstream
+        return
+    client = httpx.Client(base_url=f"http://{upstream}", timeout=10)
 
-        c, s = statistics.median(concurrent), statistics.median(serial)
-        n = statistics.median(naive)
-        print(f"tags: {args.tags}, rounds: {args.rounds}")
-        print(f"concurrent resolve_many:        median {c:.3f} s, {concurrent_requests} requests")
-        print(f"one by one, shared pool:        median {s:.3f} s, {serial_requests} requests")
-        print(f"one by one, new client each:    median {n:.3f} s")
-        print(f"speed-up vs shared-pool serial: {s / c:.1f}x; vs new client each: {n / c:.1f}x")
+    class Shim(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
-        needs = {r: ImageNeed(r, False, ("bench.yaml",)) for r in refs}
-        lock, _, counts = plan_image_lock(LockFile.empty(), needs, answers, "2026-01-01T00:00:00Z")
-        again = references_to_resolve(needs, lock, frozenset())
-        print(
-            f"second lock pass: {len(again)} references to resolve, "
-            f"{counts['resolved']} pinned in the first"
-        )
+        def do_HEAD(self) -> None:
+            time.sleep(delay)
+            answer = client.head(self.path, headers={"Accept": self.headers.get("Accept", "")})
+            self.send_response(answer.status_code)
+            for key in ("Docker-Content-Digest", "Content-Type", "Content-Length"):
+                if key in answer.headers:
+                    self.send_header(key, answer.headers[key])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Shim)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        client.close()
+
+
+def run(args: argparse.Namespace, refs: list[str]) -> None:
+    concurrent, serial, naive = [], [], []
+    concurrent_requests = serial_requests = 0
+    for _ in range(args.rounds):
+        client = RegistryClient()
+        started = time.perf_counter()
+        answers = client.resolve_many(refs)
+        concurrent.append(time.perf_counter() - started)
+        concurrent_requests = client.requests_sent
+        assert all(isinstance(a, str) for a in answers.values())
+
+        # The honest peer: the same client and connection pool, one reference at a time.
+        client = RegistryClient(limits=RegistryLimits(max_workers=1))
+        started = time.perf_counter()
+        client.resolve_many(refs)
+        serial.append(time.perf_counter() - started)
+        serial_requests = client.requests_sent
+
+        # What a shell loop over `skopeo inspect`-style calls does: a fresh client each time.
+        started = time.perf_counter()
+        for ref in refs:
+            RegistryClient().resolve(ref)
+        naive.append(time.perf_counter() - started)
+
+    c, s = statistics.median(concurrent), statistics.median(serial)
+    n = statistics.median(naive)
+    print(f"tags: {args.tags}, rounds: {args.rounds}, added latency: {args.latency_ms} ms")
+    print(f"concurrent resolve_many:        median {c:.3f} s, {concurrent_requests} requests")
+    print(f"one by one, shared pool:        median {s:.3f} s, {serial_requests} requests")
+    print(f"one by one, new client each:    median {n:.3f} s")
+    print(f"speed-up vs shared-pool serial: {s / c:.1f}x; vs new client each: {n / c:.1f}x")
+
+    needs = {r: ImageNeed(r, False, ("bench.yaml",)) for r in refs}
+    lock, _, counts = plan_image_lock(LockFile.empty(), needs, answers, "2026-01-01T00:00:00Z")
+    again = references_to_resolve(needs, lock, frozenset())
+    print(
+        f"second lock pass: {len(again)} references to resolve, "
+        f"{counts['resolved']} pinned in the first"
+    )
 
 
 if __name__ == "__main__":
