@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from compiler.diagnostics import Diagnostic, Location, error, warning
+from compiler.diagnostics import Diagnostic, error, warning
 from compiler.load import LoadLimits, PathKey, SourceDocument, format_path
 from compiler.model import Ceilings, ModelDeployment, Overlay, Policy, effective_gpu_count
 from compiler.quantity import parse_quantity
@@ -597,7 +597,3 @@ def provider_immutability(
     if recorded is not None and requested and requested != recorded:
         return [ctx.at("PROVIDER_IMMUTABLE", MSG_IMMUTABLE, (*SPEC, "provider", "name"))]
     return []
-
-
-def location_of(ctx: CheckContext, path: PathKey) -> Location:
-    return ctx.doc.location(path)
