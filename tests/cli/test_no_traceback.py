@@ -52,3 +52,14 @@ def test_arbitrary_bytes_anywhere_never_raise(raw, where):
         target.write_bytes(raw)
         result = run_cli("check", repo, "--format", "json")  # catch_exceptions=False
         assert result.exit_code in (0, 1)
+
+
+def test_absurd_nesting_is_refused_before_composing(make_repo):
+    # libyaml's composer recurses in C; 200,000 levels would crash the process if composed.
+    repo = make_repo({"deployments/deep.yaml": "[" * 200_000 + "]" * 200_000})
+    result = run_cli("check", repo)
+    assert result.exit_code == 1
+    assert (
+        "deployments/deep.yaml:1:65: error[YAML_TOO_DEEP]: document nests deeper than 64 levels"
+        in result.stderr
+    )
