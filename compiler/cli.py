@@ -31,7 +31,6 @@ from compiler.diagnostics import (
 from compiler.errors import RunwayError
 from compiler.lockfile import LockFile, serialize_lock
 from compiler.pins import image_needs, plan_image_lock, references_to_resolve
-from compiler.registry import RegistryClient, load_docker_credentials
 from compiler.render import (
     CompileOptions,
     CompileResult,
@@ -260,6 +259,9 @@ def _lock_images(
             f"{', '.join(unknown)} is not an image any ModelDeployment uses", param_hint="--update"
         )
     wanted = references_to_resolve(needs, lock, update)
+    # Imported here: httpx costs ~60 ms at start-up, and only `lock` talks to registries.
+    from compiler.registry import RegistryClient, load_docker_credentials
+
     client = RegistryClient(credentials=load_docker_credentials(docker_config_path()))
     answers: dict[str, str | Exception] = {}
     if wanted:

@@ -9,9 +9,10 @@ is an order of magnitude slower and emission is the hot path of a fleet compile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 KubeObject = dict[str, Any]
 
@@ -35,10 +36,36 @@ _RANK = {kind: index for index, kind in enumerate(RANK_ORDER)}
 _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _META_KEYS = ("name", "namespace", "labels", "annotations")
 
-try:
-    _Dumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Dumper = yaml.SafeDumper
+_Base: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[misc,valid-type]
+    """libyaml's emitter, with plain-scalar resolution memoised.
+
+    The emitter asks, for every scalar, whether its plain form would read back as a string;
+    the answer depends on the text alone, and a fleet's manifests repeat the same few
+    thousand strings hundreds of thousands of times.
+    """
+
+    _scalar_tags: ClassVar[dict[tuple[str, bool, bool], str]] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit[0], implicit[1])
+        tag = self._scalar_tags.get(key)
+        if tag is None:
+            tag = self._scalar_tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_FALLBACK = yaml.representer.SafeRepresenter()
 
 
 def object_sort_key(obj: Mapping[str, Any]) -> tuple[int, str, str, str]:
@@ -52,45 +79,53 @@ def object_sort_key(obj: Mapping[str, Any]) -> tuple[int, str, str, str]:
     )
 
 
-def _ordered(value: Any, top: tuple[str, ...] = ()) -> Any:
-    """A copy with mapping keys in a fixed order: `top` keys first, then the rest sorted."""
-    if isinstance(value, Mapping):
-        keys = [k for k in top if k in value]
+def _node(value: Any, top: tuple[str, ...] = ()) -> Node:
+    """The YAML node of `value`, mapping keys in a fixed order: `top` first, then sorted.
+
+    Built directly rather than through PyYAML's representer: the representer's generic
+    dispatch and alias bookkeeping were most of a fleet compile's time, and manifests hold
+    only JSON types. Every node is a fresh object, so the emitter never writes an alias.
+    """
+    kind = type(value)
+    if kind is str:
+        return ScalarNode(_STR, value)
+    if kind is dict:
+        keys = [k for k in top if k in value] if top else []
         keys += sorted(k for k in value if k not in top)
-        out = {}
+        pairs = []
         for key in keys:
-            child_top = _META_KEYS if key == "metadata" and top == _TOP_KEYS else ()
-            out[key] = _ordered(value[key], child_top)
-        return out
-    if isinstance(value, list):
-        return [_ordered(item) for item in value]
-    return value
+            child_top = _META_KEYS if key == "metadata" and top is _TOP_KEYS else ()
+            pairs.append((ScalarNode(_STR, key), _node(value[key], child_top)))
+        return MappingNode(_MAP, pairs, flow_style=False)
+    if kind is list:
+        return SequenceNode(_SEQ, [_node(item) for item in value], flow_style=False)
+    if kind is bool:
+        return ScalarNode(_BOOL, "true" if value else "false")
+    if kind is int:
+        return ScalarNode(_INT, str(value))
+    if value is None:
+        return ScalarNode(_NULL, "null")
+    if kind is float:
+        return _FALLBACK.represent_float(value)
+    raise TypeError(f"cannot emit a {kind.__name__} in a manifest")
+
+
+_EMIT_OPTIONS: dict[str, Any] = {
+    "Dumper": _Dumper,
+    "allow_unicode": True,
+    "width": 2**31 - 1,
+}
 
 
 def dump_objects(objects: Iterable[KubeObject]) -> str:
     """A multi-document YAML stream of `objects`, in rank order, byte-stable."""
-    ordered = [_ordered(obj, _TOP_KEYS) for obj in sorted(objects, key=object_sort_key)]
-    return yaml.dump_all(
-        ordered,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        explicit_start=True,
-        width=2**31 - 1,
-    )
+    nodes = [_node(obj, _TOP_KEYS) for obj in sorted(objects, key=object_sort_key)]
+    return str(yaml.serialize_all(nodes, explicit_start=True, **_EMIT_OPTIONS))
 
 
 def dump_document(data: Any) -> str:
     """One YAML document with keys kept in the given order."""
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=2**31 - 1,
-    )
+    return str(yaml.dump(data, sort_keys=False, default_flow_style=False, **_EMIT_OPTIONS))
 
 
 GITATTRIBUTES = "* linguist-generated=true\n"

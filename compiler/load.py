@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -219,6 +220,7 @@ _CORE_FLOAT = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def core_schema_tag(value: str) -> str:
     if value == "<<":
         return _MERGE
@@ -269,7 +271,9 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
     documents: list[SourceDocument] = []
     diagnostics: list[Diagnostic] = []
     try:
-        too_deep = _first_too_deep(text, limits.max_depth)
+        too_deep = None
+        if _nesting_bound(text) > _SAFE_COMPOSE_DEPTH:
+            too_deep = _first_too_deep(text, limits.max_depth)
         if too_deep is not None:
             # libyaml's composer recurses in C: a deep enough file would crash the process,
             # so nesting is measured on the (iterative) event stream before composing.
@@ -317,6 +321,21 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
             error("YAML_SYNTAX", f"invalid YAML: {_first_line(exc)}", Location(file, 1, 1))
         )
     return LoadResult(tuple(documents), tuple(diagnostics))
+
+
+# libyaml's composer recurses once per nesting level; 20,000 levels compose fine here and
+# 100,000 crashed. Below this bound composing is safe and the walker enforces max_depth.
+_SAFE_COMPOSE_DEPTH = 1000
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound on nesting depth, cheap enough to run on every file.
+
+    Every collection opens with an indicator of its own: `[` or `{` (flow), `-` (block
+    sequence), `:` or `?` (block mapping). Most files are far below the bound that matters,
+    so the event-stream scan (a second full parse) only runs for suspicious ones.
+    """
+    return sum(text.count(indicator) for indicator in "[{-:?")
 
 
 def _first_too_deep(text: str, max_depth: int) -> tuple[int, int] | None:

@@ -12,11 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import celpy
-from celpy import celtypes
-from celpy.adapter import json_to_cel
-from celpy.evaluation import CELEvalError
-
 from compiler.model import ModelDeployment, ProviderCatalog, ProviderEntry, effective_gpu_count
 
 
@@ -39,18 +34,31 @@ def cel_spec(md: ModelDeployment) -> dict[str, Any]:
     return spec
 
 
-# One environment, built at import: celpy.Environment() raises the interpreter's recursion
-# limit as a side effect, and doing that once, up front, keeps it out of compile calls.
-_CEL = celpy.Environment()
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    """One CEL environment, built on first use rather than at import.
+
+    Building it compiles CEL's grammar (about 0.2 s) and a compile whose providers are all
+    explicit or recorded in runway.lock never evaluates a rule, so it should not pay for it.
+    celpy.Environment() also raises the recursion limit as a side effect; once is enough.
+    """
+    import celpy
+
+    return celpy.Environment()
 
 
 @lru_cache(maxsize=256)
 def _program(condition: str) -> Any:
-    return _CEL.program(_CEL.compile(condition))
+    env = _environment()
+    return env.program(env.compile(condition))
 
 
 def rule_matches(condition: str, spec: dict[str, Any]) -> bool:
     """Evaluate one selection rule; a rule that errors (missing field) does not match."""
+    from celpy import celtypes
+    from celpy.adapter import json_to_cel
+    from celpy.evaluation import CELEvalError
+
     try:
         result = _program(condition).evaluate({"spec": json_to_cel(spec)})
     except CELEvalError:
