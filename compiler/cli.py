@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +31,7 @@ from compiler.diagnostics import (
 )
 from compiler.errors import RunwayError
 from compiler.lockfile import LockFile, serialize_lock
+from compiler.parallel import process_map
 from compiler.pins import image_needs, plan_image_lock, references_to_resolve
 from compiler.render import (
     CompileOptions,
@@ -43,7 +45,11 @@ from compiler.tables import images_table
 from compiler.workspace import (
     LOCK_FILE,
     Workspace,
+    cache_directory,
+    code_fingerprint,
+    read_cache,
     repository_lock,
+    write_cache,
     write_text_atomic,
     write_tree,
 )
@@ -120,6 +126,44 @@ format_option = click.option(
 )
 
 
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Compile every file afresh and leave the cache alone (default: reuse the outcome of "
+    "files whose content hashes are unchanged; cache in .runwayc_cache/ or $RUNWAYC_CACHE_DIR).",
+)
+jobs_option = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Processes for compiling many files (0: one per CPU; small repos run inline).",
+)
+
+
+def compile_env(
+    workspace: Workspace,
+    env: str,
+    options: CompileOptions,
+    *,
+    use_cache: bool = False,
+    jobs: int = 0,
+    forget: frozenset[str] = frozenset(),
+) -> CompileResult:
+    """Read, compile (reusing cached outcomes when asked) and store the new cache entries."""
+    inputs = workspace.inputs(env)
+    directory = cache_directory(workspace.root)
+    stored: dict[str, Any] = {}
+    if use_cache:
+        stored = read_cache(directory, env)
+        inputs = replace(inputs, cache=stored, code_fingerprint=code_fingerprint())
+    result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
+    if result.cache is not None and result.cache.keys() != stored.keys():
+        write_cache(directory, env, result.cache)
+    return result
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(tool_version(), prog_name="runwayc")
 def main() -> None:
@@ -136,15 +180,24 @@ def main() -> None:
     help="Output directory (default: <repo>/rendered/<env>).",
 )
 @click.option("--locked", is_flag=True, help="Fail on anything not pinned in runway.lock.")
+@no_cache_option
+@jobs_option
 @format_option
 @runway_errors
 def compile_command(
-    repo: Path, env: str | None, out: Path | None, locked: bool, output_format: str
+    repo: Path,
+    env: str | None,
+    out: Path | None,
+    locked: bool,
+    no_cache: bool,
+    jobs: int,
+    output_format: str,
 ) -> None:
     """Render REPO's ModelDeployments for one environment."""
     workspace = Workspace(repo)
     env = env or default_environment(workspace)
-    result = compile_project(workspace.inputs(env), CompileOptions(env=env, locked=locked))
+    options = CompileOptions(env=env, locked=locked)
+    result = compile_env(workspace, env, options, use_cache=not no_cache, jobs=jobs)
     report(result.diagnostics, output_format)
     if not result.ok:
         click.echo(f"runwayc: {env}: {_counts(result)}; nothing written", err=True)
@@ -152,9 +205,10 @@ def compile_command(
     target = out or repo / "rendered" / env
     changed = write_tree(target, result.files)
     state = "written to" if changed else "unchanged in"
+    reused = f"; {result.reused} file(s) from cache" if result.reused else ""
     click.echo(
         f"runwayc: {env}: {len(result.deployments)} ModelDeployment(s) {state} {target}"
-        f" ({_counts(result)})",
+        f" ({_counts(result)}{reused})",
         err=True,
     )
 
@@ -163,14 +217,19 @@ def compile_command(
 @repo_argument
 @click.option("--env", "env", help="Check one environment (default: every one in runway.yaml).")
 @click.option("--locked", is_flag=True, help="Also fail on anything not pinned in runway.lock.")
+@no_cache_option
+@jobs_option
 @format_option
 @runway_errors
-def check_command(repo: Path, env: str | None, locked: bool, output_format: str) -> None:
-    """Validate REPO without writing anything."""
+def check_command(
+    repo: Path, env: str | None, locked: bool, no_cache: bool, jobs: int, output_format: str
+) -> None:
+    """Validate REPO without writing anything (but the cache)."""
     workspace = Workspace(repo)
     names, diagnostics = environments(workspace, env)
     for name in names:
-        result = compile_project(workspace.inputs(name), CompileOptions(env=name, locked=locked))
+        options = CompileOptions(env=name, locked=locked)
+        result = compile_env(workspace, name, options, use_cache=not no_cache, jobs=jobs)
         diagnostics.extend(result.diagnostics)
     report(diagnostics, output_format)
     if has_errors(diagnostics):
@@ -229,7 +288,7 @@ def _lock(
     output_format: str,
 ) -> None:
     repo = workspace.root
-    result = compile_project(workspace.inputs(env), CompileOptions(env=env), forget=dropped)
+    result = compile_env(workspace, env, CompileOptions(env=env), forget=dropped)
     lock = plan_provider_lock(result, dropped)
     diagnostics = list(result.diagnostics)
     if not skip_images and not _config_broken(result):
@@ -287,7 +346,7 @@ def images_command(repo: Path, env: str | None) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
     workspace = Workspace(repo)
     env = env or default_environment(workspace)
-    result = compile_project(workspace.inputs(env), CompileOptions(env=env))
+    result = compile_env(workspace, env, CompileOptions(env=env))
     needs = image_needs(result.deployments)
     click.echo(images_table(result.lock, needs, datetime.now(UTC)), nl=False)
 

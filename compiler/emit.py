@@ -145,11 +145,11 @@ def manifest_path(namespace: str, name: str) -> str:
     return f"{namespace}/{name}/manifest.yaml"
 
 
-def render_tree(manifests: Mapping[tuple[str, str], Iterable[KubeObject]]) -> dict[str, bytes]:
+def render_tree(manifests: Mapping[tuple[str, str], bytes]) -> dict[str, bytes]:
     """The environment's files, relative to `rendered/<env>/`: one manifest per MD."""
     files: dict[str, bytes] = {}
-    for (namespace, name), objects in sorted(manifests.items()):
-        files[manifest_path(namespace, name)] = dump_objects(objects).encode("utf-8")
+    for (namespace, name), manifest in sorted(manifests.items()):
+        files[manifest_path(namespace, name)] = manifest
     files["kustomization.yaml"] = kustomization(manifest_path(ns, n) for ns, n in manifests).encode(
         "utf-8"
     )

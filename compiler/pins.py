@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from compiler.diagnostics import Diagnostic, Location, error, warning
 from compiler.images import classify, parse_reference
 from compiler.lockfile import ImagePin, LockFile
-from compiler.render import CompiledDeployment
+from compiler.outcome import CompiledDeployment
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from compiler import cache
 from compiler.diagnostics import Diagnostic, Location, error, has_errors, sort_diagnostics, warning
 from compiler.documents import parse_document
-from compiler.emit import KubeObject, render_tree
+from compiler.emit import KubeObject, dump_objects, render_tree
 from compiler.errors import ImageError
 from compiler.images import classify, parse_reference
 from compiler.load import LoadLimits, SourceDocument, format_path, load_yaml
@@ -32,6 +33,7 @@ from compiler.model import (
     ProjectConfig,
     ProviderCatalog,
 )
+from compiler.outcome import CompiledDeployment, SourceOutcome
 from compiler.policy import (
     CheckContext,
     PolicySet,
@@ -71,6 +73,10 @@ class CompileInputs:
     user_policies: tuple[SourceFile, ...] = ()
     # Problems met while reading (a file that is not UTF-8, say): reported with the rest.
     read_diagnostics: tuple[Diagnostic, ...] = ()
+    # Incremental compiles: earlier outcomes by cache key (see compiler.cache), and a
+    # fingerprint of the compiler's own code. None: compile everything, record nothing.
+    cache: Mapping[str, Any] | None = None
+    code_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,26 +86,16 @@ class CompileOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class CompiledDeployment:
-    namespace: str
-    name: str
-    lock_key: str
-    source: str
-    provider: ProviderPin | None
-    objects: tuple[KubeObject, ...] = ()
-    # The image this MD asks for (its own, else its provider's default) and whether it is
-    # that default: the outage gate treats the two differently.
-    image: str | None = None
-    image_is_default: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class CompileResult:
     deployments: tuple[CompiledDeployment, ...]
     diagnostics: tuple[Diagnostic, ...]
     lock: LockFile
     # The hydrated tree of the environment, relative to rendered/<env>/; empty on errors.
     files: dict[str, bytes] = field(default_factory=dict)
+    # The cache entries of this compile (None when the inputs carried no cache), and how
+    # many source files were reused from it.
+    cache: dict[str, Any] | None = None
+    reused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -230,23 +226,21 @@ def resolve_settings(
 
 
 def load_deployments(
-    sources: Sequence[SourceFile], limits: LoadLimits
+    source: SourceFile, limits: LoadLimits
 ) -> tuple[list[tuple[ModelDeployment, SourceDocument]], list[Diagnostic]]:
-    """Every ModelDeployment document of every source file, in a discovery-independent order."""
+    """Every ModelDeployment document of one source file, with the problems of the rest."""
     found_mds: list[tuple[ModelDeployment, SourceDocument]] = []
-    diagnostics: list[Diagnostic] = []
-    for source in sorted(sources, key=lambda s: s.path):
-        loaded = load_yaml(source.text, source.path, limits)
-        diagnostics.extend(loaded.diagnostics)
-        for doc in loaded.documents:
-            kind_problem = _kind_problem(doc)
-            if kind_problem is not None:
-                diagnostics.append(kind_problem)
-                continue
-            md, problems = parse_document(doc, ModelDeployment)
-            diagnostics.extend(problems)
-            if md is not None:
-                found_mds.append((md, doc))
+    loaded = load_yaml(source.text, source.path, limits)
+    diagnostics = list(loaded.diagnostics)
+    for doc in loaded.documents:
+        kind_problem = _kind_problem(doc)
+        if kind_problem is not None:
+            diagnostics.append(kind_problem)
+            continue
+        md, problems = parse_document(doc, ModelDeployment)
+        diagnostics.extend(problems)
+        if md is not None:
+            found_mds.append((md, doc))
     return found_mds, diagnostics
 
 
@@ -393,15 +387,37 @@ def compiled_model_deployment(
 def compile_deployment(
     md: ModelDeployment, doc: SourceDocument, settings: Settings, options: CompileOptions
 ) -> tuple[CompiledDeployment, list[Diagnostic]]:
+    """One ModelDeployment to its manifest bytes (empty when it has an error)."""
     ctx = CheckContext(doc, settings.policy)
     namespace = md.metadata.namespace or settings.default_namespace()
     lock_key = f"{settings.source_namespace(md)}/{md.name}"
+    compiled = CompiledDeployment(
+        namespace,
+        md.name,
+        lock_key,
+        doc.file,
+        None,
+        name_location=doc.location(("metadata", "name")),
+    )
+    compiled, objects, diagnostics = _compile_objects(md, ctx, compiled, settings, options)
+    manifest = dump_objects(objects).encode("utf-8") if objects else b""
+    digest = cache.lock_digest(settings.lock, lock_key, compiled.image)
+    return replace(compiled, manifest=manifest, lock_digest=digest), diagnostics
+
+
+def _compile_objects(
+    md: ModelDeployment,
+    ctx: CheckContext,
+    compiled: CompiledDeployment,
+    settings: Settings,
+    options: CompileOptions,
+) -> tuple[CompiledDeployment, tuple[KubeObject, ...], list[Diagnostic]]:
     diagnostics = check_model_deployment(md, ctx)
-    pin, found = choose_provider(md, ctx, settings, lock_key, options.locked)
+    pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
-    compiled = CompiledDeployment(namespace, md.name, lock_key, doc.file, pin)
+    compiled = replace(compiled, provider=pin)
     if pin is None:
-        return compiled, diagnostics
+        return compiled, (), diagnostics
     requested_image = md.engine_image()
     is_default = requested_image is None
     if requested_image is None:
@@ -418,55 +434,89 @@ def compile_deployment(
             f"(renderers: {', '.join(sorted(RENDERERS))})"
         )
         diagnostics.append(ctx.at("NO_RENDERER", message, ("spec", "provider", "name")))
-        return compiled, diagnostics
+        return compiled, (), diagnostics
     image, facts, found = choose_image(md, ctx, settings, pin.name, options.locked)
     diagnostics.extend(found)
     if has_errors(diagnostics) or image is None:
-        return compiled, diagnostics
-    result = renderer(RenderContext(md, doc, namespace, image, settings.policy))
+        return compiled, (), diagnostics
+    result = renderer(RenderContext(md, ctx.doc, compiled.namespace, image, settings.policy))
     diagnostics.extend(result.diagnostics)
     if has_errors(diagnostics):
-        return compiled, diagnostics
+        return compiled, (), diagnostics
     facts = {"provider": pin.name, "provider-reason": pin.reason, **facts}
     warnings = sum(1 for d in diagnostics if not d.is_error)
     facts["policy"] = "passed" if not warnings else f"passed with {warnings} warning(s)"
     facts["environment"] = options.env
-    objects = (compiled_model_deployment(md, namespace, facts), *result.objects)
-    return (
-        replace(compiled, objects=objects),
-        diagnostics,
-    )
+    objects = (compiled_model_deployment(md, compiled.namespace, facts), *result.objects)
+    return compiled, objects, diagnostics
 
 
-def _duplicates(
-    compiled: Sequence[CompiledDeployment], docs: Sequence[SourceDocument]
-) -> list[Diagnostic]:
-    seen: dict[tuple[str, str], SourceDocument] = {}
+def compile_source(
+    source: SourceFile, settings: Settings, options: CompileOptions
+) -> SourceOutcome:
+    """Everything one source file compiles to; depends on no other source file."""
+    mds, diagnostics = load_deployments(source, settings.policy.limits)
+    compiled = []
+    for md, doc in mds:
+        item, found = compile_deployment(md, doc, settings, options)
+        compiled.append(item)
+        diagnostics.extend(found)
+    return SourceOutcome(tuple(compiled), tuple(diagnostics))
+
+
+def _duplicates(compiled: Sequence[CompiledDeployment]) -> list[Diagnostic]:
+    seen: dict[tuple[str, str], CompiledDeployment] = {}
     diagnostics = []
-    for item, doc in zip(compiled, docs, strict=True):
+    for item in compiled:
         key = (item.namespace, item.name)
         first = seen.get(key)
         if first is None:
-            seen[key] = doc
+            seen[key] = item
             continue
-        where = first.location(("metadata", "name"))
+        here = item.name_location or Location(item.source)
         diagnostics.append(
             error(
                 "DUPLICATE_DEPLOYMENT",
-                f"ModelDeployment {key[0]}/{key[1]} is defined twice: here and at {where}",
-                doc.location(("metadata", "name")),
+                f"ModelDeployment {key[0]}/{key[1]} is defined twice: here and at "
+                f"{first.name_location or Location(first.source)}",
+                here,
                 "metadata.name",
             )
         )
     return diagnostics
 
 
+# How the misses of a compile are mapped over: `map` here; the edge may pass a parallel map.
+Work = Callable[[SourceFile], SourceOutcome]
+Mapper = Callable[[Work, Sequence[SourceFile]], Iterable[SourceOutcome]]
+
+
+def _serial_map(function: Work, sources: Sequence[SourceFile]) -> list[SourceOutcome]:
+    return [function(source) for source in sources]
+
+
+def _fingerprint(inputs: CompileInputs, options: CompileOptions) -> str:
+    texts = [inputs.catalog, *sorted(inputs.builtin_policies, key=lambda f: f.path)]
+    texts += sorted(inputs.user_policies, key=lambda f: f.path)
+    texts += [f for f in (inputs.project, inputs.overlay) if f is not None]
+    return cache.settings_fingerprint(
+        ((f.path, f.text) for f in texts),
+        inputs.code_fingerprint,
+        (f"env={options.env}", f"locked={options.locked}"),
+    )
+
+
 def compile_project(
-    inputs: CompileInputs, options: CompileOptions, forget: frozenset[str] = frozenset()
+    inputs: CompileInputs,
+    options: CompileOptions,
+    forget: frozenset[str] = frozenset(),
+    mapper: Mapper = _serial_map,
 ) -> CompileResult:
     """Compile one environment. Pure: same inputs, same result, byte for byte.
 
     `forget` drops provider pins before compiling: the delete-and-recreate path of `lock`.
+    `mapper` maps the per-file compile over the files the cache does not answer; whatever
+    it is (the edge may fan out over processes), the result is the same.
     """
     settings, diagnostics = resolve_settings(inputs, options)
     diagnostics.extend(inputs.read_diagnostics)
@@ -475,20 +525,43 @@ def compile_project(
     if forget:
         kept = {k: v for k, v in settings.lock.providers.items() if k not in forget}
         settings = replace(settings, lock=settings.lock.model_copy(update={"providers": kept}))
-    mds, found = load_deployments(inputs.deployments, settings.policy.limits)
-    diagnostics.extend(found)
+    sources = sorted(inputs.deployments, key=lambda s: s.path)
+    keys: list[str] = []
+    outcomes: dict[int, SourceOutcome] = {}
+    if inputs.cache is not None:
+        fingerprint = _fingerprint(inputs, options)
+        keys = [cache.entry_key(fingerprint, s.path, s.text) for s in sources]
+        for index, key in enumerate(keys):
+            hit = cache.lookup(inputs.cache, key, settings.lock)
+            if hit is not None:
+                outcomes[index] = hit
+    reused = len(outcomes)
+    misses = [i for i in range(len(sources)) if i not in outcomes]
+    missed = set(misses)
+
+    def work(source: SourceFile) -> SourceOutcome:
+        return compile_source(source, settings, options)
+
+    for index, outcome in zip(misses, mapper(work, [sources[i] for i in misses]), strict=True):
+        outcomes[index] = outcome
     compiled: list[CompiledDeployment] = []
-    for md, doc in mds:
-        item, found = compile_deployment(md, doc, settings, options)
-        compiled.append(item)
-        diagnostics.extend(found)
-    diagnostics.extend(_duplicates(compiled, [doc for _, doc in mds]))
+    for index in range(len(sources)):
+        compiled.extend(outcomes[index].deployments)
+        diagnostics.extend(outcomes[index].diagnostics)
+    diagnostics.extend(_duplicates(compiled))
     ordered = sorted(compiled, key=lambda c: (c.namespace, c.name, c.source))
     final = tuple(sort_diagnostics(diagnostics))
     files: dict[str, bytes] = {}
     if not has_errors(final):
-        files = render_tree({(c.namespace, c.name): c.objects for c in ordered})
-    return CompileResult(tuple(ordered), final, settings.lock, files)
+        files = render_tree({(c.namespace, c.name): c.manifest for c in ordered})
+    entries = None
+    if inputs.cache is not None:
+        # Hits keep their stored JSON; only what was compiled now is encoded.
+        entries = {
+            key: inputs.cache[key] if i not in missed else cache.encode(outcomes[i])
+            for i, key in enumerate(keys)
+        }
+    return CompileResult(tuple(ordered), final, settings.lock, files, entries, reused)
 
 
 def read_project(source: SourceFile | None) -> tuple[ProjectConfig | None, list[Diagnostic]]:

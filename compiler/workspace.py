@@ -9,14 +9,20 @@ half a tree, and files of removed ModelDeployments disappear with the old tree.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+from compiler.cache import CACHE_FORMAT
 from compiler.diagnostics import Diagnostic, Location, error
 from compiler.errors import ConfigError
 from compiler.render import CompileInputs, SourceFile
@@ -24,6 +30,8 @@ from compiler.render import CompileInputs, SourceFile
 PROJECT_FILE = "runway.yaml"
 LOCK_FILE = "runway.lock"
 DEFAULT_SOURCES = ("deployments/**/*.yaml", "deployments/**/*.yml")
+CACHE_DIR = ".runwayc_cache"
+CACHE_ENV = "RUNWAYC_CACHE_DIR"
 
 
 def data_dir(name: str) -> Path:
@@ -137,13 +145,41 @@ class Workspace:
 
 
 def write_tree(target: Path, files: Mapping[str, bytes]) -> bool:
-    """Replace `target` with exactly `files`, atomically; False when nothing would change.
+    """Make `target` hold exactly `files`; False when nothing had to change.
 
-    A no-change compile writes nothing (mtimes stay), which keeps `publish` and incremental
-    tooling honest.
+    Only what differs is touched: a no-change compile writes nothing (mtimes stay, which
+    keeps `publish` and other tools honest) and a one-model change rewrites one manifest and
+    the kustomization. Every file is replaced atomically (temp file + rename). Order matters
+    for a reader that looks mid-way: new and changed manifests land first, then the
+    kustomization that lists them, and stale files go last, so the kustomization never names
+    a file that is not there. A first write builds the tree beside the target and renames
+    it into place, so an interrupted first compile leaves no tree rather than half of one.
     """
-    if _tree_equals(target, files):
+    if not target.is_dir():
+        _write_new_tree(target, files)
+        return True
+    existing = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    changed = [
+        name
+        for name, content in files.items()
+        if name not in existing or (target / name).read_bytes() != content
+    ]
+    stale = sorted(existing - set(files))
+    if not changed and not stale:
         return False
+    # Manifests before the index files that reference them.
+    changed.sort(key=lambda name: (name in ("kustomization.yaml", ".gitattributes"), name))
+    for name in changed:
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_bytes_atomic(path, files[name])
+    for name in stale:
+        (target / name).unlink()
+        _prune_empty_parents((target / name).parent, target)
+    return True
+
+
+def _write_new_tree(target: Path, files: Mapping[str, bytes]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would leak into the published tree
@@ -152,26 +188,31 @@ def write_tree(target: Path, files: Mapping[str, bytes]) -> bool:
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
-        retired = None
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, retired / "tree")
         os.replace(staging, target)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return True
 
 
-def _tree_equals(target: Path, files: Mapping[str, bytes]) -> bool:
-    if not target.is_dir():
-        return False
-    existing = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
-    if existing != set(files):
-        return False
-    return all((target / name).read_bytes() == content for name, content in files.items())
+def _prune_empty_parents(directory: Path, root: Path) -> None:
+    while directory != root and directory.is_relative_to(root):
+        try:
+            directory.rmdir()
+        except OSError:  # not empty
+            return
+        directory = directory.parent
+
+
+def _write_bytes_atomic(path: Path, content: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would leak into the published tree
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
@@ -191,11 +232,61 @@ def repository_lock(root: Path) -> Iterator[None]:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write one file through a temp file and a rename."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    _write_bytes_atomic(path, text.encode("utf-8"))
+
+
+# --- the incremental-compile cache --------------------------------------------------------------
+
+
+@cache
+def code_fingerprint() -> str:
+    """A hash of this compiler's own code: a cache entry is only as good as the code that made
+    it, and an editable install changes code without changing the version number."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_directory(root: Path) -> Path:
+    """`$RUNWAYC_CACHE_DIR`, else `.runwayc_cache/` in the repository (like ruff's)."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else root / CACHE_DIR
+
+
+def _cache_file(directory: Path, env: str) -> Path:
+    safe = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", env)
+    name = env if safe else hashlib.sha256(env.encode()).hexdigest()[:32]
+    return directory / f"compile-{name}.json"
+
+
+def read_cache(directory: Path, env: str) -> dict[str, Any]:
+    """The stored entries for `env`; a missing, unreadable or foreign file is an empty cache."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        document = json.loads(_cache_file(directory, env).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT:
+        return {}
+    entries = document.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
+def write_cache(directory: Path, env: str, entries: Mapping[str, Any]) -> None:
+    """Store `entries` (only this compile's: the cache never outgrows the repository).
+
+    Best effort: a read-only checkout still compiles, it just does not get faster."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        ignore = directory / ".gitignore"
+        if not ignore.exists():
+            # Like pytest's and ruff's caches: never committed, whatever the repo's .gitignore.
+            write_text_atomic(ignore, "# created by runwayc\n*\n")
+        text = json.dumps(
+            {"format": CACHE_FORMAT, "entries": entries}, ensure_ascii=False, separators=(",", ":")
+        )
+        write_text_atomic(_cache_file(directory, env), text)
+    except OSError:
+        pass

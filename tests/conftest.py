@@ -61,7 +61,7 @@ def make_repo(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
 def quickstart(tmp_path: Path) -> Path:
     """A writable copy of examples/quickstart."""
     copy = tmp_path / "quickstart"
-    shutil.copytree(QUICKSTART, copy, ignore=shutil.ignore_patterns("rendered"))
+    shutil.copytree(QUICKSTART, copy, ignore=shutil.ignore_patterns("rendered", ".runwayc_cache"))
     return copy
 
 

@@ -1,0 +1,183 @@
+"""Incremental compiles: source-file outcomes keyed by content hashes (pure).
+
+An entry's key hashes everything a source file's outcome can depend on except runway.lock:
+the compiler's own code (a fingerprint the edge supplies), the options, every configuration
+text (catalog, policies, runway.yaml, overlay) and the file's path and text. runway.lock is
+left out of the key on purpose, because one new pin would otherwise invalidate every entry;
+instead each compiled ModelDeployment records a digest of the lock entries it read, and the
+entry is reused only while those entries are unchanged. A pull request that touches one
+model therefore compiles one model.
+
+Entries are plain JSON. The cache lives on the user's disk but is still treated as input
+that can be damaged: anything that does not decode exactly is a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from compiler.diagnostics import Diagnostic, Location, Severity
+from compiler.lockfile import ImagePin, LockFile, ProviderPin
+from compiler.outcome import CompiledDeployment, SourceOutcome
+
+CACHE_FORMAT = 1
+
+
+def _digest(parts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def settings_fingerprint(
+    texts: Iterable[tuple[str, str]], code: str, options: Iterable[str]
+) -> str:
+    """One hash of the compiler code, the options and every (path, text) of configuration."""
+    parts = [f"format={CACHE_FORMAT}", code, *options]
+    for path, text in texts:
+        parts += [path, text]
+    return _digest(parts)
+
+
+def entry_key(fingerprint: str, path: str, text: str) -> str:
+    return _digest([fingerprint, path, text])
+
+
+def lock_digest(lock: LockFile, lock_key: str, image: str | None) -> str:
+    """Digest of the lock entries one ModelDeployment reads: its provider and image pins."""
+    provider: ProviderPin | None = lock.providers.get(lock_key)
+    pin: ImagePin | None = lock.images.get(image) if image is not None else None
+    view = [
+        provider.model_dump(mode="json") if provider else None,
+        pin.model_dump(mode="json") if pin else None,
+    ]
+    return _digest([json.dumps(view, sort_keys=True)])
+
+
+def still_valid(outcome: SourceOutcome, lock: LockFile) -> bool:
+    return all(d.lock_digest == lock_digest(lock, d.lock_key, d.image) for d in outcome.deployments)
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def _location_json(loc: Location) -> list[Any]:
+    return [loc.file, loc.line, loc.column]
+
+
+def encode(outcome: SourceOutcome) -> dict[str, Any]:
+    return {
+        "diagnostics": [
+            [str(d.severity), d.code, d.message, _location_json(d.location), d.path]
+            for d in outcome.diagnostics
+        ],
+        "deployments": [
+            {
+                "namespace": d.namespace,
+                "name": d.name,
+                "lockKey": d.lock_key,
+                "source": d.source,
+                "provider": [d.provider.name, d.provider.reason] if d.provider else None,
+                "image": d.image,
+                "imageIsDefault": d.image_is_default,
+                "nameLocation": _location_json(d.name_location) if d.name_location else None,
+                "manifest": d.manifest.decode("utf-8"),
+                "lockDigest": d.lock_digest,
+            }
+            for d in outcome.deployments
+        ],
+    }
+
+
+class _Undecodable(Exception):
+    pass
+
+
+def _str(value: Any) -> str:
+    if type(value) is not str:
+        raise _Undecodable
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise _Undecodable
+    return value
+
+
+def _location(value: Any) -> Location:
+    if type(value) is not list or len(value) != 3:
+        raise _Undecodable
+    return Location(_str(value[0]), _int(value[1]), _int(value[2]))
+
+
+def _diagnostic(value: Any) -> Diagnostic:
+    if type(value) is not list or len(value) != 5:
+        raise _Undecodable
+    severity, code, message, location, path = value
+    if severity not in ("error", "warning"):
+        raise _Undecodable
+    return Diagnostic(
+        Severity(severity), _str(code), _str(message), _location(location), _str(path)
+    )
+
+
+def _deployment(value: Any) -> CompiledDeployment:
+    if type(value) is not dict:
+        raise _Undecodable
+    provider = value.get("provider")
+    pin = None
+    if provider is not None:
+        if type(provider) is not list or len(provider) != 2:
+            raise _Undecodable
+        pin = ProviderPin(name=_str(provider[0]), reason=_str(provider[1]))
+    is_default = value.get("imageIsDefault")
+    if type(is_default) is not bool:
+        raise _Undecodable
+    where = value.get("nameLocation")
+    return CompiledDeployment(
+        namespace=_str(value.get("namespace")),
+        name=_str(value.get("name")),
+        lock_key=_str(value.get("lockKey")),
+        source=_str(value.get("source")),
+        provider=pin,
+        image=_opt_str(value.get("image")),
+        image_is_default=is_default,
+        name_location=None if where is None else _location(where),
+        manifest=_str(value.get("manifest")).encode("utf-8"),
+        lock_digest=_str(value.get("lockDigest")),
+    )
+
+
+def decode(value: Any) -> SourceOutcome | None:
+    """An outcome from its JSON, or None when the entry is damaged in any way."""
+    try:
+        if type(value) is not dict:
+            raise _Undecodable
+        diagnostics = value.get("diagnostics")
+        deployments = value.get("deployments")
+        if type(diagnostics) is not list or type(deployments) is not list:
+            raise _Undecodable
+        return SourceOutcome(
+            tuple(_deployment(d) for d in deployments),
+            tuple(_diagnostic(d) for d in diagnostics),
+        )
+    except (_Undecodable, ValueError):
+        return None
+
+
+def lookup(entries: Mapping[str, Any], key: str, lock: LockFile) -> SourceOutcome | None:
+    outcome = decode(entries.get(key)) if key in entries else None
+    if outcome is None or not still_valid(outcome, lock):
+        return None
+    return outcome

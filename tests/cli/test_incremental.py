@@ -1,0 +1,205 @@
+"""Incremental compiles: the cache and the tree writer change what must change, and only that.
+
+Every test compares against a compile that uses no cache at all: a cache can only ever make
+a compile faster, never different.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.helpers import md_yaml
+
+LOCK_DIGEST = "sha256:" + "a" * 64
+LOCK = f"""\
+version: 1
+providers: {{}}
+images:
+  vllm/vllm-openai:v0.11.0:
+    requested: vllm/vllm-openai:v0.11.0
+    repository: docker.io/vllm/vllm-openai
+    tag: v0.11.0
+    digest: {LOCK_DIGEST}
+    resolved: docker.io/vllm/vllm-openai@{LOCK_DIGEST}
+"""
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def mtimes(directory: Path) -> dict[str, int]:
+    return {
+        p.relative_to(directory).as_posix(): p.stat().st_mtime_ns
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
+
+
+def fresh(repo: Path, tmp_path: Path, *extra: str) -> tuple[dict[str, bytes], str]:
+    """The tree and diagnostics of a compile that uses no cache, into a scratch directory."""
+    out = tmp_path / "reference"
+    result = run_cli("compile", repo, "--no-cache", "--out", out, "--format", "json", *extra)
+    return (tree(out) if out.is_dir() else {}), result.stdout
+
+
+def cached(repo: Path, *extra: str) -> tuple[dict[str, bytes], str, str]:
+    result = run_cli("compile", repo, "--format", "json", *extra)
+    out = repo / "rendered" / "dev"
+    return (tree(out) if out.is_dir() else {}), result.stdout, result.stderr
+
+
+@pytest.fixture
+def fleet(make_repo):
+    image = {"type": "vllm", "image": "vllm/vllm-openai:v0.11.0"}
+    files = {
+        f"deployments/m{i}.yaml": md_yaml(f"m{i}", engine={**image, "args": {"seed": str(i)}})
+        for i in range(6)
+    }
+    return make_repo({**files, "runway.lock": LOCK})
+
+
+def test_no_change_recompile_writes_no_file(fleet: Path) -> None:
+    assert run_cli("compile", fleet).exit_code == 0
+    out = fleet / "rendered" / "dev"
+    before = mtimes(out)
+    cache_before = mtimes(fleet / ".runwayc_cache")
+    second = run_cli("compile", fleet)
+    assert second.exit_code == 0
+    assert "unchanged in" in second.stderr
+    assert "6 file(s) from cache" in second.stderr
+    assert mtimes(out) == before
+    assert mtimes(fleet / ".runwayc_cache") == cache_before
+
+
+def test_one_changed_model_rewrites_one_manifest(fleet: Path, tmp_path: Path) -> None:
+    run_cli("compile", fleet)
+    out = fleet / "rendered" / "dev"
+    before = mtimes(out)
+    source = fleet / "deployments" / "m3.yaml"
+    source.write_text(source.read_text().replace("seed: '3'", "seed: '33'"))
+    files, _, stderr = cached(fleet)
+    assert "5 file(s) from cache" in stderr
+    after = mtimes(out)
+    touched = sorted(name for name in after if after[name] != before.get(name))
+    assert touched == ["team-a/m3/manifest.yaml"]
+    assert files == fresh(fleet, tmp_path)[0]
+    assert b"- '33'" in files["team-a/m3/manifest.yaml"]
+
+
+def test_removed_model_leaves_no_file_or_directory(fleet: Path) -> None:
+    run_cli("compile", fleet)
+    (fleet / "deployments" / "m2.yaml").unlink()
+    files, _, _ = cached(fleet)
+    assert "team-a/m2/manifest.yaml" not in files
+    assert not (fleet / "rendered" / "dev" / "team-a" / "m2").exists()
+    assert b"m2" not in files["kustomization.yaml"]
+
+
+def test_policy_change_invalidates_every_entry(fleet: Path, tmp_path: Path) -> None:
+    (fleet / "overlays").mkdir()
+    overlay = "apiVersion: runwayc.dev/v1alpha1\nkind: Overlay\n"
+    (fleet / "overlays" / "dev.yaml").write_text(overlay)
+    run_cli("compile", fleet)
+    (fleet / "policies").mkdir()
+    (fleet / "policies" / "team.yaml").write_text(
+        "apiVersion: runwayc.dev/v1alpha1\nkind: Policy\nmetadata: {name: team}\n"
+        "ceilings:\n  gpuCount: 0\n"
+    )
+    _, diagnostics, stderr = cached(fleet)
+    assert "nothing written" in stderr  # every model now breaks the ceiling
+    assert diagnostics == fresh(fleet, tmp_path)[1]
+    assert json.loads(diagnostics)["summary"]["errors"] == 6
+
+
+def test_lock_pin_change_recompiles_the_models_that_read_it(fleet: Path, tmp_path: Path) -> None:
+    run_cli("compile", fleet)
+    moved = "sha256:" + "b" * 64
+    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, moved))
+    files, diagnostics, stderr = cached(fleet)
+    assert "from cache" not in stderr  # every model reads that image pin
+    assert moved.encode() in files["team-a/m0/manifest.yaml"]
+    assert (files, diagnostics) == fresh(fleet, tmp_path)
+
+
+def test_unrelated_lock_entry_keeps_the_cache(fleet: Path) -> None:
+    run_cli("compile", fleet)
+    other = LOCK + "  busybox:1:\n    requested: busybox:1\n    repository: docker.io/busybox\n"
+    (fleet / "runway.lock").write_text(other)
+    _, _, stderr = cached(fleet)
+    assert "6 file(s) from cache" in stderr
+
+
+def test_cached_warnings_and_errors_are_reported_again(make_repo, tmp_path: Path) -> None:
+    repo = make_repo(
+        {
+            "deployments/warn.yaml": md_yaml("warn"),  # unpinned default image: a warning
+            "deployments/bad.yaml": md_yaml("bad", resources={"gpu": {"count": 99}}),
+        }
+    )
+    first = run_cli("compile", repo, "--format", "json")
+    second = run_cli("compile", repo, "--format", "json")
+    assert first.exit_code == second.exit_code == 1
+    assert second.stdout == first.stdout
+    assert json.loads(second.stdout)["summary"]["warnings"] >= 1
+    assert second.stdout == fresh(repo, tmp_path)[1]
+    assert not (repo / "rendered").exists()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"not json",
+        b'{"format": 1, "entries": []}',
+        b'{"format": 99, "entries": {}}',
+    ],
+)
+def test_damaged_cache_file_is_an_empty_cache(fleet: Path, tmp_path: Path, damage: bytes) -> None:
+    run_cli("compile", fleet)
+    for path in (fleet / ".runwayc_cache").glob("compile-*.json"):
+        path.write_bytes(damage)
+    files, diagnostics, _ = cached(fleet)
+    assert (files, diagnostics) == fresh(fleet, tmp_path)
+
+
+def test_damaged_entries_are_misses(fleet: Path, tmp_path: Path) -> None:
+    run_cli("compile", fleet)
+    path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
+    document = json.loads(path.read_text())
+    for number, key in enumerate(sorted(document["entries"])):
+        entry = document["entries"][key]
+        if number % 3 == 0:
+            entry["deployments"][0]["manifest"] = 42
+        elif number % 3 == 1:
+            entry["diagnostics"] = [["fatal", "X", "y", ["f", 1, 1], ""]]
+        else:
+            entry["deployments"][0].pop("lockKey")
+    path.write_text(json.dumps(document))
+    files, diagnostics, stderr = cached(fleet)
+    assert "from cache" not in stderr
+    assert (files, diagnostics) == fresh(fleet, tmp_path)
+
+
+def test_cache_directory_from_the_environment(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "cache"
+    monkeypatch.setenv("RUNWAYC_CACHE_DIR", str(elsewhere))
+    run_cli("compile", fleet)
+    assert not (fleet / ".runwayc_cache").exists()
+    assert (elsewhere / "compile-dev.json").is_file()
+    assert (elsewhere / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_no_cache_reads_and_writes_no_cache(fleet: Path) -> None:
+    assert run_cli("compile", fleet, "--no-cache").exit_code == 0
+    assert not (fleet / ".runwayc_cache").exists()
