@@ -28,6 +28,9 @@ import yaml
 IMAGES = ["vllm/vllm-openai:cu130-nightly", "vllm/vllm-openai:v0.11.0", "vllm/vllm-openai:v0.10.2"]
 MODELS = ["Qwen/Qwen2.5-0.5B-Instruct", "microsoft/Phi-4-mini-instruct", "meta-llama/Llama-3.1-8B"]
 BASE_NAME = "md"
+# libyaml when present: the pure-Python dumper and loader dominate generating a large fleet.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 IMAGE_NAME = "vllm/vllm-openai"
 
 
@@ -98,8 +101,8 @@ def generate(count: int, out: Path) -> None:
     for md in mds:
         path = out / "deployments" / md["metadata"]["namespace"] / f"{md['metadata']['name']}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(md, sort_keys=False))
-    (out / "runway.lock").write_text(yaml.safe_dump(lock_document(mds), sort_keys=True))
+        path.write_text(yaml.dump(md, Dumper=_DUMPER, sort_keys=False))
+    (out / "runway.lock").write_text(yaml.dump(lock_document(mds), Dumper=_DUMPER, sort_keys=True))
 
 
 # --- the kustomize twin -----------------------------------------------------------------------
@@ -109,7 +112,7 @@ _SHARED_CONTAINER = ("livenessProbe", "readinessProbe", "startupProbe", "ports")
 
 
 def _dump(docs: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(docs, sort_keys=False)
+    return str(yaml.dump_all(docs, Dumper=_DUMPER, sort_keys=False))
 
 
 def _split_deployment(deployment: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -161,7 +164,7 @@ def generate_kustomize(source: Path, out: Path) -> None:
     overlays = []
     base_written = False
     for compiled in result.deployments:
-        objects = {o["kind"]: o for o in yaml.safe_load_all(compiled.manifest)}
+        objects = {o["kind"]: o for o in yaml.load_all(compiled.manifest, Loader=_LOADER)}
         base_deployment, deployment_patch = _split_deployment(objects["Deployment"])
         base_service, service_patch = _split_service(objects["Service"])
         if not base_written:

