@@ -14,7 +14,9 @@ rounds, alternating:
                       `runwayc compile` with its cache warm: the pull-request case
 
 Printed per size: median wall time, peak RSS (the process and its workers) and the ratios,
-plus the floor: `json.dumps` of the same rendered objects, in-process. kustomize grows faster
+plus two floors: `json.dumps` of the same rendered objects, in-process, and runwayc's start-up
+(`runwayc --version`: the interpreter plus every import, the part no cache can skip). The
+one-change share is given whole and beyond start-up. kustomize grows faster
 than linearly, so it only runs up to --kustomize-limit models unless told otherwise.
 """
 
@@ -61,17 +63,52 @@ class Samples:
         )
 
 
-def measure(argv: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB; wait4 counts the process and the children it reaped)."""
+# Peak RSS comes from wait4, which counts a child's pages from fork() on, before exec: a child
+# forked by this process, grown big by generating and comparing fleets, would inherit that
+# size. So every command is spawned by a small launcher started before anything grows.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    sink = open(job["stdout"], "wb") if job["stdout"] else subprocess.DEVNULL
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    process = subprocess.Popen(job["argv"], stdout=sink, stderr=subprocess.PIPE)
+    stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}):\n{stderr[-2000:]}")
-    return wall, usage.ru_maxrss
+    if sink is not subprocess.DEVNULL:
+        sink.close()
+    code = os.waitstatus_to_exitcode(status)
+    print(json.dumps({"wall": wall, "rss_kb": usage.ru_maxrss, "code": code,
+                      "stderr": stderr.decode(errors="replace")[-2000:]}), flush=True)
+"""
+
+
+class Launcher:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def measure(self, argv: list[str], stdout: Path | None = None) -> tuple[float, int]:
+        """Wall time and peak RSS (KiB; the process and the children it reaped)."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        job = {"argv": argv, "stdout": str(stdout) if stdout else None}
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        result = json.loads(self.process.stdout.readline())
+        if result["code"] != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({result['code']}):\n{result['stderr']}")
+        return float(result["wall"]), int(result["rss_kb"])
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def objects_by_identity(docs: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
@@ -117,37 +154,41 @@ def edit_one(repo: Path, round_number: int) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def bench_size(count: int, rounds: int, kustomize: str | None, work: Path) -> dict[str, Any]:
+def bench_size(
+    launcher: Launcher, count: int, rounds: int, kustomize: str | None, work: Path
+) -> dict[str, Any]:
     repo = work / f"fleet-{count}"
     if repo.exists():
         shutil.rmtree(repo)
     gen_fleet.generate(count, repo)
     runwayc = [sys.executable, "-m", "compiler.cli", "compile", str(repo), "--env", "prod"]
     out = work / f"out-{count}"
-    full, peer, incremental = Samples(), Samples(), Samples()
+    full, peer, incremental, startup = Samples(), Samples(), Samples(), Samples()
     objects: list[dict[str, Any]] = []
     equal = ""
     if kustomize:
         gen_fleet.generate_kustomize(repo, repo / "kustomize")
     kustomize_output = work / f"kustomize-{count}.yaml"
     # Warm the page cache and the runwayc cache once; neither round counts.
-    measure([*runwayc, "--locked"])
+    launcher.measure([*runwayc, "--locked"])
     for number in range(rounds):
         shutil.rmtree(out, ignore_errors=True)
-        full.add(*measure([*runwayc, "--locked", "--no-cache", "--out", str(out)]))
+        full.add(*launcher.measure([*runwayc, "--locked", "--no-cache", "--out", str(out)]))
         if kustomize:
-            with kustomize_output.open("wb") as sink:
-                peer.add(*measure([kustomize, "kustomize", str(repo / "kustomize")], sink))
+            argv = [kustomize, "kustomize", str(repo / "kustomize")]
+            peer.add(*launcher.measure(argv, kustomize_output))
         if number == 0:  # before any edit, both tools must have built the same objects
             objects = rendered_objects(out)
             equal = check_same_objects(objects, kustomize_output) if kustomize else "not compared"
         edit_one(repo, number)
-        incremental.add(*measure([*runwayc, "--locked"]))
+        incremental.add(*launcher.measure([*runwayc, "--locked"]))
+        startup.add(*launcher.measure([sys.executable, "-m", "compiler.cli", "--version"]))
     return {
         "count": count,
         "full": full,
         "peer": peer if kustomize else None,
         "incremental": incremental,
+        "startup": startup,
         "floor": json_floor(objects, rounds),
         "equal": equal,
     }
@@ -166,13 +207,14 @@ def main() -> None:
     version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True)
     print(f"peer: {kubectl}: {' / '.join(version.stdout.split(chr(10))[:2])}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), rounds: {args.rounds}")
+    launcher = Launcher()
     work = args.work or Path(tempfile.mkdtemp(prefix="runwayc-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results = []
     try:
         for count in (int(size) for size in args.sizes.split(",")):
             peer = kubectl if count <= args.kustomize_limit else None
-            result = bench_size(count, args.rounds, peer, work)
+            result = bench_size(launcher, count, args.rounds, peer, work)
             results.append(result)
             print(f"\nN = {count}: {result['equal']}")
             print(f"  runwayc compile (full):       {result['full'].describe()}")
@@ -181,14 +223,18 @@ def main() -> None:
             else:
                 print("  kubectl kustomize:            not run (N > --kustomize-limit)")
             print(f"  runwayc compile (one change): {result['incremental'].describe()}")
+            print(f"  runwayc start-up (--version):  {result['startup'].describe()}")
             print(f"  floor, json.dumps of the same objects: {result['floor']:.3f} s")
             if result["peer"] is not None:
                 ratio = result["peer"].median / result["full"].median
                 print(f"  kustomize / runwayc full: {ratio:.1f}x")
             share = result["incremental"].median / result["full"].median
-            print(f"  one change / full: {share:.0%}")
+            base = result["startup"].median
+            beyond = (result["incremental"].median - base) / (result["full"].median - base)
+            print(f"  one change / full: {share:.0%} whole, {beyond:.0%} beyond start-up")
             sys.stdout.flush()
     finally:
+        launcher.close()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     if len(results) > 1:

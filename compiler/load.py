@@ -331,11 +331,16 @@ _SAFE_COMPOSE_DEPTH = 1000
 def _nesting_bound(text: str) -> int:
     """An upper bound on nesting depth, cheap enough to run on every file.
 
-    Every collection opens with an indicator of its own: `[` or `{` (flow), `-` (block
-    sequence), `:` or `?` (block mapping). Most files are far below the bound that matters,
-    so the event-stream scan (a second full parse) only runs for suspicious ones.
+    A block collection nested in another starts further right than its parent, except a block
+    sequence that is a mapping's value (`key:` then `- item` at the key's column): at most two
+    levels per column, and no column is past the longest line. Splitting on "\n" alone can only
+    make lines longer than YAML's (which also break at "\r", NEL, LS and PS), so the bound
+    stays an upper bound. Flow collections open with `[` or `{` and hold no block ones. Most
+    files are far below the bound that matters, so the event-stream scan (a second full parse)
+    only runs for suspicious ones.
     """
-    return sum(text.count(indicator) for indicator in "[{-:?")
+    longest = max(map(len, text.split("\n")), default=0)
+    return 2 * (longest + 1) + text.count("[") + text.count("{")
 
 
 def _first_too_deep(text: str, max_depth: int) -> tuple[int, int] | None:
