@@ -9,10 +9,13 @@ is an order of magnitude slower and emission is the hot path of a fleet compile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from compiler.gitops import hydrate
 
 KubeObject = dict[str, Any]
 
@@ -142,16 +145,31 @@ def kustomization(resources: Iterable[str]) -> str:
 
 
 def manifest_path(namespace: str, name: str) -> str:
-    return f"{namespace}/{name}/manifest.yaml"
+    return f"{namespace}/{name}/{hydrate.MANIFEST}"
 
 
-def render_tree(manifests: Mapping[tuple[str, str], bytes]) -> dict[str, bytes]:
-    """The environment's files, relative to `rendered/<env>/`: one manifest per MD."""
+@dataclass(frozen=True, slots=True)
+class App:
+    """One ModelDeployment's directory in the rendered tree."""
+
+    namespace: str
+    name: str
+    source: str
+    manifest: bytes
+
+
+def render_tree(env: str, apps: Iterable[App]) -> dict[str, bytes]:
+    """The environment's files, relative to `rendered/<env>/`: one directory per MD, in the
+    Source Hydrator's layout, and a kustomization listing the manifests."""
     files: dict[str, bytes] = {}
-    for (namespace, name), manifest in sorted(manifests.items()):
-        files[manifest_path(namespace, name)] = manifest
-    files["kustomization.yaml"] = kustomization(manifest_path(ns, n) for ns, n in manifests).encode(
-        "utf-8"
-    )
+    paths = []
+    for app in sorted(apps, key=lambda a: (a.namespace, a.name)):
+        directory = f"{app.namespace}/{app.name}/"
+        for name, content in hydrate.app_files(
+            env, app.namespace, app.name, app.source, app.manifest
+        ).items():
+            files[directory + name] = content
+        paths.append(manifest_path(app.namespace, app.name))
+    files["kustomization.yaml"] = kustomization(paths).encode("utf-8")
     files[".gitattributes"] = GITATTRIBUTES.encode("utf-8")
     return files

@@ -19,8 +19,8 @@ OFFICIAL_REPOSITORIES = ("vllm/vllm-openai", "vllm/vllm-openai-rocm")
 DEFAULT_IMAGE = "vllm/vllm-openai:cu130-nightly"
 MAX_NAME_LENGTH = 255
 
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_DOMAIN = re.compile(
+REPOSITORY_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+REGISTRY_DOMAIN = re.compile(
     r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
 )
@@ -60,6 +60,17 @@ class ImageReference:
         return text
 
 
+def looks_like_registry(first_component: str) -> bool:
+    """Docker's rule: the first path component is a registry host when it has a dot or a
+    port, or is `localhost` or an IPv6 literal; otherwise the image is on Docker Hub."""
+    return (
+        "." in first_component
+        or ":" in first_component
+        or first_component == "localhost"
+        or first_component.startswith("[")
+    )
+
+
 def parse_reference(text: str) -> ImageReference:
     """Parse an image reference; ImageError names what is wrong with a bad one."""
     original = text
@@ -83,11 +94,9 @@ def parse_reference(text: str) -> ImageReference:
             raise ImageError(f'invalid image reference "{original}": invalid tag "{tag}"')
     parts = text.split("/")
     first = parts[0]
-    if len(parts) > 1 and (
-        "." in first or ":" in first or first == "localhost" or first.startswith("[")
-    ):
+    if len(parts) > 1 and looks_like_registry(first):
         registry, path = first, parts[1:]
-        if not _DOMAIN.match(registry):
+        if not REGISTRY_DOMAIN.match(registry):
             raise ImageError(f'invalid image reference "{original}": invalid registry "{registry}"')
     else:
         registry, path = DOCKER_HUB, parts
@@ -96,7 +105,7 @@ def parse_reference(text: str) -> ImageReference:
     if registry == DOCKER_HUB and len(path) == 1:
         path = ["library", *path]
     for component in path:
-        if not _COMPONENT.match(component):
+        if not REPOSITORY_COMPONENT.match(component):
             raise ImageError(
                 f'invalid image reference "{original}": invalid repository component '
                 f'"{component}" (lower-case letters, digits and separators . _ __ -)'

@@ -303,13 +303,50 @@ class Ceilings(Frozen):
     memory: QuantityText | None = None
 
 
+DnsLabel = Annotated[
+    str, StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+]
+# Kubernetes' qualified name, with an optional DNS-subdomain prefix (`example.com/team`).
+LabelKey = Annotated[
+    str,
+    StringConstraints(
+        max_length=317,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+    ),
+]
+LabelValue = Annotated[
+    str, StringConstraints(max_length=63, pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+]
+
+
+class ReplicaBounds(Frozen):
+    """The replica range an environment runs; `spec.scaling.replicas` is clamped into it."""
+
+    min: NonNegInt32 | None = None
+    max: NonNegInt32 | None = None
+
+
+class ImageMirror(Frozen):
+    """Images under `from` (a registry, or a registry and repository path) are pulled from
+    `to` instead; the digest stays, since a mirror serves the same content."""
+
+    source: str = Field(alias="from")
+    mirror: str = Field(alias="to")
+
+
 class Overlay(Frozen):
     """overlays/<env>.yaml: per-environment defaults and limits."""
 
     api_version: Literal["runwayc.dev/v1alpha1"]
     kind: Literal["Overlay"]
-    namespace: str | None = None
+    namespace: DnsLabel | None = None
+    namespaces: dict[DnsLabel, DnsLabel] | None = None
+    labels: dict[LabelKey, LabelValue] | None = None
+    annotations: dict[LabelKey, str] | None = None
     ceilings: Ceilings | None = None
+    replicas: ReplicaBounds | None = None
+    image_mirrors: Annotated[list[ImageMirror], Field(max_length=64)] | None = None
 
 
 # --- policy files ----------------------------------------------------------------------------

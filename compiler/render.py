@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from compiler import cache
 from compiler.diagnostics import Diagnostic, Location, error, has_errors, sort_diagnostics, warning
 from compiler.documents import parse_document
-from compiler.emit import KubeObject, dump_objects, render_tree
+from compiler.emit import App, KubeObject, dump_objects, render_tree
 from compiler.errors import ImageError
 from compiler.images import classify, parse_reference
 from compiler.load import LoadLimits, SourceDocument, format_path, load_yaml
@@ -34,6 +34,13 @@ from compiler.model import (
     ProviderCatalog,
 )
 from compiler.outcome import CompiledDeployment, SourceOutcome
+from compiler.overlay import (
+    check_overlay,
+    clamp_replicas,
+    mapped_namespace,
+    mirrored_image,
+    with_defaults,
+)
 from compiler.policy import (
     CheckContext,
     PolicySet,
@@ -216,6 +223,8 @@ def resolve_settings(
         diagnostics.extend(found)
         policy, found = apply_overlay(policy, overlay, overlay_doc)
         diagnostics.extend(found)
+        if overlay is not None and overlay_doc is not None:
+            diagnostics.extend(check_overlay(overlay, overlay_doc))
 
     if catalog is None or has_errors(diagnostics):
         return None, diagnostics
@@ -389,7 +398,11 @@ def compile_deployment(
 ) -> tuple[CompiledDeployment, list[Diagnostic]]:
     """One ModelDeployment to its manifest bytes (empty when it has an error)."""
     ctx = CheckContext(doc, settings.policy)
-    namespace = md.metadata.namespace or settings.default_namespace()
+    namespace = mapped_namespace(
+        settings.overlay,
+        settings.source_namespace(md),
+        md.metadata.namespace or settings.default_namespace(),
+    )
     lock_key = f"{settings.source_namespace(md)}/{md.name}"
     compiled = CompiledDeployment(
         namespace,
@@ -412,6 +425,8 @@ def _compile_objects(
     settings: Settings,
     options: CompileOptions,
 ) -> tuple[CompiledDeployment, tuple[KubeObject, ...], list[Diagnostic]]:
+    clamped = clamp_replicas(md, settings.overlay)
+    md = clamped.md
     diagnostics = check_model_deployment(md, ctx)
     pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
@@ -439,6 +454,11 @@ def _compile_objects(
     diagnostics.extend(found)
     if has_errors(diagnostics) or image is None:
         return compiled, (), diagnostics
+    overlay = settings.overlay
+    if overlay is not None and overlay.image_mirrors:
+        image, mirror = mirrored_image(image, overlay.image_mirrors)
+        if mirror is not None:
+            facts["image-mirror"] = mirror
     result = renderer(RenderContext(md, ctx.doc, compiled.namespace, image, settings.policy))
     diagnostics.extend(result.diagnostics)
     if has_errors(diagnostics):
@@ -447,8 +467,14 @@ def _compile_objects(
     warnings = sum(1 for d in diagnostics if not d.is_error)
     facts["policy"] = "passed" if not warnings else f"passed with {warnings} warning(s)"
     facts["environment"] = options.env
-    objects = (compiled_model_deployment(md, compiled.namespace, facts), *result.objects)
-    return compiled, objects, diagnostics
+    if clamped.note is not None:
+        facts["replicas-clamped"] = f"{clamped.note} (overlay {options.env})"
+    objects = with_defaults(
+        (compiled_model_deployment(md, compiled.namespace, facts), *result.objects),
+        overlay.labels if overlay else None,
+        overlay.annotations if overlay else None,
+    )
+    return compiled, tuple(objects), diagnostics
 
 
 def compile_source(
@@ -553,7 +579,9 @@ def compile_project(
     final = tuple(sort_diagnostics(diagnostics))
     files: dict[str, bytes] = {}
     if not has_errors(final):
-        files = render_tree({(c.namespace, c.name): c.manifest for c in ordered})
+        files = render_tree(
+            options.env, (App(c.namespace, c.name, c.source, c.manifest) for c in ordered)
+        )
     entries = None
     if inputs.cache is not None:
         # Hits keep their stored JSON; only what was compiled now is encoded.

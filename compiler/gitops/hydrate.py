@@ -1,0 +1,59 @@
+"""The per-application files of a hydrated tree, in the layout Argo CD's Source Hydrator uses.
+
+Each application directory (`<namespace>/<name>/`) holds `manifest.yaml`, a `README.md` that
+says where the manifests came from and how to reproduce them, and `hydrator.metadata`: JSON
+with the commands that produced the directory and, once published, the source ("dry") commit.
+`compile` cannot know the commit its own output will land in, so it writes no `drySha`;
+`publish` adds it, and only to applications whose manifests changed in that commit, so each
+one names the commit that last changed it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+METADATA = "hydrator.metadata"
+README = "README.md"
+MANIFEST = "manifest.yaml"
+
+
+def compile_command(env: str) -> str:
+    return f"runwayc compile --env {env} --locked"
+
+
+def metadata(env: str, dry_sha: str | None = None, repo_url: str | None = None) -> bytes:
+    document: dict[str, object] = {"commands": [compile_command(env)]}
+    if dry_sha is not None:
+        document["drySha"] = dry_sha
+    if repo_url is not None:
+        document["repoURL"] = repo_url
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def readme(env: str, namespace: str, name: str, source: str) -> bytes:
+    text = f"""# {namespace}/{name} ({env})
+
+Hydrated manifests of the ModelDeployment `{namespace}/{name}`, compiled by runwayc from
+`{source}` for the `{env}` environment. Do not edit them here: the next compile or publish
+overwrites them. Change the source and let CI publish.
+
+To reproduce this directory, check out its source commit (`drySha` in `{METADATA}` once
+published; the same commit when this tree sits beside its source) and run:
+
+```shell
+{compile_command(env)}
+```
+"""
+    return text.encode("utf-8")
+
+
+def app_files(
+    env: str, namespace: str, name: str, source: str, manifest: bytes
+) -> Mapping[str, bytes]:
+    """The files of one application directory, relative to it."""
+    return {
+        MANIFEST: manifest,
+        README: readme(env, namespace, name, source),
+        METADATA: metadata(env),
+    }
