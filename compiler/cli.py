@@ -7,10 +7,10 @@ and a bug still surfaces as a traceback rather than being hidden.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
@@ -31,12 +31,10 @@ from compiler.diagnostics import (
 )
 from compiler.errors import RunwayError
 from compiler.lockfile import LockFile, serialize_lock
-from compiler.parallel import process_map
 from compiler.pins import image_needs, plan_image_lock, references_to_resolve
 from compiler.render import (
     CompileOptions,
     CompileResult,
-    compile_project,
     plan_provider_lock,
     read_project,
 )
@@ -45,11 +43,8 @@ from compiler.tables import images_table
 from compiler.workspace import (
     LOCK_FILE,
     Workspace,
-    cache_directory,
-    code_fingerprint,
-    read_cache,
+    compile_env,
     repository_lock,
-    write_cache,
     write_text_atomic,
     write_tree,
 )
@@ -140,28 +135,6 @@ jobs_option = click.option(
     show_default=True,
     help="Processes for compiling many files (0: one per CPU; small repos run inline).",
 )
-
-
-def compile_env(
-    workspace: Workspace,
-    env: str,
-    options: CompileOptions,
-    *,
-    use_cache: bool = False,
-    jobs: int = 0,
-    forget: frozenset[str] = frozenset(),
-) -> CompileResult:
-    """Read, compile (reusing cached outcomes when asked) and store the new cache entries."""
-    inputs = workspace.inputs(env)
-    directory = cache_directory(workspace.root)
-    stored: dict[str, Any] = {}
-    if use_cache:
-        stored = read_cache(directory, env)
-        inputs = replace(inputs, cache=stored, code_fingerprint=code_fingerprint())
-    result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
-    if result.cache is not None and result.cache.keys() != stored.keys():
-        write_cache(directory, env, result.cache)
-    return result
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -360,6 +333,95 @@ def docker_config_path() -> Path:
 def _config_broken(result: CompileResult) -> bool:
     """True when runway.lock or the configuration could not be read: never overwrite then."""
     return not result.deployments and has_errors(result.diagnostics)
+
+
+@main.command("diff")
+@repo_argument
+@click.option("--base", required=True, help="Git revision to compare against (origin/main).")
+@click.option("--head", help="Git revision to compare (default: the working tree).")
+@click.option("--env", "env", help="One environment (default: every one in runway.yaml).")
+@click.option(
+    "--format",
+    "diff_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Plain text for terminals, Markdown for a pull-request comment, or JSON.",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (like git diff).")
+@runway_errors
+def diff_command(
+    repo: Path, base: str, head: str | None, env: str | None, diff_format: str, exit_code: bool
+) -> None:
+    """Per-resource diff of the rendered trees of two revisions."""
+    from compiler.gitops import diff as tree_diff
+    from compiler.gitops.publish import diff_refs
+
+    names, problems = environments(Workspace(repo), env)
+    report(problems, "text")
+    diffs = []
+    for name in names:
+        result, old, new = diff_refs(repo, base, head, name)
+        for side, label in ((old, base), (new, head or "the working tree")):
+            if side.errors:
+                click.echo(
+                    f"runwayc: {name}: {label} does not compile ({side.errors} error(s)); "
+                    "its tree counts as empty (run `runwayc check` there)",
+                    err=True,
+                )
+        diffs.append(result)
+    if diff_format == "markdown":
+        click.echo(tree_diff.format_markdown(diffs), nl=False)
+    elif diff_format == "json":
+        click.echo(json.dumps(tree_diff.as_json(diffs), indent=2))
+    else:
+        click.echo(tree_diff.format_text(diffs), nl=False)
+    if exit_code and any(d.differs for d in diffs):
+        sys.exit(EXIT_DIAGNOSTICS)
+
+
+@main.command("publish")
+@repo_argument
+@click.option("--env", "env", required=True, help="The environment to publish.")
+@click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
+@click.option(
+    "--branch",
+    help="Target branch (default: environments/<env>; with --path, the current branch).",
+)
+@click.option("--path", "path", help="Publish into this directory of the branch (Flux style).")
+@click.option(
+    "--pull-request",
+    is_flag=True,
+    help="Push a branch runwayc/<env>/<sha> instead and print a PR title and body.",
+)
+@runway_errors
+def publish_command(
+    repo: Path,
+    env: str,
+    remote: str,
+    branch: str | None,
+    path: str | None,
+    pull_request: bool,
+) -> None:
+    """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs."""
+    from compiler.gitops import diff as tree_diff
+    from compiler.gitops.git import Git
+    from compiler.gitops.publish import Target, publish, target_for
+
+    target: Target = target_for(Git(repo), env, remote, branch, path)
+    published = publish(repo, env, target, pull_request=pull_request)
+    where = published.target.branch + (f":{target.path}" if target.path else "")
+    if published.commit is None:
+        click.echo(f"runwayc: {env}: nothing changed; {remote} {where} left as it is", err=True)
+        return
+    if pull_request:
+        click.echo(f"runwayc: publish {env} from {published.source[:12]}")
+        click.echo()
+        click.echo(tree_diff.format_markdown([published.diff]), nl=False)
+    click.echo(
+        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {remote} {where}",
+        err=True,
+    )
 
 
 @main.command("schema")

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,14 @@ from typing import Any
 from compiler.cache import CACHE_FORMAT
 from compiler.diagnostics import Diagnostic, Location, error
 from compiler.errors import ConfigError
-from compiler.render import CompileInputs, SourceFile
+from compiler.parallel import process_map
+from compiler.render import (
+    CompileInputs,
+    CompileOptions,
+    CompileResult,
+    SourceFile,
+    compile_project,
+)
 
 PROJECT_FILE = "runway.yaml"
 LOCK_FILE = "runway.lock"
@@ -301,3 +308,25 @@ def write_cache(directory: Path, env: str, entries: Mapping[str, Any]) -> None:
         write_text_atomic(_cache_file(directory, env), text)
     except OSError:
         pass
+
+
+def compile_env(
+    workspace: Workspace,
+    env: str,
+    options: CompileOptions,
+    *,
+    use_cache: bool = False,
+    jobs: int = 0,
+    forget: frozenset[str] = frozenset(),
+) -> CompileResult:
+    """Read, compile (reusing cached outcomes when asked) and store the new cache entries."""
+    inputs = workspace.inputs(env)
+    directory = cache_directory(workspace.root)
+    stored: dict[str, Any] = {}
+    if use_cache:
+        stored = read_cache(directory, env)
+        inputs = replace(inputs, cache=stored, code_fingerprint=code_fingerprint())
+    result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
+    if result.cache is not None and result.cache.keys() != stored.keys():
+        write_cache(directory, env, result.cache)
+    return result
