@@ -42,3 +42,22 @@ def test_actions_are_pinned_by_commit_sha(workflow):
     assert uses
     for ref in uses:
         assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), ref
+
+
+def test_pre_commit_hooks_run_real_commands():
+    """Each hook in .pre-commit-hooks.yaml has pre-commit's required keys and an entry that
+    is a runwayc command which exists."""
+    import yaml
+
+    from compiler.cli import main
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [hook["id"] for hook in hooks] == ["runwayc-check", "runwayc-compile"]
+    for hook in hooks:
+        assert {"id", "name", "entry", "language"} <= hook.keys()
+        assert hook["language"] == "python"
+        assert hook["pass_filenames"] is False  # runwayc reads the whole repository
+        program, command, *_ = hook["entry"].split()
+        assert program == "runwayc"
+        assert command in main.commands
+        re.compile(hook["files"])
