@@ -105,12 +105,33 @@ class Git:
 
     def export(self, ref: str, path: str, target: Path) -> None:
         """The files of `ref` under `path` (repo-relative, "" for all) into `target`."""
-        sha = self.resolve(ref)
-        tree = f"{sha}:{path.rstrip('/')}" if path.strip("/") else sha
-        data = self.run_bytes("archive", "--format=tar", tree)
-        if len(data) > MAX_EXPORT_BYTES:
-            raise PublishError(f"{ref} is larger than {MAX_EXPORT_BYTES} bytes; refusing to export")
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        with self._archive(self.resolve(ref), path, ref) as archive:
+            target.mkdir(parents=True, exist_ok=True)
             # The "data" filter refuses absolute paths, links out of the tree and devices.
             archive.extractall(target, filter="data")
+
+    def files(self, commit: str, path: str) -> dict[str, bytes]:
+        """The regular files under `path` at `commit`, in memory ({} when there is no such
+        directory); paths relative to `path`."""
+        code, _ = self.attempt("rev-parse", "--verify", "--quiet", _tree(commit, path))
+        if code != 0:
+            return {}
+        found: dict[str, bytes] = {}
+        with self._archive(commit, path, commit) as archive:
+            for member in archive.getmembers():
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    found[member.name] = handle.read()
+        return found
+
+    def _archive(self, commit: str, path: str, label: str) -> tarfile.TarFile:
+        data = self.run_bytes("archive", "--format=tar", _tree(commit, path))
+        if len(data) > MAX_EXPORT_BYTES:
+            raise PublishError(f"{label} is larger than {MAX_EXPORT_BYTES} bytes; refusing to read")
+        return tarfile.open(fileobj=io.BytesIO(data))
+
+
+def _tree(commit: str, path: str) -> str:
+    """`commit:path`, git's name for a directory of a commit (the commit itself at the top)."""
+    clean = path.strip("/")
+    return f"{commit}:{clean}" if clean else commit

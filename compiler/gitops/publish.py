@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,53 +130,26 @@ def _tip(git: Git, target: Target) -> str | None:
     return git.run("rev-parse", "FETCH_HEAD^{commit}").strip()
 
 
-def _tree_entries(git: Git, commit: str, path: str) -> dict[str, str]:
-    """{path relative to `path`: blob id} of the files under `path` at `commit`."""
-    args = ["ls-tree", "-r", "-z", "--full-tree", commit]
-    if path:
-        args += ["--", path + "/"]
-    entries: dict[str, str] = {}
-    for record in git.run(*args).split("\0"):
-        if not record:
-            continue
-        meta, name = record.split("\t", 1)
-        _, kind, sha = meta.split(" ")
-        if kind == "blob":
-            entries[name[len(path) + 1 :] if path else name] = sha
-    return entries
-
-
-def _files_at(git: Git, commit: str, path: str) -> dict[str, bytes]:
-    tree = f"{commit}:{path}" if path else commit
-    code, _ = git.attempt("rev-parse", "--verify", "--quiet", tree)
-    if code != 0:
-        return {}
-    data = git.run_bytes("archive", "--format=tar", tree)
-    files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        for member in archive.getmembers():
-            if member.isfile():
-                handle = archive.extractfile(member)
-                if handle is not None:
-                    files[member.name] = handle.read()
-    return files
-
-
 def hydrated_files(
-    files: Mapping[str, bytes], previous: Mapping[str, str], env: str, source: str
+    files: Mapping[str, bytes], previous: Mapping[str, bytes], env: str, source: str
 ) -> dict[str, bytes | str]:
     """The files to commit: compiled `files`, with each app's hydrator.metadata naming the
     source commit only where the app's other files changed; an unchanged app keeps its old
-    metadata (a blob id), so a commit is made only when manifests change."""
+    metadata (by blob id), so a commit is made only when manifests change."""
     result: dict[str, bytes | str] = dict(files)
+    apps: dict[str, list[str]] = {}
     for name in files:
-        if not name.endswith("/" + hydrate.METADATA):
+        directory, _, base = name.rpartition("/")
+        if directory and base != hydrate.METADATA:
+            apps.setdefault(directory, []).append(name)
+    for directory, siblings in apps.items():
+        name = f"{directory}/{hydrate.METADATA}"
+        if name not in files:
             continue
-        directory = name[: -len(hydrate.METADATA)]
-        siblings = [n for n in files if n.startswith(directory) and n != name]
-        unchanged = all(previous.get(n) == blob_id(files[n]) for n in siblings)
-        if unchanged and name in previous:
-            result[name] = previous[name]
+        unchanged = all(previous.get(n) == files[n] for n in siblings)
+        old = previous.get(name)
+        if unchanged and old is not None:
+            result[name] = blob_id(old)
         else:
             result[name] = hydrate.metadata(env, dry_sha=source)
     return result
@@ -266,11 +238,10 @@ def publish(
     message = commit_message(env, source, subject)
     for attempt in range(1, attempts + 1):
         parent = _tip(git, target)
-        previous = _tree_entries(git, parent, target.path) if parent else {}
+        previous = git.files(parent, target.path) if parent else {}
         files = hydrated_files(result.files, previous, env, source)
         commit = _build_commit(git, private_ref, target, parent, files, message)
-        old_files = _files_at(git, parent, target.path) if parent else {}
-        diff = diff_trees(env, old_files, result.files)
+        diff = diff_trees(env, previous, result.files)
         if parent is not None and _tree(git, commit) == _tree(git, parent):
             git.run("update-ref", "-d", private_ref)
             return Published(target, None, parent, attempt, diff, source)
