@@ -116,14 +116,18 @@ def clamp_replicas(md: ModelDeployment, overlay: Overlay | None) -> Clamped:
     scaling = md.spec.scaling or ScalingSpec()
     moved: list[str] = []
     update: dict[str, object] = {}
-    if clamp(scaling.replicas) != scaling.replicas:
-        update["replicas"] = clamp(scaling.replicas)
-        moved.append(f"replicas {scaling.replicas} -> {update['replicas']}")
+    replicas = clamp(scaling.replicas)
+    if replicas != scaling.replicas:
+        update["replicas"] = replicas
+        moved.append(f"replicas {scaling.replicas} -> {replicas}")
     for role in ("prefill", "decode"):
         component: ComponentScaling | None = getattr(scaling, role)
-        if component is not None and clamp(component.replicas) != component.replicas:
-            update[role] = component.model_copy(update={"replicas": clamp(component.replicas)})
-            moved.append(f"{role} {component.replicas} -> {clamp(component.replicas)}")
+        if component is None:
+            continue
+        replicas = clamp(component.replicas)
+        if replicas != component.replicas:
+            update[role] = component.model_copy(update={"replicas": replicas})
+            moved.append(f"{role} {component.replicas} -> {replicas}")
     if not update:
         return Clamped(md, None)
     spec = md.spec.model_copy(update={"scaling": scaling.model_copy(update=update)})
@@ -144,20 +148,21 @@ def mirrored_image(image: str, mirrors: Iterable[ImageMirror]) -> tuple[str, str
     except ImageError:
         return image, None
     name = reference.name
-    best: ImageMirror | None = None
+    best: tuple[str, ImageMirror] | None = None  # (normalised prefix, mirror)
     for mirror in mirrors:
         prefix = _normalise(mirror.source)
         matches = name == prefix or name.startswith(prefix + "/")
-        if matches and (best is None or len(prefix) > len(_normalise(best.source))):
-            best = mirror
+        if matches and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, mirror)
     if best is None:
         return image, None
-    rewritten = best.mirror.rstrip("/") + name[len(_normalise(best.source)) :]
+    prefix, chosen = best
+    rewritten = chosen.mirror.rstrip("/") + name[len(prefix) :]
     if reference.tag and not reference.digest:
         rewritten += f":{reference.tag}"
     if reference.digest:
         rewritten += f"@{reference.digest}"
-    return rewritten, best.mirror
+    return rewritten, chosen.mirror
 
 
 # --- labels and annotations ------------------------------------------------------------------

@@ -64,10 +64,7 @@ class TreeDiff:
         return bool(self.changes)
 
     def counts(self) -> dict[str, int]:
-        counts = {"added": 0, "changed": 0, "removed": 0, "renamed": 0}
-        for change in self.changes:
-            counts[change.kind] += 1
-        return counts
+        return _counts(self.changes)
 
     def summary(self) -> str:
         if not self.changes:
@@ -75,6 +72,14 @@ class TreeDiff:
         counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items() if n)
         apps = len({c.app for c in self.changes})
         return f"{self.env}: {counts} ({apps} app(s))"
+
+
+def _counts(changes: Iterable[Change]) -> dict[str, int]:
+    """How many changes of each kind, every kind listed, in alphabetical order."""
+    counts = {"added": 0, "changed": 0, "removed": 0, "renamed": 0}
+    for change in changes:
+        counts[change.kind] += 1
+    return counts
 
 
 def rendered_objects(files: Mapping[str, bytes]) -> dict[Identity, RenderedObject]:
@@ -182,10 +187,7 @@ def _by_app(changes: Iterable[Change]) -> dict[str, list[Change]]:
 
 
 def _app_summary(changes: list[Change]) -> str:
-    counts: dict[str, int] = {}
-    for change in changes:
-        counts[change.kind] = counts.get(change.kind, 0) + 1
-    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    return ", ".join(f"{n} {kind}" for kind, n in _counts(changes).items() if n)
 
 
 def _heading(change: Change) -> str:
