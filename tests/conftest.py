@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from compiler.cli import main
 
@@ -26,6 +27,17 @@ defaultEnvironment: dev
 environments:
   dev: {}
 """
+
+
+class SnapshotFileExtension(SingleFileSnapshotExtension):
+    """One text file per snapshot under the top-level snapshots/ directory, so reviewers
+    read a snapshot diff like any other file diff; subclasses pick the file extension."""
+
+    _write_mode = WriteMode.TEXT
+
+    @classmethod
+    def dirname(cls, *, test_location: Any) -> str:
+        return str(Path(ROOT, "snapshots", test_location.basename))
 
 
 @dataclass

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from tests.conftest import QUICKSTART, ROOT
+from tests.conftest import QUICKSTART, SnapshotFileExtension
 
 if shutil.which("git") is None:  # pragma: no cover - git is a declared test dependency
     if os.environ.get("CI") == "true":
@@ -75,15 +74,10 @@ def clone(tmp_path: Path, remote: Path):
     return make
 
 
-class TextSnapshotExtension(SingleFileSnapshotExtension):
-    _write_mode = WriteMode.TEXT
+class MarkdownSnapshotExtension(SnapshotFileExtension):
     file_extension = "md"
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        return str(Path(ROOT, "snapshots", test_location.basename))
 
 
 @pytest.fixture
 def text_snapshot(snapshot: Any) -> Any:
-    return snapshot.use_extension(TextSnapshotExtension)
+    return snapshot.use_extension(MarkdownSnapshotExtension)
