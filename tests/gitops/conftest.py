@@ -10,12 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import QUICKSTART, SnapshotFileExtension
-
-if shutil.which("git") is None:  # pragma: no cover - git is a declared test dependency
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("git is required under CI")
-    pytest.skip("git is not installed", allow_module_level=True)
+from tests.conftest import QUICKSTART, SnapshotFileExtension, needs_binary
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test",
@@ -46,6 +41,7 @@ def commit_all(clone: Path, message: str) -> str:
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
     """A bare repository holding the quickstart on main, as a hosted remote would."""
+    needs_binary("git")
     bare = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
     seed = tmp_path / "seed"

