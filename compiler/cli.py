@@ -29,7 +29,9 @@ from compiler.diagnostics import (
     has_errors,
     sort_diagnostics,
 )
+from compiler.emit import dump_objects
 from compiler.errors import RunwayError
+from compiler.gitops import bootstrap as bootstrap_objects
 from compiler.lockfile import LockFile, serialize_lock
 from compiler.pins import image_needs, plan_image_lock, references_to_resolve
 from compiler.render import (
@@ -422,6 +424,129 @@ def publish_command(
         f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {remote} {where}",
         err=True,
     )
+
+
+@main.command("bootstrap")
+@repo_argument
+@click.option("--argocd", "tool", flag_value="argocd", help="Argo CD: an ApplicationSet.")
+@click.option("--flux", "tool", flag_value="flux", help="Flux: GitRepository + Kustomization.")
+@click.option(
+    "--applications",
+    is_flag=True,
+    help="With --argocd: one Application per environment instead of the ApplicationSet.",
+)
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    help="Only this environment (repeatable; default: every one in runway.yaml).",
+)
+@click.option(
+    "--repo-url",
+    help="URL the cluster clones (default: origin's, with any credentials left out).",
+)
+@click.option(
+    "--published",
+    is_flag=True,
+    help="Sync what `runwayc publish` pushes: the root of branch environments/{env}.",
+)
+@click.option("--branch", help="Branch to sync; {env} allowed (default: origin's HEAD, or main).")
+@click.option("--path", "path", help="Directory to sync; {env} allowed (default: rendered/{env}).")
+@click.option("--namespace", help="Namespace of the objects (default: argocd or flux-system).")
+@click.option(
+    "--destination",
+    default=bootstrap_objects.IN_CLUSTER,
+    show_default=True,
+    help="Argo CD: the API server the Applications deploy to.",
+)
+@click.option("--secret-ref", help="Flux: the Secret holding the Git credentials.")
+@runway_errors
+def bootstrap_command(
+    repo: Path,
+    tool: str | None,
+    applications: bool,
+    envs: tuple[str, ...],
+    repo_url: str | None,
+    published: bool,
+    branch: str | None,
+    path: str | None,
+    namespace: str | None,
+    destination: str,
+    secret_ref: str | None,
+) -> None:
+    """Print the Argo CD or Flux objects that sync REPO's hydrated environments."""
+    from compiler.gitops.git import Git
+
+    if tool is None:
+        raise click.UsageError("say which GitOps tool: --argocd or --flux")
+    if applications and tool != "argocd":
+        raise click.UsageError("--applications only applies to --argocd")
+    if secret_ref is not None and tool != "flux":
+        raise click.UsageError(
+            "--secret-ref only applies to --flux (Argo CD keeps credentials in a repository Secret)"
+        )
+    names, problems = environments(Workspace(repo), None)
+    report(problems, "text")
+    unknown = sorted(set(envs) - set(names))
+    if unknown:
+        raise click.UsageError(f"no environment {', '.join(unknown)} in runway.yaml")
+    selected = sorted(set(envs)) if envs else names
+    git = Git(repo)
+    url = repo_url or git.remote_url("origin")
+    if url is None:
+        raise click.UsageError("no remote origin here to read the URL from: pass --repo-url")
+    public = bootstrap_objects.public_url(url)
+    if public.had_credentials:
+        click.echo(
+            "runwayc: the credentials in the repository URL were left out; give the cluster "
+            "its own (an Argo CD repository Secret, or --secret-ref for Flux)",
+            err=True,
+        )
+    prefix = git.prefix()  # the default path is repo-relative: REPO may be a subdirectory
+    if published:
+        default_branch, default_path = bootstrap_objects.PUBLISHED_BRANCH, "."
+    else:
+        default_branch = git.default_branch("origin") or bootstrap_objects.DEFAULT_BRANCH
+        default_path = prefix + bootstrap_objects.RENDERED_PATH
+        if path is None and not git.tracks("rendered"):
+            click.echo(
+                "runwayc: rendered/ is not committed here; if CI runs `runwayc publish`, "
+                "bootstrap with --published",
+                err=True,
+            )
+    source = bootstrap_objects.Source(
+        public,
+        branch or default_branch,
+        (path if path is not None else default_path).strip("/").removeprefix("./") or ".",
+    )
+    bootstrap_objects.check_source(source, selected)
+    objects: list[dict[str, Any]]
+    if tool == "flux":
+        objects = bootstrap_objects.flux_objects(
+            source,
+            selected,
+            namespace=namespace or bootstrap_objects.FLUX_NAMESPACE,
+            secret_ref=secret_ref,
+        )
+    elif applications:
+        objects = bootstrap_objects.argocd_applications(
+            source,
+            selected,
+            namespace=namespace or bootstrap_objects.ARGOCD_NAMESPACE,
+            destination=destination,
+        )
+    else:
+        objects = [
+            bootstrap_objects.argocd_applicationset(
+                source,
+                selected,
+                all_environments=not envs,
+                namespace=namespace or bootstrap_objects.ARGOCD_NAMESPACE,
+                destination=destination,
+            )
+        ]
+    click.echo(f"# Generated by `runwayc bootstrap --{tool}`; re-run it to change this file.")
+    click.echo(dump_objects(objects), nl=False)
 
 
 @main.command("schema")

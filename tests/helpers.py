@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
+from typing import Any
 
+import jsonschema
 import yaml
 
 
@@ -46,3 +49,34 @@ def item_line_col(text: str, token: str) -> tuple[int, int]:
     """Position of a block-sequence item `- token` (the item's value, after the dash)."""
     line, column = line_col(text, f"- {token}")
     return line, column + 2
+
+
+def strict_crd_schema(schema: Any) -> Any:
+    """A CRD's openAPIV3Schema as the API server applies it with strict field validation
+    (`kubectl apply --validate=strict`): a field the schema does not declare is an error, not
+    silently pruned. Objects that preserve unknown fields, or declare additionalProperties,
+    keep their rule."""
+    if isinstance(schema, list):
+        return [strict_crd_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: strict_crd_schema(value) for key, value in schema.items()}
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+    return strict
+
+
+def crd_validator(crd_file: Path, kind: str, version: str) -> jsonschema.Draft7Validator:
+    """A validator for `kind` at `version` from a CRD file in tests/fixtures/crds."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for crd in yaml.load_all(crd_file.read_text(encoding="utf-8"), Loader=loader):
+        if crd and crd["spec"]["names"]["kind"] == kind:
+            for served in crd["spec"]["versions"]:
+                if served["name"] == version and served.get("served"):
+                    schema = strict_crd_schema(served["schema"]["openAPIV3Schema"])
+                    return jsonschema.Draft7Validator(schema)
+    raise LookupError(f"{crd_file.name} serves no {kind} {version}")

@@ -86,8 +86,26 @@ class Git:
         return Path(self.run("rev-parse", "--show-toplevel").strip())
 
     def prefix(self) -> str:
-        """The repo-relative path of `cwd` ("" at the top), with a trailing slash."""
-        return self.run("rev-parse", "--show-prefix").strip()
+        """The repo-relative path of `cwd` ("" at the top or outside a repository), with a
+        trailing slash."""
+        return self.run("rev-parse", "--show-prefix", check=False).strip()
+
+    def remote_url(self, remote: str) -> str | None:
+        """`remote`'s fetch URL as configured, credentials and all (callers strip them);
+        None outside a repository or when there is no such remote."""
+        if remote.startswith("-"):
+            return None
+        return self.run("remote", "get-url", remote, check=False).strip() or None
+
+    def default_branch(self, remote: str) -> str | None:
+        """The branch `remote`'s HEAD points at, as the last fetch recorded it."""
+        ref = f"refs/remotes/{remote}/HEAD"
+        short = self.run("symbolic-ref", "--quiet", "--short", ref, check=False).strip()
+        return short.removeprefix(f"{remote}/") or None
+
+    def tracks(self, path: str) -> bool:
+        """True when the index holds any file under `path` (relative to `cwd`)."""
+        return bool(self.run("ls-files", "--", path, check=False).strip())
 
     def resolve(self, ref: str) -> str:
         if ref.startswith("-"):

@@ -14,6 +14,7 @@ import yaml
 from compiler.render import CompileOptions, CompileResult, compile_project
 from compiler.workspace import Workspace
 from tests.conftest import FIXTURES, QUICKSTART, needs_binary
+from tests.helpers import crd_validator
 
 ENVIRONMENTS = sorted(yaml.safe_load((QUICKSTART / "runway.yaml").read_text())["environments"])
 KUBERNETES_VERSION = "1.30.0"
@@ -58,10 +59,10 @@ def test_rendered_object_validates_against_kubernetes_schema(obj):
     kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def crd_validator() -> jsonschema.Draft7Validator:
-    crd = yaml.safe_load((FIXTURES / "crds/airunway.ai_modeldeployments.yaml").read_text())
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return jsonschema.Draft7Validator(schema)
+@cache
+def md_validator() -> jsonschema.Draft7Validator:
+    crd = FIXTURES / "crds/airunway.ai_modeldeployments.yaml"
+    return crd_validator(crd, "ModelDeployment", "v1alpha1")
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,7 @@ def crd_validator() -> jsonschema.Draft7Validator:
     ids=[label for label, obj in rendered_objects() if obj["kind"] == "ModelDeployment"],
 )
 def test_compiled_model_deployment_matches_ai_runway_crd(obj):
-    errors = sorted(crd_validator().iter_errors(obj), key=str)
+    errors = sorted(md_validator().iter_errors(obj), key=str)
     assert not errors, [e.message for e in errors]
 
 
