@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -81,7 +82,7 @@ def test_every_object_validates_against_its_upstream_crd(source, args):
 
 def test_the_crd_check_has_teeth():
     """A misspelt field or a wrong type is caught, as the API server's strict validation would."""
-    good = {
+    good: dict[str, Any] = {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
         "metadata": {"name": "x"},

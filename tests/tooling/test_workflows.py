@@ -1,4 +1,6 @@
-"""GitHub workflows are linted: zizmor (offline) and the workflow JSON Schema."""
+"""GitHub workflows are linted: zizmor (offline) and the workflow JSON Schema.
+
+Both ours (.github/workflows) and the ones the quickstart ships for users' repositories."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import pytest
 
 from tests.conftest import ROOT, needs_binary
 
-WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
+    (ROOT / "examples" / "quickstart" / ".github" / "workflows").glob("*.yml")
+)
 
 
 def test_there_are_workflows():
@@ -20,7 +24,10 @@ def test_there_are_workflows():
 def test_zizmor_finds_nothing(workflow):
     zizmor = needs_binary("zizmor")
     result = subprocess.run(
-        [zizmor, "--offline", "--no-progress", str(workflow)], capture_output=True, text=True
+        # pedantic: also the findings the default persona hides (e.g. unexplained permissions)
+        [zizmor, "--offline", "--no-progress", "--persona", "pedantic", str(workflow)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
