@@ -9,6 +9,9 @@ rounds, alternating:
 
   runwayc full        `runwayc compile --no-cache` into an empty directory: everything parsed,
                       checked, rendered and written
+  runwayc full, tmpfs the same with the output tree on /dev/shm (when there is one): the
+                      compile without the file system's cost of creating thousands of
+                      files, which on some VMs is large and erratic (see bench/README.md)
   kubectl kustomize   `kubectl kustomize` of the twin, output written to a file
   runwayc one-change  one ModelDeployment edited (a different value each round), then
                       `runwayc compile` with its cache warm: the pull-request case
@@ -164,6 +167,9 @@ def bench_size(
     runwayc = [sys.executable, "-m", "compiler.cli", "compile", str(repo), "--env", "prod"]
     out = work / f"out-{count}"
     full, peer, incremental, startup = Samples(), Samples(), Samples(), Samples()
+    in_memory = Samples()
+    tmpfs = Path("/dev/shm")
+    tmpfs_out = tmpfs / f"runwayc-bench-out-{os.getpid()}-{count}" if tmpfs.is_dir() else None
     objects: list[dict[str, Any]] = []
     equal = ""
     if kustomize:
@@ -174,6 +180,11 @@ def bench_size(
     for number in range(rounds):
         shutil.rmtree(out, ignore_errors=True)
         full.add(*launcher.measure([*runwayc, "--locked", "--no-cache", "--out", str(out)]))
+        if tmpfs_out is not None:
+            shutil.rmtree(tmpfs_out, ignore_errors=True)
+            argv = [*runwayc, "--locked", "--no-cache", "--out", str(tmpfs_out)]
+            in_memory.add(*launcher.measure(argv))
+            shutil.rmtree(tmpfs_out, ignore_errors=True)
         if kustomize:
             argv = [kustomize, "kustomize", str(repo / "kustomize")]
             peer.add(*launcher.measure(argv, kustomize_output))
@@ -186,6 +197,7 @@ def bench_size(
     return {
         "count": count,
         "full": full,
+        "tmpfs": in_memory if tmpfs_out is not None else None,
         "peer": peer if kustomize else None,
         "incremental": incremental,
         "startup": startup,
@@ -218,6 +230,8 @@ def main() -> None:
             results.append(result)
             print(f"\nN = {count}: {result['equal']}")
             print(f"  runwayc compile (full):       {result['full'].describe()}")
+            if result["tmpfs"] is not None:
+                print(f"  runwayc compile (full, tmpfs): {result['tmpfs'].describe()}")
             if result["peer"] is not None:
                 print(f"  kubectl kustomize:            {result['peer'].describe()}")
             else:
@@ -228,6 +242,9 @@ def main() -> None:
             if result["peer"] is not None:
                 ratio = result["peer"].median / result["full"].median
                 print(f"  kustomize / runwayc full: {ratio:.1f}x")
+                if result["tmpfs"] is not None:
+                    ratio = result["peer"].median / result["tmpfs"].median
+                    print(f"  kustomize / runwayc full, tmpfs: {ratio:.1f}x")
             share = result["incremental"].median / result["full"].median
             base = result["startup"].median
             beyond = (result["incremental"].median - base) / (result["full"].median - base)
