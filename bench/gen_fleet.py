@@ -62,7 +62,11 @@ def model_deployment(i: int) -> dict[str, Any]:
         "metadata": {
             "name": f"md-{i}",
             "namespace": f"team-{i % 20}",
-            "annotations": {"airunway.ai/recipe.id": MODELS[i % 3]},
+            # Recipe provenance as `runwayc recipe apply` writes it: already materialised.
+            "annotations": {
+                "airunway.ai/generated-by": "vllm-recipe-resolver",
+                "airunway.ai/recipe.id": MODELS[i % 3],
+            },
         },
         "spec": spec,
     }

@@ -7,13 +7,18 @@
     ├── ProviderError            provider selection / rendering refused a spec
     ├── ImageError               image reference or pin problems
     ├── RecipeError              recipe resolution problems
+    │   ├── RecipeValidationError    a model ID, URL or recipe path refused before any request
+    │   ├── RecipeUpstreamError      the recipes API failed or sent what cannot be read
+    │   ├── RecipeTimeoutError       the recipes API did not answer within the time limit
+    │   └── RecipeTooLargeError      a response body passed the size limit
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
     ├── PublishError             git publishing
     └── AgentError               the in-cluster status agent
 
 Third-party exceptions are translated into these at exactly one boundary each (`raise ... from
 exc`); anything else is a bug and is re-raised. The CLI maps a RunwayError to exit code 1 and
-prints its diagnostics; it never prints a traceback for one.
+prints its diagnostics (or `exit_code`, 2 for input refused before any work); it never prints
+a traceback for one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from compiler.diagnostics import Diagnostic
 
 class RunwayError(Exception):
     """Base of every error runwayc raises on purpose."""
+
+    exit_code = 1
 
     def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
         super().__init__(message)
@@ -54,6 +61,24 @@ class ImageError(RunwayError):
 
 class RecipeError(RunwayError):
     """A recipe could not be resolved."""
+
+
+class RecipeValidationError(RecipeError):
+    """A model ID, base URL or recipe-supplied path was refused before any request."""
+
+    exit_code = 2
+
+
+class RecipeUpstreamError(RecipeError):
+    """The recipes API answered with an error, a redirect, or a body that is not a recipe."""
+
+
+class RecipeTimeoutError(RecipeError):
+    """The recipes API did not finish answering within the time limit."""
+
+
+class RecipeTooLargeError(RecipeError):
+    """A response body passed the size limit; reading stopped there."""
 
 
 class ConfigError(RunwayError):

@@ -52,6 +52,8 @@ from compiler.policy import (
 )
 from compiler.providers import PROVIDER_CHECKS, RENDERERS, RenderContext
 from compiler.providers.selection import select_provider
+from compiler.recipe_materialise import materialise, needs_materialising
+from compiler.recipes import content_sha256
 
 M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
 
@@ -84,6 +86,8 @@ class CompileInputs:
     # fingerprint of the compiler's own code. None: compile everything, record nothing.
     cache: Mapping[str, Any] | None = None
     code_fingerprint: str = ""
+    # The pinned recipe store: every file under recipes/, by repo-relative path.
+    recipe_files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,7 @@ class Settings:
     project: ProjectConfig | None
     overlay: Overlay | None
     env: str
+    recipe_files: Mapping[str, bytes] = field(default_factory=dict)
 
     def default_namespace(self) -> str:
         """Overlay, then the environment entry, then runway.yaml, then `default`."""
@@ -208,9 +213,11 @@ def resolve_settings(
 
     lock = LockFile.empty()
     if inputs.lock is not None:
-        parsed_lock, _, found = _single_model(inputs.lock, LockFile, limits)
+        parsed_lock, lock_doc, found = _single_model(inputs.lock, LockFile, limits)
         diagnostics.extend(found)
         lock = parsed_lock or lock
+        if options.locked and parsed_lock is not None and lock_doc is not None:
+            diagnostics.extend(check_recipe_pins(parsed_lock, lock_doc, inputs.recipe_files))
 
     user, found = _policies(inputs.user_policies, limits)
     diagnostics.extend(found)
@@ -228,7 +235,37 @@ def resolve_settings(
 
     if catalog is None or has_errors(diagnostics):
         return None, diagnostics
-    return Settings(catalog, policy, lock, project, overlay, options.env), diagnostics
+    settings = Settings(catalog, policy, lock, project, overlay, options.env, inputs.recipe_files)
+    return settings, diagnostics
+
+
+def check_recipe_pins(
+    lock: LockFile, lock_doc: SourceDocument, files: Mapping[str, bytes]
+) -> list[Diagnostic]:
+    """Under --locked, every vendored recipe file must still be the bytes that were pinned."""
+    found = []
+    for model_id, pin in sorted(lock.recipes.items()):
+        for path, expected in sorted({pin.path: pin.sha256, **pin.files}.items()):
+            content = files.get(path)
+            actual = None if content is None else content_sha256(content)
+            if actual == expected:
+                continue
+            state = (
+                "is missing"
+                if actual is None
+                else (
+                    f"does not match its pin (sha256 {actual[:12]}..., pinned {expected[:12]}...)"
+                )
+            )
+            found.append(
+                error(
+                    "RECIPE_PIN_MISMATCH",
+                    f"{path} {state}; run `runwayc recipe pull {model_id}` and review the change",
+                    lock_doc.location(("recipes", model_id)),
+                    f"recipes.{model_id}",
+                )
+            )
+    return found
 
 
 # --- one ModelDeployment ----------------------------------------------------------------------
@@ -425,9 +462,17 @@ def _compile_objects(
     settings: Settings,
     options: CompileOptions,
 ) -> tuple[CompiledDeployment, tuple[KubeObject, ...], list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    if needs_materialising(md):
+        materialised, diagnostics = materialise(
+            md, ctx.doc, settings.lock, settings.recipe_files, settings.policy
+        )
+        if materialised is None:
+            return compiled, (), diagnostics
+        md = materialised
     clamped = clamp_replicas(md, settings.overlay)
     md = clamped.md
-    diagnostics = check_model_deployment(md, ctx)
+    diagnostics.extend(check_model_deployment(md, ctx))
     pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
     compiled = replace(compiled, provider=pin)
@@ -528,7 +573,16 @@ def _fingerprint(inputs: CompileInputs, options: CompileOptions) -> str:
     return cache.settings_fingerprint(
         ((f.path, f.text) for f in texts),
         inputs.code_fingerprint,
-        (f"env={options.env}", f"locked={options.locked}"),
+        (
+            f"env={options.env}",
+            f"locked={options.locked}",
+            # Compile-time recipes read the store: a changed recipe file invalidates outcomes.
+            "recipes="
+            + ",".join(
+                f"{path}:{content_sha256(content)}"
+                for path, content in sorted(inputs.recipe_files.items())
+            ),
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from compiler.cache import CACHE_FORMAT
 from compiler.diagnostics import Diagnostic, Location, error
 from compiler.errors import ConfigError
 from compiler.parallel import process_map
+from compiler.recipes import MAX_BODY_BYTES, RECIPES_DIR
 from compiler.render import (
     CompileInputs,
     CompileOptions,
@@ -141,7 +142,27 @@ class Workspace:
             user_policies=tuple(
                 _read(p, self.display(p)) for p in _yaml_files(self.root / "policies")
             ),
+            recipe_files=self.recipe_files(),
         )
+
+    def recipe_files(self) -> dict[str, bytes]:
+        """Every regular file under recipes/, by repo-relative path. A file is read up to one
+        byte past the recipes client's body limit (anything bigger cannot be a vendored
+        response, and its pin will not match); symlinks are not followed, so a pin cannot be
+        satisfied by a link to somewhere else."""
+        store = self.root / RECIPES_DIR
+        found: dict[str, bytes] = {}
+        if not store.is_dir():
+            return found
+        for directory, _, names in os.walk(store):
+            for name in sorted(names):
+                path = Path(directory) / name
+                if path.is_symlink() or not path.is_file():
+                    continue
+                with path.open("rb") as handle:
+                    content = handle.read(MAX_BODY_BYTES + 1)
+                found[path.relative_to(self.root).as_posix()] = content
+        return found
 
     def _overlay(self, path: Path | None) -> SourceFile | None:
         if path is None:
@@ -179,7 +200,7 @@ def write_tree(target: Path, files: Mapping[str, bytes]) -> bool:
     for name in changed:
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_bytes_atomic(path, files[name])
+        write_bytes_atomic(path, files[name])
     for name in stale:
         (target / name).unlink()
         _prune_empty_parents((target / name).parent, target)
@@ -221,7 +242,7 @@ def _prune_empty_parents(directory: Path, root: Path) -> None:
         directory = directory.parent
 
 
-def _write_bytes_atomic(path: Path, content: bytes) -> None:
+def write_bytes_atomic(path: Path, content: bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -250,7 +271,7 @@ def repository_lock(root: Path) -> Iterator[None]:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write one file through a temp file and a rename."""
-    _write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 # --- the incremental-compile cache --------------------------------------------------------------
