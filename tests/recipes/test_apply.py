@@ -233,3 +233,37 @@ def test_compile_locked_refuses_a_vendored_recipe_that_changed(quickstart, recip
     assert f"recipes/{QWEN}.json is missing" in missing.stderr
     # Without --locked the pins are not enforced (the lock is being worked on).
     assert run_cli("compile", quickstart, "--env", "dev", "--out", quickstart / "o").exit_code == 0
+
+
+def test_a_strategy_rendering_is_fetched_through_alternatives(quickstart, recipes_server):
+    """A strategy rendering that is only a command (argv, env, image) keeps the rest of the
+    recipe; TP 4 x PP 2 gives 8 GPUs."""
+    argv = ["vllm", "serve", QWEN, "--tensor-parallel-size", "4", "--pipeline-parallel-size", "2"]
+    recipes_server.json(
+        f"/{QWEN}/strategies/multi_node_tp.json",
+        {
+            "hardware": "h100",
+            "strategy": "multi_node_tp",
+            "variant": "default",
+            "argv": argv,
+            "env": {"NCCL_DEBUG": "WARN"},
+            "docker_image": "vllm/vllm-openai:v0.11.0",
+        },
+    )
+    shown = run_cli(
+        "recipe",
+        "show",
+        QWEN,
+        "-C",
+        quickstart,
+        "--recipes-url",
+        recipes_server.url,
+        "--strategy",
+        "multi_node_tp",
+    )
+    assert shown.exit_code == 0, shown.stderr
+    data = yaml.safe_load(shown.stdout)
+    assert data["gpuCount"] == 8
+    assert data["env"] == [{"name": "NCCL_DEBUG", "value": "WARN"}]
+    assert data["annotations"]["airunway.ai/recipe.strategy"] == "multi_node_tp"
+    assert recipes_server.requests == [f"/{QWEN}.json", f"/{QWEN}/strategies/multi_node_tp.json"]
