@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -53,6 +53,9 @@ from compiler.workspace import (
     write_text_atomic,
     write_tree,
 )
+
+if TYPE_CHECKING:  # the client imports httpx: only `recipe` commands pay for it, at run time
+    from compiler.recipe_client import Fetched, RecipeClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -605,7 +608,7 @@ def _recipes_base_url(workspace: Workspace, flag: str | None) -> str:
     return recipes.DEFAULT_BASE_URL
 
 
-def _recipe_client(workspace: Workspace, flag: str | None) -> Any:
+def _recipe_client(workspace: Workspace, flag: str | None) -> RecipeClient:
     from compiler.recipe_client import RecipeClient
 
     return RecipeClient(_recipes_base_url(workspace, flag), user_agent=f"runwayc/{tool_version()}")
@@ -620,8 +623,8 @@ def _selection(
 
 
 def _resolve_recipe(
-    workspace: Workspace, client: Any, model_id: str, selection: recipes.Selection
-) -> tuple[recipes.Resolution, list[Any]]:
+    workspace: Workspace, client: RecipeClient, model_id: str, selection: recipes.Selection
+) -> tuple[recipes.Resolution, list[Fetched]]:
     recipe, fetched = client.rendering(model_id, selection)
     settings = _settings(workspace)
     resolution = recipes.resolve(
@@ -646,7 +649,7 @@ def _settings(workspace: Workspace) -> Settings:
     return settings
 
 
-def _pin(workspace: Workspace, model_id: str, fetched: list[Any], source: str) -> None:
+def _pin(workspace: Workspace, model_id: str, fetched: list[Fetched], source: str) -> None:
     from compiler.recipe_store import vendor
 
     with repository_lock(workspace.root):

@@ -50,6 +50,14 @@ class Diagnostic:
         return (loc.file, loc.line, loc.column, self.path, self.code, self.message)
 
 
+def shown(text: str, limit: int = 200) -> str:
+    """An untrusted value as a message may quote it: control characters escaped (a refused
+    value must not rewrite the terminal it is printed on), bounded."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)[
+        :limit
+    ]
+
+
 def error(code: str, message: str, location: Location, path: str = "") -> Diagnostic:
     return Diagnostic(Severity.ERROR, code, message, location, path)
 

@@ -73,17 +73,13 @@ class RecipeClient:
         """The recipe rendering `selection` needs, and every document fetched on the way."""
         recipe, first = self.recipe(model_id)
         fetched = [first]
-        for _ in range(recipes.MAX_RENDERING_HOPS):
-            path = recipes.next_rendering(recipe, selection)
-            if path is None:
-                return recipe, fetched
+
+        def load(path: str) -> tuple[Any, str]:
             document = self.get(path)
-            recipe = recipes.parse_rendering(document.data, recipe, document.url)
             fetched.append(document)
-        raise RecipeUpstreamError(
-            f"{model_id}: no rendering for the selection after {recipes.MAX_RENDERING_HOPS} "
-            "documents (the renderings point at each other)"
-        )
+            return document.data, document.url
+
+        return recipes.walk_renderings(recipe, selection, load), fetched
 
     # --- one bounded request --------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from compiler.errors import RecipeError
 from compiler.load import SourceDocument, format_path
 from compiler.lockfile import LockFile
 from compiler.model import ModelDeployment
-from compiler.policy import PolicySet, extra_arg_flags, flag_identity, is_flag_token
+from compiler.policy import PolicySet, extra_arg_flags, flag_identity
 from compiler.recipes import (
     ANNOTATION_PREFIX,
     FEATURES_ANNOTATION,
@@ -35,12 +35,11 @@ from compiler.recipes import (
     RECIPES_DIR,
     Resolution,
     Selection,
-    next_rendering,
+    flag_runs,
     parse_recipe,
-    parse_rendering,
     resolve,
+    walk_renderings,
 )
-from compiler.recipes import MAX_RENDERING_HOPS as HOPS
 
 ID_ANNOTATION = ANNOTATION_PREFIX + "id"
 _ANNOTATION_PATH = ("metadata", "annotations")
@@ -78,12 +77,12 @@ def materialise(
     try:
         selection = _selection(annotations)
         recipe = parse_recipe(_json(files, pin.path, recipe_id), pin.path)
-        for _ in range(HOPS):
-            rendering = next_rendering(recipe, selection)
-            if rendering is None:
-                break
-            stored = RECIPES_DIR + rendering
-            recipe = parse_rendering(_json(files, stored, recipe_id), recipe, stored)
+
+        def load(path: str) -> tuple[Any, str]:
+            stored = RECIPES_DIR + path
+            return _json(files, stored, recipe_id), stored
+
+        recipe = walk_renderings(recipe, selection, load)
         resolution = resolve(
             recipe,
             selection,
@@ -193,14 +192,9 @@ def _without_flags(
     tokens: list[str], identities: set[str], aliases: Mapping[str, str]
 ) -> list[str]:
     """`tokens` minus the flags (and their values) whose identity is in `identities`."""
-    kept: list[str] = []
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        index += 1
-        if is_flag_token(token) and flag_identity(token, aliases) in identities:
-            if "=" not in token and index < len(tokens) and not is_flag_token(tokens[index]):
-                index += 1  # its value
-            continue
-        kept.append(token)
-    return kept
+    return [
+        token
+        for run in flag_runs(tokens)
+        if run.name is None or flag_identity(run.name, aliases) not in identities
+        for token in run.tokens
+    ]

@@ -21,18 +21,19 @@ it must resolve under the base URL's origin and path, and is checked before any 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compiler.diagnostics import shown
 from compiler.errors import RecipeUpstreamError, RecipeValidationError
+from compiler.hosts import is_loopback
 from compiler.policy import ARG_KEY, flag_identity, is_flag_token
 
 DEFAULT_BASE_URL = "https://recipes.vllm.ai"
@@ -68,7 +69,7 @@ def check_model_id(model_id: str) -> str:
         or "%" in text
     ):
         raise RecipeValidationError(
-            f'"{_printable(model_id)}" is not a model ID: expected <org>/<model>, two segments '
+            f'"{shown(model_id)}" is not a model ID: expected <org>/<model>, two segments '
             "of letters, digits, '.', '_' or '-' (no '.' or '..' segment, nothing %-encoded)"
         )
     return text
@@ -91,24 +92,15 @@ def check_base_url(url: str) -> str:
         or parts.fragment
     ):
         raise RecipeValidationError(
-            f'recipes base URL "{_printable(url)}" is not an http(s) URL without credentials, '
+            f'recipes base URL "{shown(url)}" is not an http(s) URL without credentials, '
             "query or fragment"
         )
     if parts.scheme == "http" and not is_loopback(host):
         raise RecipeValidationError(
-            f'recipes base URL "{_printable(url)}" must use https (plain http is allowed only '
+            f'recipes base URL "{shown(url)}" must use https (plain http is allowed only '
             "for loopback hosts)"
         )
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def content_sha256(content: bytes) -> str:
@@ -128,14 +120,14 @@ def document_url(base_url: str, path: object) -> str:
     fragment. Such a path can only name something under the base, on its origin."""
     if not isinstance(path, str) or not path.startswith("/") or len(path) > _MAX_PATH:
         raise RecipeValidationError(
-            f'recipe path "{_printable(str(path))}" is not a path under {base_url}'
+            f'recipe path "{shown(str(path))}" is not a path under {base_url}'
         )
     segments = path[1:].split("/")
     if path.startswith("//") or any(
         s in ("", ".", "..") or not _PATH_SEGMENT.match(s) for s in segments
     ):
         raise RecipeValidationError(
-            f'recipe path "{_printable(path)}" is not a plain path under {base_url} '
+            f'recipe path "{shown(path)}" is not a plain path under {base_url} '
             "(no host, '.' or '..' segment, empty segment or encoded character)"
         )
     url = base_url + path
@@ -144,14 +136,8 @@ def document_url(base_url: str, path: object) -> str:
     if (target.scheme, target.netloc) != (base.scheme, base.netloc) or not target.path.startswith(
         base.path + "/"
     ):
-        raise RecipeValidationError(f'recipe path "{_printable(path)}" leaves {base_url}')
+        raise RecipeValidationError(f'recipe path "{shown(path)}" leaves {base_url}')
     return url
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)[
-        :200
-    ]
 
 
 # --- documents ------------------------------------------------------------------------------
@@ -279,11 +265,29 @@ def next_rendering(recipe: Recipe, selection: Selection) -> str | None:
     return None
 
 
+def walk_renderings(
+    recipe: Recipe, selection: Selection, load: Callable[[str], tuple[Any, str]]
+) -> Recipe:
+    """From the base recipe to the rendering `selection` needs; `load(path)` gives a
+    recipe-supplied path's JSON and the name to report it by (a URL, or a file of the pinned
+    store). Bounded: renderings that point at each other end in an error."""
+    for _ in range(MAX_RENDERING_HOPS):
+        path = next_rendering(recipe, selection)
+        if path is None:
+            return recipe
+        data, where = load(path)
+        recipe = parse_rendering(data, recipe, where)
+    raise RecipeUpstreamError(
+        f"{recipe.hf_id}: no rendering for the selection after {MAX_RENDERING_HOPS} documents "
+        "(the renderings point at each other)"
+    )
+
+
 def _choose(options: Mapping[str, Any], wanted: str, what: str, model: str) -> Any:
     if wanted not in options:
         available = ", ".join(sorted(options)) or "none"
         raise RecipeValidationError(
-            f'recipe {model} has no {what} "{_printable(wanted)}" (available: {available})'
+            f'recipe {model} has no {what} "{shown(wanted)}" (available: {available})'
         )
     return options[wanted]
 
@@ -402,7 +406,7 @@ def _feature_args(recipe: Recipe, requested: str) -> tuple[str, list[str]]:
     if feature is None:
         available = ", ".join(sorted(recipe.features)) or "none"
         raise RecipeValidationError(
-            f'recipe {recipe.hf_id} has no feature "{_printable(name)}" (available: {available})'
+            f'recipe {recipe.hf_id} has no feature "{shown(name)}" (available: {available})'
         )
     if feature.modes:
         if not mode or mode not in feature.modes:
@@ -418,40 +422,62 @@ def _feature_args(recipe: Recipe, requested: str) -> tuple[str, list[str]]:
     return name, list(feature.args)
 
 
+@dataclass(frozen=True, slots=True)
+class FlagRun:
+    """One flag and its value as written (`--k v`, `--k=v`, a bare `--k`), or one non-flag
+    token (`name` None)."""
+
+    tokens: tuple[str, ...]
+    name: str | None
+    value: str = ""
+
+
+def flag_runs(tokens: Sequence[str]) -> list[FlagRun]:
+    """`tokens` grouped into flags with their values: the one place a recipe's command line
+    is paired up, for args, extraArgs, the GPU count and what a spec overrides."""
+    runs: list[FlagRun] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if not is_flag_token(token):
+            runs.append(FlagRun((token,), None))
+            continue
+        name, has_equals, value = token.partition("=")
+        if not has_equals and index < len(tokens) and not is_flag_token(tokens[index]):
+            value = tokens[index]
+            index += 1
+            runs.append(FlagRun((token, value), name, value))
+        else:
+            runs.append(FlagRun((token,), name, value))
+    return runs
+
+
 def _split_tokens(
     tokens: Sequence[str], reserved: frozenset[str], aliases: Mapping[str, str], warnings: list[str]
 ) -> tuple[dict[str, str], list[str]]:
     args: dict[str, str] = {}
     taken: dict[str, str] = {}  # flag identity -> value, over args and extraArgs
     extra: list[str] = []
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if not is_flag_token(token):
-            extra.append(token)
-            index += 1
+    for run in flag_runs(tokens):
+        if run.name is None:
+            extra.extend(run.tokens)
             continue
-        name, has_equals, value = token.partition("=")
-        consumed = [token]
-        if not has_equals and index + 1 < len(tokens) and not is_flag_token(tokens[index + 1]):
-            value = tokens[index + 1]
-            consumed.append(value)
-        index += len(consumed)
-        identity = flag_identity(name, aliases)
+        identity = flag_identity(run.name, aliases)
         if identity in reserved:
             warnings.append(
-                f"recipe flag {name} dropped: the renderer owns networking (host 0.0.0.0, "
+                f"recipe flag {run.name} dropped: the renderer owns networking (host 0.0.0.0, "
                 "port 8000)"
             )
             continue
-        if taken.get(identity) == value:
+        if taken.get(identity) == run.value:
             continue  # the same flag and value twice: one is enough
-        key = name[2:] if name.startswith("--") else ""
+        key = run.name[2:] if run.name.startswith("--") else ""
         if key and ARG_KEY.match(key) and identity not in taken:
-            args[key] = value
+            args[key] = run.value
         else:
-            extra.extend(consumed)
-        taken.setdefault(identity, value)
+            extra.extend(run.tokens)
+        taken.setdefault(identity, run.value)
     return args, extra
 
 
@@ -459,15 +485,10 @@ def _gpu_count(
     tokens: Sequence[str], aliases: Mapping[str, str], command: Command, warnings: list[str]
 ) -> int:
     sizes: dict[str, int] = {}
-    for index, token in enumerate(tokens):
-        if not is_flag_token(token):
-            continue
-        name, has_equals, value = token.partition("=")
-        if not has_equals and index + 1 < len(tokens):
-            value = tokens[index + 1]
-        identity = flag_identity(name, aliases)
-        if identity in ("tensor-parallel-size", "pipeline-parallel-size") and value.isdigit():
-            sizes.setdefault(identity, int(value))
+    for run in flag_runs(tokens):
+        identity = flag_identity(run.name, aliases) if run.name else None
+        if identity in ("tensor-parallel-size", "pipeline-parallel-size") and run.value.isdigit():
+            sizes.setdefault(identity, int(run.value))
     if sizes:
         return sizes.get("tensor-parallel-size", 1) * sizes.get("pipeline-parallel-size", 1)
     profile = command.hardware_profile

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
 import re
 import time
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from compiler.errors import ImageError
+from compiler.hosts import is_loopback
 from compiler.images import DOCKER_HUB, ImageReference
 
 # Order matters only for readability: a registry picks the best type it has. The index and
@@ -90,20 +90,6 @@ def registry_base(reference: ImageReference) -> str:
     """`https://host` for the registry API; plain HTTP only for loopback registries."""
     host = DOCKER_HUB_API if reference.registry == DOCKER_HUB else reference.registry
     return f"{'http' if is_loopback(host) else 'https'}://{host}"
-
-
-def is_loopback(host_port: str) -> bool:
-    host = (
-        host_port.rsplit(":", 1)[0]
-        if not host_port.startswith("[")
-        else host_port[1:].split("]")[0]
-    )
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')

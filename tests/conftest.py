@@ -81,13 +81,14 @@ def quickstart(tmp_path: Path) -> Path:
 def no_off_machine_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A safety net: no test may reach a registry that is not on this machine."""
     import compiler.registry as registry
+    from compiler.hosts import is_loopback
 
     original = registry.registry_base
 
     def guarded(reference: Any) -> str:
         base = original(reference)
         host = base.split("://", 1)[1]
-        if not registry.is_loopback(host):
+        if not is_loopback(host):
             raise registry.ResolutionError(f"test guard: {host} is not on this machine")
         return base
 

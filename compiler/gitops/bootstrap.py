@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from compiler.diagnostics import shown
 from compiler.errors import ConfigError
 
 KubeObject = dict[str, Any]
@@ -124,10 +125,7 @@ def _shown(text: str) -> str:
         scheme, rest = "", text
     if "@" in rest:
         rest = "***@" + rest.rpartition("@")[2]
-    shown = scheme + separator + rest
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in shown)[
-        :200
-    ]
+    return shown(scheme + separator + rest)
 
 
 @dataclass(frozen=True, slots=True)

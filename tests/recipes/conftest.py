@@ -8,6 +8,7 @@ Content-Length, slow drips, redirects and errors.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, CliResult, run_cli
 
 RECIPES_API = FIXTURES / "recipes-api"
 Route = Callable[[BaseHTTPRequestHandler], None]
@@ -127,3 +128,10 @@ def recipes_server(tmp_path: Path) -> Iterator[RecipesServer]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def recipe_cli(
+    command: str, repo: Path, server: RecipesServer, *args: str | os.PathLike[str]
+) -> CliResult:
+    """`runwayc recipe COMMAND ARGS` for the repository `repo`, against `server`."""
+    return run_cli("recipe", command, *args, "-C", repo, "--recipes-url", server.url)

@@ -11,6 +11,7 @@ import yaml
 from compiler.recipe_apply import apply_recipe
 from compiler.recipes import Resolution
 from tests.conftest import run_cli
+from tests.recipes.conftest import recipe_cli
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 SOURCE = """\
@@ -34,14 +35,11 @@ spec:
 
 
 def apply(repo: Path, server, *extra: str):
-    return run_cli(
-        "recipe",
+    return recipe_cli(
         "apply",
-        QWEN,
-        "-C",
         repo,
-        "--recipes-url",
-        server.url,
+        server,
+        QWEN,
         "--name",
         "qwen-tools",
         "--namespace",
@@ -53,25 +51,13 @@ def apply(repo: Path, server, *extra: str):
 
 
 def test_list_filters(quickstart, recipes_server):
-    listed = run_cli(
-        "recipe", "list", "-C", quickstart, "--recipes-url", recipes_server.url, "--filter", "phi"
-    )
+    listed = recipe_cli("list", quickstart, recipes_server, "--filter", "phi")
     assert listed.exit_code == 0, listed.stderr
     assert listed.stdout == "microsoft/Phi-4-mini-instruct\tPhi-4 mini\n"
 
 
 def test_show_prints_what_apply_would_write(quickstart, recipes_server):
-    shown = run_cli(
-        "recipe",
-        "show",
-        QWEN,
-        "-C",
-        quickstart,
-        "--recipes-url",
-        recipes_server.url,
-        "--hardware",
-        "a100",
-    )
+    shown = recipe_cli("show", quickstart, recipes_server, QWEN, "--hardware", "a100")
     assert shown.exit_code == 0, shown.stderr
     data = yaml.safe_load(shown.stdout)
     assert data["args"]["max-model-len"] == "16384"  # the a100 rendering's, not the h100 one's
@@ -80,32 +66,14 @@ def test_show_prints_what_apply_would_write(quickstart, recipes_server):
 
 
 def test_bad_model_id_exits_2_without_a_request(quickstart, recipes_server):
-    result = run_cli(
-        "recipe",
-        "show",
-        "foo/../../etc/passwd",
-        "-C",
-        quickstart,
-        "--recipes-url",
-        recipes_server.url,
-    )
+    result = recipe_cli("show", quickstart, recipes_server, "foo/../../etc/passwd")
     assert result.exit_code == 2
     assert "is not a model ID" in result.stderr
     assert recipes_server.requests == []
 
 
 def test_pull_vendors_exact_bytes_and_pins_them(quickstart, recipes_server):
-    result = run_cli(
-        "recipe",
-        "pull",
-        QWEN,
-        "-C",
-        quickstart,
-        "--recipes-url",
-        recipes_server.url,
-        "--hardware",
-        "a100",
-    )
+    result = recipe_cli("pull", quickstart, recipes_server, QWEN, "--hardware", "a100")
     assert result.exit_code == 0, result.stderr
     base = quickstart / "recipes" / f"{QWEN}.json"
     rendering = quickstart / "recipes" / QWEN / "hw" / "a100.json"
@@ -198,20 +166,7 @@ def test_apply_into_a_multi_document_file_touches_only_its_document():
 
 
 def test_compile_locked_refuses_a_vendored_recipe_that_changed(quickstart, recipes_server):
-    assert (
-        run_cli(
-            "recipe",
-            "pull",
-            QWEN,
-            "-C",
-            quickstart,
-            "--recipes-url",
-            recipes_server.url,
-            "--hardware",
-            "a100",
-        ).exit_code
-        == 0
-    )
+    assert recipe_cli("pull", quickstart, recipes_server, QWEN, "--hardware", "a100").exit_code == 0
     assert (
         run_cli(
             "compile", quickstart, "--env", "dev", "--locked", "--out", quickstart / "o"
@@ -250,17 +205,7 @@ def test_a_strategy_rendering_is_fetched_through_alternatives(quickstart, recipe
             "docker_image": "vllm/vllm-openai:v0.11.0",
         },
     )
-    shown = run_cli(
-        "recipe",
-        "show",
-        QWEN,
-        "-C",
-        quickstart,
-        "--recipes-url",
-        recipes_server.url,
-        "--strategy",
-        "multi_node_tp",
-    )
+    shown = recipe_cli("show", quickstart, recipes_server, QWEN, "--strategy", "multi_node_tp")
     assert shown.exit_code == 0, shown.stderr
     data = yaml.safe_load(shown.stdout)
     assert data["gpuCount"] == 8

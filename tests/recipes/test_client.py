@@ -18,7 +18,7 @@ from compiler.errors import (
     RecipeValidationError,
 )
 from compiler.recipe_client import RecipeClient
-from compiler.recipes import check_base_url, check_model_id, document_url
+from compiler.recipes import Selection, check_base_url, check_model_id, document_url
 from tests.conftest import ROOT
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -76,11 +76,9 @@ def test_paths_planted_in_a_recipe_are_refused_and_never_requested(recipes_serve
     recipe = json.loads((ROOT / "tests/fixtures/recipes-api" / f"{QWEN}.json").read_text())
     recipe["recommended_command"]["alternatives"]["evil_strategy"] = planted
     recipes_server.json(f"/{QWEN}.json", recipe)
-    with RecipeClient(recipes_server.url) as client:
-        from compiler.recipes import Selection
-
-        with pytest.raises(RecipeValidationError, match="recipe path"):
-            client.rendering(QWEN, Selection(strategy="evil_strategy"))
+    client = RecipeClient(recipes_server.url)
+    with client, pytest.raises(RecipeValidationError, match="recipe path"):
+        client.rendering(QWEN, Selection(strategy="evil_strategy"))
     assert recipes_server.requests == [f"/{QWEN}.json"]  # only the recipe itself
 
 

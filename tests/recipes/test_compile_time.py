@@ -11,6 +11,7 @@ import yaml
 
 from tests.conftest import run_cli
 from tests.helpers import line_col
+from tests.recipes.conftest import recipe_cli
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 
@@ -35,17 +36,7 @@ metadata:
 
 @pytest.fixture
 def pulled(quickstart, recipes_server) -> Path:
-    result = run_cli(
-        "recipe",
-        "pull",
-        QWEN,
-        "-C",
-        quickstart,
-        "--recipes-url",
-        recipes_server.url,
-        "--hardware",
-        "a100",
-    )
+    result = recipe_cli("pull", quickstart, recipes_server, QWEN, "--hardware", "a100")
     assert result.exit_code == 0, result.stderr
     recipes_server.requests.clear()
     return quickstart
@@ -131,12 +122,7 @@ def test_an_unpinned_recipe_names_the_annotation(quickstart):
 
 
 def test_a_rendering_that_was_not_pulled_is_refused(quickstart, recipes_server):
-    assert (
-        run_cli(
-            "recipe", "pull", QWEN, "-C", quickstart, "--recipes-url", recipes_server.url
-        ).exit_code
-        == 0
-    )
+    assert recipe_cli("pull", quickstart, recipes_server, QWEN).exit_code == 0
     result = compile_ref(quickstart, reference())  # names hardware a100, only the base was pulled
     assert "error[RECIPE_UNRESOLVED]" in result.stderr
     assert f"recipes/{QWEN}/hw/a100.json is not in the recipe store" in result.stderr
