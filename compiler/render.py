@@ -180,13 +180,25 @@ class Settings:
         return "default"
 
 
+def resolve_policy(
+    builtin: Sequence[SourceFile], user: Sequence[SourceFile]
+) -> tuple[PolicySet, list[Diagnostic]]:
+    """The built-in policy files merged with the user's (`policies/`); no overlay."""
+    builtin_docs, diagnostics = _policies(builtin, LoadLimits())
+    policy = builtin_policy_set(p for p, _ in builtin_docs)
+    user_docs, found = _policies(user, policy.limits)
+    diagnostics.extend(found)
+    policy, found = apply_user_policies(policy, user_docs)
+    diagnostics.extend(found)
+    return policy, diagnostics
+
+
 def resolve_settings(
     inputs: CompileInputs, options: CompileOptions
 ) -> tuple[Settings | None, list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
-    builtin, found = _policies(inputs.builtin_policies, LoadLimits())
+    policy, found = resolve_policy(inputs.builtin_policies, inputs.user_policies)
     diagnostics.extend(found)
-    policy = builtin_policy_set(p for p, _ in builtin)
     limits = policy.limits
 
     catalog, _, found = _single_model(inputs.catalog, ProviderCatalog, limits)
@@ -218,11 +230,6 @@ def resolve_settings(
         lock = parsed_lock or lock
         if options.locked and parsed_lock is not None and lock_doc is not None:
             diagnostics.extend(check_recipe_pins(parsed_lock, lock_doc, inputs.recipe_files))
-
-    user, found = _policies(inputs.user_policies, limits)
-    diagnostics.extend(found)
-    policy, found = apply_user_policies(policy, user)
-    diagnostics.extend(found)
 
     overlay: Overlay | None = None
     if inputs.overlay is not None:

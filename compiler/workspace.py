@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from compiler.cache import CACHE_FORMAT
-from compiler.diagnostics import Diagnostic, Location, error
+from compiler.diagnostics import Diagnostic, Location, error, has_errors
 from compiler.errors import ConfigError
 from compiler.parallel import process_map
+from compiler.policy import PolicySet
 from compiler.recipes import MAX_BODY_BYTES, RECIPES_DIR
 from compiler.render import (
     CompileInputs,
@@ -33,6 +34,7 @@ from compiler.render import (
     CompileResult,
     SourceFile,
     compile_project,
+    resolve_policy,
 )
 
 PROJECT_FILE = "runway.yaml"
@@ -93,6 +95,25 @@ def _yaml_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+def builtin_policies() -> tuple[SourceFile, ...]:
+    builtin = data_dir("policies")
+    return tuple(
+        _read(p, f"<builtin>/policies/{p.name}")
+        for p in _yaml_files(builtin)
+        if p.name != "providers.yaml"
+    )
+
+
+def load_policy(user_dir: Path | None) -> PolicySet:
+    """The built-in policy merged with the policy files in `user_dir` (the agent's mounted
+    ConfigMap, or a repository's `policies/`)."""
+    user = tuple(_read(p, p.as_posix()) for p in _yaml_files(user_dir)) if user_dir else ()
+    policy, diagnostics = resolve_policy(builtin_policies(), user)
+    if has_errors(diagnostics):
+        raise ConfigError("the policy files do not load", diagnostics)
+    return policy
+
+
 @dataclass(frozen=True, slots=True)
 class Workspace:
     """A GitOps source repository on disk."""
@@ -129,11 +150,7 @@ class Workspace:
         deployments, unreadable = _read_sources(self.deployment_files(), self.display)
         return CompileInputs(
             catalog=_read(builtin / "providers.yaml", "<builtin>/policies/providers.yaml"),
-            builtin_policies=tuple(
-                _read(p, f"<builtin>/policies/{p.name}")
-                for p in _yaml_files(builtin)
-                if p.name != "providers.yaml"
-            ),
+            builtin_policies=builtin_policies(),
             deployments=deployments,
             read_diagnostics=unreadable,
             project=self.project(),

@@ -1,0 +1,1 @@
+"""The in-cluster status agent: a pure status mapping and a thin watch loop."""
