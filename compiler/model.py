@@ -79,20 +79,31 @@ class ModelSpec(Frozen):
 
 
 class ProviderSpec(Frozen):
-    name: str | None = None
+    name: Annotated[str, StringConstraints(max_length=63)] | None = None
     # Free-form by design (x-kubernetes-preserve-unknown-fields); policy clears it before use.
     overrides: dict[str, Any] | None = None
 
 
+# Bounds on the launch flags. The cluster checks them with CEL (reserved flags, duplicates),
+# and the API server refuses a CRD whose rules could cost more than its budget; bounded lists
+# and strings keep that estimate small. Real vLLM launches use a few dozen flags.
+MAX_ENGINE_ARGS = 64
+MAX_ARG_KEY_LENGTH = 128
+MAX_ARG_VALUE_LENGTH = 4096
+ImageText = Annotated[str, StringConstraints(max_length=512)]
+ArgKey = Annotated[str, StringConstraints(max_length=MAX_ARG_KEY_LENGTH)]
+ArgValue = Annotated[str, StringConstraints(max_length=MAX_ARG_VALUE_LENGTH)]
+
+
 class EngineSpec(Frozen):
     type: EngineType | None = None
-    image: str | None = None
+    image: ImageText | None = None
     context_length: Int32 | None = None
     trust_remote_code: bool = False
     enable_prefix_caching: bool = True
     enforce_eager: bool = False
-    args: dict[str, str] | None = None
-    extra_args: list[str] | None = None
+    args: Annotated[dict[ArgKey, ArgValue], Field(max_length=MAX_ENGINE_ARGS)] | None = None
+    extra_args: Annotated[list[ArgValue], Field(max_length=MAX_ENGINE_ARGS)] | None = None
 
 
 class ServingSpec(Frozen):
@@ -194,13 +205,99 @@ class ModelDeploymentSpec(Frozen):
     serving: ServingSpec | None = None
     scaling: ScalingSpec | None = None
     resources: ResourcesSpec | None = None
-    image: str | None = None
+    image: ImageText | None = None
     env: list[EnvVar] | None = None
     pod_template: PodTemplateSpec | None = None
     secrets: SecretsSpec | None = None
     gateway: GatewaySpec | None = None
     node_selector: dict[str, str] | None = None
     tolerations: list[Toleration] | None = None
+
+
+# --- ModelDeployment status (written by the agent; the CRD's status schema) -------------------
+
+
+class StatusModel(BaseModel):
+    """Base of the status models: camelCase on the wire, unknown keys refused."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class StatusCondition(StatusModel):
+    """metav1.Condition."""
+
+    type: Annotated[str, StringConstraints(max_length=316)]
+    status: Literal["True", "False", "Unknown"]
+    reason: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+        ),
+    ]
+    message: Annotated[str, StringConstraints(max_length=32768)]
+    last_transition_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+class ProviderStatus(StatusModel):
+    name: str | None = None
+    selected_reason: str | None = None
+    resource_kind: str | None = None
+    resource_name: str | None = None
+
+
+class EngineStatus(StatusModel):
+    type: EngineType | None = None
+    selected_reason: str | None = None
+
+
+class ImageStatus(StatusModel):
+    requested: str | None = None
+    resolved: str | None = None
+    digest: str | None = None
+    repository: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    in_nightly: bool | None = None
+    message: str | None = None
+
+
+class ReplicaStatus(StatusModel):
+    desired: NonNegInt32 | None = None
+    ready: NonNegInt32 | None = None
+    available: NonNegInt32 | None = None
+    # runwayc's addition: pods that exist but are not ready yet (a model still loading).
+    pending: NonNegInt32 | None = None
+
+
+class EndpointStatus(StatusModel):
+    service: str | None = None
+    port: Int32 | None = None
+
+
+class ModelDeploymentStatus(StatusModel):
+    phase: Literal["Pending", "Deploying", "Running", "Failed", "Terminating"] | None = None
+    message: str | None = None
+    provider: ProviderStatus | None = None
+    engine: EngineStatus | None = None
+    image: ImageStatus | None = None
+    replicas: ReplicaStatus | None = None
+    endpoint: EndpointStatus | None = None
+    observed_generation: Int64 | None = None
+    conditions: (
+        Annotated[
+            list[StatusCondition],
+            Field(
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["type"],
+                }
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ObjectMeta(Frozen):

@@ -95,6 +95,11 @@ def _yaml_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+def policy_files(directory: Path) -> list[Path]:
+    """The policy files of a directory (`policies/`), in name order."""
+    return _yaml_files(directory)
+
+
 def builtin_policies() -> tuple[SourceFile, ...]:
     builtin = data_dir("policies")
     return tuple(

@@ -1,0 +1,145 @@
+"""Running the agent as a process: cluster credentials, the health and metrics endpoint,
+leader election through a Lease, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from compiler.agent.runtime import Agent, AgentSettings, Metrics
+from compiler.errors import AgentError
+from compiler.policy import PolicySet
+
+log = logging.getLogger("runwayc.agent")
+
+LEASE_NAME = "runwayc-agent"
+# client-go's defaults for controllers: a standby takes over within ~15 s of a lost leader.
+LEASE_SECONDS = 15
+RENEW_DEADLINE_SECONDS = 10
+RETRY_SECONDS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    namespace: str | None
+    kubeconfig: Path | None
+    metrics_port: int
+    leader_elect: bool
+    lease_namespace: str
+    policy: PolicySet
+    resync_seconds: float
+
+
+def api_client(kubeconfig: Path | None) -> client.ApiClient:
+    """In-cluster credentials (the ServiceAccount), or a kubeconfig when given or outside."""
+    try:
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()
+        else:
+            config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None)
+    except (ConfigException, OSError) as exc:
+        raise AgentError(f"no cluster credentials: {str(exc)[:200]}") from exc
+    return client.ApiClient()
+
+
+def health_server(agent: Agent, metrics: Metrics, port: int) -> ThreadingHTTPServer:
+    """`/healthz` (the loop is alive), `/readyz` (every cache is synced) and `/metrics`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            elif self.path == "/healthz":
+                alive = not agent.stop.is_set()
+                self._send(200 if alive else 503, b"ok\n" if alive else b"stopping\n")
+            elif self.path == "/readyz":
+                ready = agent.ready
+                self._send(200 if ready else 503, b"ok\n" if ready else b"caches not synced\n")
+            else:
+                self._send(404, b"not found\n")
+
+        def _send(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    # Every interface: the kubelet probes and Prometheus scrapes the pod IP.
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
+def elect(agent: Agent, namespace: str, lost: threading.Event) -> None:
+    """Lead through the Lease; reconcile only while leading. Losing the Lease stops the
+    process (the Deployment restarts it as a standby), as client-go controllers do."""
+    from kubernetes.leaderelection import electionconfig, leaderelection
+    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+    identity = os.environ.get("POD_NAME") or socket.gethostname()
+
+    def stopped() -> None:
+        lost.set()
+        agent.stop.set()
+
+    election = leaderelection.LeaderElection(
+        electionconfig.Config(
+            LeaseLock(LEASE_NAME, namespace, identity),
+            lease_duration=LEASE_SECONDS,
+            renew_deadline=RENEW_DEADLINE_SECONDS,
+            retry_period=RETRY_SECONDS,
+            onstarted_leading=agent.start_leading,
+            onstopped_leading=stopped,
+        )
+    )
+    threading.Thread(target=election.run, name="leader-election", daemon=True).start()
+
+
+def run_agent(options: AgentOptions) -> None:
+    api = api_client(options.kubeconfig)
+    metrics = Metrics()
+    agent = Agent(
+        api,
+        AgentSettings(
+            namespace=options.namespace,
+            resync_seconds=options.resync_seconds,
+            policy=options.policy,
+        ),
+        metrics,
+    )
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        agent.stop.set()
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    server = health_server(agent, metrics, options.metrics_port) if options.metrics_port else None
+    lost = threading.Event()
+    agent.start(leading=not options.leader_elect)
+    if options.leader_elect:
+        elect(agent, options.lease_namespace, lost)
+    where = options.namespace or "all namespaces"
+    log.info("runwayc agent watching %s", where)
+    agent.stop.wait()
+    agent.shutdown()
+    if server is not None:
+        server.shutdown()
+    if lost.is_set():
+        raise AgentError("lost the leader Lease; exiting so that a standby takes over")

@@ -1,0 +1,29 @@
+"""What `runwayc bootstrap --cluster` renders: the ModelDeployment CRD, the admission policy,
+and the status agent with its RBAC. Pure: policy data and names in, objects out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from compiler.cluster.admission import admission_policy
+from compiler.cluster.agent import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, agent_objects
+from compiler.cluster.crd import model_deployment_crd
+from compiler.emit import KubeObject, object_sort_key
+from compiler.policy import PolicySet
+
+__all__ = ["DEFAULT_NAMESPACE", "IMAGE_REPOSITORY", "cluster_objects"]
+
+
+def cluster_objects(
+    policy: PolicySet,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    image: str,
+    policy_files: Mapping[str, str] | None = None,
+) -> list[KubeObject]:
+    objects = [
+        model_deployment_crd(policy),
+        *admission_policy(policy),
+        *agent_objects(namespace, image, policy_files or {}),
+    ]
+    return sorted(objects, key=object_sort_key)

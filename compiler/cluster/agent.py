@@ -1,0 +1,215 @@
+"""The status agent's objects: namespace, ServiceAccount, least-privilege RBAC, the policy
+ConfigMap, the Deployment (two replicas, one leader through a Lease) and its metrics Service.
+
+The agent reads ModelDeployments and the objects they own and writes one thing, the
+ModelDeployment status subresource (plus its own Lease); the RBAC says exactly that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from compiler.emit import KubeObject
+from compiler.model import API_GROUP
+
+AGENT = "runwayc-agent"
+DEFAULT_NAMESPACE = "runwayc-system"
+# The image built from the repository's Dockerfile; the CLI adds its own version as the tag.
+IMAGE_REPOSITORY = "ghcr.io/runwayc/runwayc"
+METRICS_PORT = 8080
+POLICY_MOUNT = "/etc/runwayc/policies"
+READ = ["get", "list", "watch"]
+LABELS = {
+    "app.kubernetes.io/name": AGENT,
+    "app.kubernetes.io/part-of": "runwayc",
+    "app.kubernetes.io/managed-by": "runwayc",
+}
+SELECTOR = {"app.kubernetes.io/name": AGENT}
+
+
+def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    metadata["labels"] = dict(LABELS)
+    return metadata
+
+
+def rbac(namespace: str) -> list[KubeObject]:
+    cluster_rules = [
+        {"apiGroups": [API_GROUP], "resources": ["modeldeployments"], "verbs": READ},
+        {
+            "apiGroups": [API_GROUP],
+            "resources": ["modeldeployments/status"],
+            "verbs": ["update", "patch"],
+        },
+        {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": READ},
+        {"apiGroups": [""], "resources": ["services", "pods"], "verbs": READ},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": READ},
+    ]
+    lease_rules = [
+        # create cannot be limited to a name; everything else is limited to the agent's Lease.
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [AGENT],
+            "verbs": ["get", "update", "patch"],
+        },
+    ]
+    subject = [{"kind": "ServiceAccount", "name": AGENT, "namespace": namespace}]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(AGENT, namespace),
+            "automountServiceAccountToken": True,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": _meta(AGENT),
+            "rules": cluster_rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(AGENT),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": AGENT,
+            },
+            "subjects": subject,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(f"{AGENT}-leader-election", namespace),
+            "rules": lease_rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(f"{AGENT}-leader-election", namespace),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": f"{AGENT}-leader-election",
+            },
+            "subjects": subject,
+        },
+    ]
+
+
+def _probe(path: str, period: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "metrics"},
+        "initialDelaySeconds": 5,
+        "periodSeconds": period,
+        "failureThreshold": 3,
+    }
+
+
+def agent_deployment(namespace: str, image: str) -> KubeObject:
+    container = {
+        "name": "agent",
+        "image": image,
+        "args": [
+            "agent",
+            "--all-namespaces",
+            "--leader-elect",
+            "--lease-namespace",
+            namespace,
+            "--metrics-port",
+            str(METRICS_PORT),
+            "--policies",
+            POLICY_MOUNT,
+        ],
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        ],
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        "livenessProbe": _probe("/healthz", 20),
+        "readinessProbe": _probe("/readyz", 10),
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "policies", "mountPath": POLICY_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(AGENT, namespace),
+        "spec": {
+            "replicas": 2,  # one leads (Lease), the other takes over within the lease time
+            "selector": {"matchLabels": dict(SELECTOR)},
+            "template": {
+                "metadata": {"labels": dict(LABELS)},
+                "spec": {
+                    "serviceAccountName": AGENT,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "policies", "configMap": {"name": f"{AGENT}-policies"}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": dict(SELECTOR)},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def agent_objects(namespace: str, image: str, policy_files: Mapping[str, str]) -> list[KubeObject]:
+    """Everything the agent needs in its namespace; `policy_files` are the repository's
+    `policies/*.yaml` (the built-in ones ship in the image)."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
+        *rbac(namespace),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(f"{AGENT}-policies", namespace),
+            "data": dict(sorted(policy_files.items())),
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(f"{AGENT}-metrics", namespace),
+            "spec": {
+                "selector": dict(SELECTOR),
+                "ports": [
+                    {
+                        "name": "metrics",
+                        "port": METRICS_PORT,
+                        "targetPort": "metrics",
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+        },
+        agent_deployment(namespace, image),
+    ]
