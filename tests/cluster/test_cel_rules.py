@@ -14,6 +14,14 @@ from compiler.workspace import load_policy
 from tests.cluster.cel import admission_rejections, crd_rejections
 
 POLICY = load_policy(None)
+SIZING = (
+    'overriding "{}" is not allowed because it can bypass admission resource limits; '
+    "use spec.resources / spec.scaling instead"
+)
+GUARANTEE = (
+    'overriding "{}" is not allowed: it would undo a runwayc guarantee '
+    "(digest-pinned images, no host access)"
+)
 RESERVED_SUFFIX = (
     "conflicts with Direct vLLM generated networking; Direct vLLM currently requires host "
     "0.0.0.0 and port 8000 to keep the container, Service, and probes aligned"
@@ -188,39 +196,29 @@ ADMISSION_CASES = [
     ),
     pytest.param(
         overrides(pod(initContainers=[{"name": "init", "resources": {}}])),
-        [
-            'overriding "resources" is not allowed because it can bypass admission resource limits; use spec.resources / spec.scaling instead'
-        ],
+        [SIZING.format("resources")],
         id="init-container",
     ),
     pytest.param(
         overrides({"spec": {"replicas": 9}}),
-        [
-            'overriding "replicas" is not allowed because it can bypass admission resource limits; use spec.resources / spec.scaling instead'
-        ],
+        [SIZING.format("replicas")],
         id="replicas",
     ),
     pytest.param(
         overrides(
             pod(containers=[{"name": "vllm", "ports": [{"containerPort": 1, "hostPort": 1}]}])
         ),
-        [
-            'overriding "hostPort" is not allowed: it would undo a runwayc guarantee (digest-pinned images, no host access)'
-        ],
+        [GUARANTEE.format("hostPort")],
         id="host-port",
     ),
     pytest.param(
         overrides(pod(volumes=[{"name": "h", "hostPath": {"path": "/"}}])),
-        [
-            'overriding "hostPath" is not allowed: it would undo a runwayc guarantee (digest-pinned images, no host access)'
-        ],
+        [GUARANTEE.format("hostPath")],
         id="host-path",
     ),
     pytest.param(
         overrides(pod(containers=[{"name": "vllm", "image": "evil:latest"}])),
-        [
-            'overriding "image" is not allowed: it would undo a runwayc guarantee (digest-pinned images, no host access)'
-        ],
+        [GUARANTEE.format("image")],
         id="image",
     ),
     pytest.param(overrides({"spec": "not a mapping"}), [], id="wrong-shape-is-not-a-crash"),
@@ -281,7 +279,7 @@ def test_every_rule_and_expression_is_exercised(cluster):
     """Each generated rule, kept alone, rejects at least one case above: none is dead."""
     crd = cluster["CustomResourceDefinition"]
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    cases = [case.values[0] for case in CRD_CASES]
+    cases: list[Any] = [case.values[0] for case in CRD_CASES]
     transition = (md(provider={"name": "kuberay"}), md())
     for node in (spec, spec["properties"]["engine"]):
         for rule in node["x-kubernetes-validations"]:
@@ -295,7 +293,7 @@ def test_every_rule_and_expression_is_exercised(cluster):
             refused.append(crd_rejections(alone, transition[0], old=transition[1]))
             assert any(refused), rule["message"]
     policy = cluster["ValidatingAdmissionPolicy"]
-    objects = [case.values[0] for case in ADMISSION_CASES]
+    objects: list[Any] = [case.values[0] for case in ADMISSION_CASES]
     named = md()
     named["metadata"]["name"] = "Bad.Name"
     for validation in policy["spec"]["validations"]:

@@ -53,7 +53,8 @@ def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
 def test_crd_schema_is_structural(cluster):
     """The API server's structural-schema rules, as far as they apply to this schema."""
     for path, node in _walk(crd_schema(cluster["CustomResourceDefinition"])):
-        assert "$ref" not in node and "anyOf" not in node or node.get("x-kubernetes-int-or-string")
+        assert "$ref" not in node, path
+        assert "anyOf" not in node or node.get("x-kubernetes-int-or-string"), path
         assert node.get("type") or node.get("x-kubernetes-int-or-string"), path
         assert node.get("additionalProperties") is not False, path
         assert not ("properties" in node and "additionalProperties" in node), path
@@ -149,7 +150,8 @@ def test_rbac_is_least_privilege(cluster):
     lease_rules = cluster["Role"]["rules"]
     assert {r["resources"][0] for r in lease_rules} == {"leases"}
     named = [r for r in lease_rules if "update" in r["verbs"]]
-    assert named and all(r.get("resourceNames") == ["runwayc-agent"] for r in named)
+    assert named
+    assert all(r.get("resourceNames") == ["runwayc-agent"] for r in named)
     binding = cluster["ClusterRoleBinding"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "runwayc-agent", "namespace": "runwayc-system"}
