@@ -311,6 +311,8 @@ class Agent:
                     self.stop.wait(self.settings.backoff_seconds)
                 since = None
             except (HTTPError, OSError, ValueError) as exc:
+                if self.stop.is_set():
+                    return  # shutdown() closed the watch
                 self.metrics.errors.labels(f"watch {kind.name}").inc()
                 self.metrics.watch_restarts.labels(kind.name, "error").inc()
                 log.warning("watch of %s broke (%s): listing again", kind.name, type(exc).__name__)
@@ -346,10 +348,11 @@ class Agent:
     def _work(self) -> None:
         while not self.stop.is_set():
             key = self.queue.get(timeout=0.5)
-            if key is None or not self.leading.is_set() or not self.ready:
-                if key is not None:
-                    self.queue.put(key)
-                    self.stop.wait(0.05)
+            if key is None or not self.leading.is_set():
+                continue  # a standby drops its work: winning the Lease enqueues everything
+            if not self.ready:
+                self.queue.put(key)  # decide on a full picture: every cache listed
+                self.stop.wait(0.05)
                 continue
             try:
                 self.reconcile(key)

@@ -87,13 +87,29 @@ def health_server(agent: Agent, metrics: Metrics, port: int) -> ThreadingHTTPSer
     return server
 
 
-def elect(agent: Agent, namespace: str, lost: threading.Event) -> None:
+@dataclass(frozen=True, slots=True)
+class LeaseTimings:
+    lease_seconds: int = LEASE_SECONDS
+    renew_deadline_seconds: int = RENEW_DEADLINE_SECONDS
+    retry_seconds: int = RETRY_SECONDS
+
+
+def elect(
+    agent: Agent,
+    namespace: str,
+    lost: threading.Event,
+    identity: str | None = None,
+    timings: LeaseTimings = LeaseTimings(),
+) -> None:
     """Lead through the Lease; reconcile only while leading. Losing the Lease stops the
-    process (the Deployment restarts it as a standby), as client-go controllers do."""
+    process (the Deployment restarts it as a standby), as client-go controllers do.
+
+    kubernetes' LeaseLock talks through the default client configuration, which
+    `api_client` has loaded."""
     from kubernetes.leaderelection import electionconfig, leaderelection
     from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-    identity = os.environ.get("POD_NAME") or socket.gethostname()
+    identity = identity or os.environ.get("POD_NAME") or socket.gethostname()
 
     def stopped() -> None:
         lost.set()
@@ -102,9 +118,9 @@ def elect(agent: Agent, namespace: str, lost: threading.Event) -> None:
     election = leaderelection.LeaderElection(
         electionconfig.Config(
             LeaseLock(LEASE_NAME, namespace, identity),
-            lease_duration=LEASE_SECONDS,
-            renew_deadline=RENEW_DEADLINE_SECONDS,
-            retry_period=RETRY_SECONDS,
+            lease_duration=timings.lease_seconds,
+            renew_deadline=timings.renew_deadline_seconds,
+            retry_period=timings.retry_seconds,
             onstarted_leading=agent.start_leading,
             onstopped_leading=stopped,
         )
