@@ -317,6 +317,7 @@ def _route(path: str) -> tuple[str, str | None, str | None, bool]:
 def _handler(emulator: KubeEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
 
         def log_message(self, format: str, *args: Any) -> None:
             return
