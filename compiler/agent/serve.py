@@ -42,6 +42,11 @@ class AgentOptions:
     resync_seconds: float
 
 
+def identity() -> str:
+    """Who this replica is, in the Lease and in the API server's audit log."""
+    return os.environ.get("POD_NAME") or socket.gethostname()
+
+
 def api_client(kubeconfig: Path | None) -> client.ApiClient:
     """In-cluster credentials (the ServiceAccount), or a kubeconfig when given or outside."""
     try:
@@ -51,7 +56,9 @@ def api_client(kubeconfig: Path | None) -> client.ApiClient:
             config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None)
     except (ConfigException, OSError) as exc:
         raise AgentError(f"no cluster credentials: {str(exc)[:200]}") from exc
-    return client.ApiClient()
+    api = client.ApiClient()
+    api.user_agent = f"runwayc-agent ({identity()})"
+    return api
 
 
 def health_server(agent: Agent, metrics: Metrics, port: int) -> ThreadingHTTPServer:
@@ -98,7 +105,7 @@ def elect(
     agent: Agent,
     namespace: str,
     lost: threading.Event,
-    identity: str | None = None,
+    holder: str | None = None,
     timings: LeaseTimings = LeaseTimings(),
 ) -> None:
     """Lead through the Lease; reconcile only while leading. Losing the Lease stops the
@@ -109,15 +116,13 @@ def elect(
     from kubernetes.leaderelection import electionconfig, leaderelection
     from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-    identity = identity or os.environ.get("POD_NAME") or socket.gethostname()
-
     def stopped() -> None:
         lost.set()
         agent.stop.set()
 
     election = leaderelection.LeaderElection(
         electionconfig.Config(
-            LeaseLock(LEASE_NAME, namespace, identity),
+            LeaseLock(LEASE_NAME, namespace, holder or identity()),
             lease_duration=timings.lease_seconds,
             renew_deadline=timings.renew_deadline_seconds,
             retry_period=timings.retry_seconds,

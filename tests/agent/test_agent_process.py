@@ -3,13 +3,17 @@ replicas of which only the Lease holder writes (against the Kubernetes API emula
 
 from __future__ import annotations
 
-import threading
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import httpx
-from kubernetes import client
+import yaml
 
 from compiler.agent.runtime import Agent, AgentSettings
-from compiler.agent.serve import LeaseTimings, elect, health_server
+from compiler.agent.serve import health_server
 from tests.agent.conftest import BUILTIN_POLICY, api_client, available, settle, wait_for
 
 
@@ -42,39 +46,66 @@ def test_health_readiness_and_metrics(emulator, compiled_quickstart, clock):
         server.server_close()
 
 
-def test_only_the_lease_holder_writes_status(emulator, compiled_quickstart, clock):
+def test_only_the_lease_holder_writes_status(emulator, compiled_quickstart, tmp_path):
+    """Two `runwayc agent --leader-elect` processes, as the two replicas run."""
     api, url = emulator
     for objects in compiled_quickstart.values():
         for kind in ("ModelDeployment", "Service", "Deployment"):
             api.apply(objects[kind])
         meta = objects["Deployment"]["metadata"]
         api.set_status("Deployment", meta["namespace"], meta["name"], available())
-    previous = client.Configuration.get_default_copy()
-    client.Configuration.set_default(client.Configuration(host=url))  # what LeaseLock uses
-    settings = AgentSettings(now=clock, policy=BUILTIN_POLICY, watch_timeout_seconds=2)
-    agents = {name: Agent(api_client(url, f"runwayc-agent/{name}"), settings) for name in "ab"}
-    lost = {name: threading.Event() for name in agents}
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "emulator", "cluster": {"server": url}}],
+                "users": [{"name": "agent", "user": {}}],
+                "contexts": [{"name": "e", "context": {"cluster": "emulator", "user": "agent"}}],
+                "current-context": "e",
+            }
+        )
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "compiler.cli",
+        "agent",
+        "--all-namespaces",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--leader-elect",
+        "--metrics-port",
+        "0",
+    ]
+    processes = {
+        name: subprocess.Popen(
+            command,
+            env={**os.environ, "POD_NAME": f"agent-{name}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in "ab"
+    }
     try:
-        for name, agent in agents.items():
-            agent.start(leading=False)
-            elect(agent, "runwayc-system", lost[name], f"agent-{name}", LeaseTimings(30, 2, 1))
         wait_for(
             lambda: api.count("patch-status") == len(compiled_quickstart),
+            timeout=30,
             what="every MD written once",
         )
-        for agent in agents.values():
-            settle(agent, api)
-        leaders = [name for name, agent in agents.items() if agent.leading.is_set()]
-        assert len(leaders) == 1
+        time.sleep(1.0)  # the standby has had time to try
         lease = api.get("Lease", "runwayc-system", "runwayc-agent")
-        assert lease["spec"]["holderIdentity"] == f"agent-{leaders[0]}"
+        holder = lease["spec"]["holderIdentity"]
         writers = {r.user_agent for r in api.requests if r.verb == "patch-status"}
-        assert writers == {f"runwayc-agent/{leaders[0]}"}
-        assert not any(event.is_set() for event in lost.values())
+        assert writers == {f"runwayc-agent ({holder})"}
+        assert api.count("patch-status") == len(compiled_quickstart)
+        # Both watch (a warm standby); only the holder renews the Lease.
+        watchers = {r.user_agent for r in api.requests if r.verb == "watch"}
+        assert watchers == {"runwayc-agent (agent-a)", "runwayc-agent (agent-b)"}
     finally:
-        for agent in agents.values():
-            agent.shutdown()
-        # The library's election threads cannot be stopped; point them at nothing.
-        closed = client.Configuration(host="http://127.0.0.1:9")
-        client.Configuration.set_default(closed)
-        del previous
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        errors = {name: process.communicate(timeout=30)[1] for name, process in processes.items()}
+    codes = {name: process.returncode for name, process in processes.items()}
+    assert codes == {"a": 0, "b": 0}, errors

@@ -215,7 +215,7 @@ def test_scp_like_origin_becomes_ssh_for_flux_and_stays_for_argocd(source):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "say which GitOps tool: --argocd or --flux"),
+        ([], "say which objects: --argocd, --flux or --cluster"),
         (["--flux", "--applications"], "--applications only applies to --argocd"),
         (["--argocd", "--secret-ref", "s"], "--secret-ref only applies to --flux"),
         (["--argocd", "--env", "qa"], "no environment qa in runway.yaml"),
