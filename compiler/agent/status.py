@@ -425,7 +425,8 @@ def _written_conditions(
 ) -> list[dict[str, Any]]:
     """Conditions in the fixed order; a condition whose status did not change keeps its
     `lastTransitionTime` (so an unchanged world rewrites nothing)."""
-    before = {c.get("type"): c for c in previous or [] if isinstance(c, Mapping) and "type" in c}
+    listed = previous if isinstance(previous, list) else []
+    before = {c.get("type"): c for c in listed if isinstance(c, Mapping) and "type" in c}
     order = {name: index for index, name in enumerate(CONDITION_TYPES)}
     written = []
     for condition in sorted(found, key=lambda c: order.get(c.type, len(order))):
@@ -452,8 +453,8 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
     """The status the agent writes for one ModelDeployment."""
     md = observed.model_deployment
     metadata = _mapping(md.get("metadata"))
-    generation = metadata.get("generation")
-    generation = generation if isinstance(generation, int) else None
+    observed_generation = _int(metadata.get("generation"), -1)
+    generation = observed_generation if observed_generation >= 0 else None
     previous = _mapping(md.get("status"))
     spec = _mapping(md.get("spec"))
     stamp = read_stamp(md)
