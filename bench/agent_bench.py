@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from compiler.agent.runtime import Agent, AgentSettings  # noqa: E402
 from compiler.agent.status import Observed, desired_status, merge_patch  # noqa: E402
 from compiler.workspace import load_policy  # noqa: E402
-from tests.agent.conftest import api_client, available  # noqa: E402
+from tests.agent.conftest import api_client, available, settle  # noqa: E402
 from tests.agent.emulator import KubeEmulator, serve  # noqa: E402
 from tests.conftest import QUICKSTART, run_cli  # noqa: E402
 
@@ -95,18 +95,6 @@ def running(api: KubeEmulator, n: int) -> bool:
     return done == n
 
 
-def quiet(agent: Agent, api: KubeEmulator, pause: float = 0.5) -> None:
-    last = -1
-    while True:
-        while len(agent.queue):
-            time.sleep(0.02)
-        seen = len(api.requests)
-        if seen == last:
-            return
-        last = seen
-        time.sleep(pause)
-
-
 def verbs(api: KubeEmulator, since: int = 0) -> Counter[str]:
     return Counter(r.verb for r in api.requests[since:])
 
@@ -122,19 +110,17 @@ def agent_round(objects: list[dict[str, Any]], n: int) -> dict[str, Any]:
         while not running(api, n):
             time.sleep(0.01)
         first = time.perf_counter() - start
-        quiet(agent, api)
+        settle(agent, api)
         first_pass = verbs(api)
         mark = len(api.requests)
         agent.enqueue_all()
-        quiet(agent, api)
+        settle(agent, api)
         resync = verbs(api, mark)
         agent.shutdown()
         mark = len(api.requests)
         second = Agent(api_client(url), settings)
         second.start()
-        while not second.ready:
-            time.sleep(0.01)
-        quiet(second, api)
+        settle(second, api)
         restart = verbs(api, mark)
         second.shutdown()
     return {"first": first, "first_pass": first_pass, "resync": resync, "restart": restart}

@@ -50,7 +50,8 @@ from compiler.workspace import (
     Workspace,
     compile_env,
     load_policy,
-    policy_files,
+    merged_policy,
+    policy_sources,
     repository_lock,
     write_text_atomic,
     write_tree,
@@ -593,8 +594,9 @@ def _bootstrap_cluster(repo: Path, namespace: str | None, agent_image: str | Non
     from compiler.cluster import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, cluster_objects
 
     policies = repo / "policies"
-    policy = load_policy(policies)  # the repository's rules, as `compile` applies them
-    files = {p.name: p.read_text(encoding="utf-8") for p in policy_files(policies)}
+    sources = policy_sources(policies)
+    policy = merged_policy(sources)  # the repository's rules, as `compile` applies them
+    files = {Path(source.path).name: source.text for source in sources}
     objects = cluster_objects(
         policy,
         namespace=namespace or DEFAULT_NAMESPACE,

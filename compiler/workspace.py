@@ -95,9 +95,11 @@ def _yaml_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def policy_files(directory: Path) -> list[Path]:
-    """The policy files of a directory (`policies/`), in name order."""
-    return _yaml_files(directory)
+def policy_sources(directory: Path | None) -> tuple[SourceFile, ...]:
+    """The policy files of a directory (`policies/`, or the agent's ConfigMap), by name."""
+    if directory is None:
+        return ()
+    return tuple(_read(p, p.as_posix()) for p in _yaml_files(directory))
 
 
 def builtin_policies() -> tuple[SourceFile, ...]:
@@ -109,14 +111,18 @@ def builtin_policies() -> tuple[SourceFile, ...]:
     )
 
 
-def load_policy(user_dir: Path | None) -> PolicySet:
-    """The built-in policy merged with the policy files in `user_dir` (the agent's mounted
-    ConfigMap, or a repository's `policies/`)."""
-    user = tuple(_read(p, p.as_posix()) for p in _yaml_files(user_dir)) if user_dir else ()
+def merged_policy(user: tuple[SourceFile, ...]) -> PolicySet:
+    """The built-in policy merged with the user's policy files."""
     policy, diagnostics = resolve_policy(builtin_policies(), user)
     if has_errors(diagnostics):
         raise ConfigError("the policy files do not load", diagnostics)
     return policy
+
+
+def load_policy(user_dir: Path | None) -> PolicySet:
+    """The built-in policy merged with the policy files in `user_dir` (the agent's mounted
+    ConfigMap, or a repository's `policies/`)."""
+    return merged_policy(policy_sources(user_dir))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kubernetes import client
@@ -122,34 +123,21 @@ def watched_kinds(api: client.ApiClient, namespace: str | None) -> list[WatchedK
     custom = client.CustomObjectsApi(api)
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)
-    # Plain closures: the kubernetes watch helper then hands back raw dicts instead of
-    # deserialising every event into a typed model (which costs more than the rest together).
+    mds: Callable[..., Any]
+    deployments: Callable[..., Any]
+    services: Callable[..., Any]
     if namespace is None:
-
-        def list_mds(**kw: Any) -> Any:
-            return custom.list_cluster_custom_object(API_GROUP, VERSION, PLURAL, **kw)
-
-        def list_deployments(**kw: Any) -> Any:
-            return apps.list_deployment_for_all_namespaces(**kw)
-
-        def list_services(**kw: Any) -> Any:
-            return core.list_service_for_all_namespaces(**kw)
-
+        mds = partial(custom.list_cluster_custom_object, API_GROUP, VERSION, PLURAL)
+        deployments = apps.list_deployment_for_all_namespaces
+        services = core.list_service_for_all_namespaces
     else:
-
-        def list_mds(**kw: Any) -> Any:
-            return custom.list_namespaced_custom_object(API_GROUP, VERSION, namespace, PLURAL, **kw)
-
-        def list_deployments(**kw: Any) -> Any:
-            return apps.list_namespaced_deployment(namespace, **kw)
-
-        def list_services(**kw: Any) -> Any:
-            return core.list_namespaced_service(namespace, **kw)
-
+        mds = partial(custom.list_namespaced_custom_object, API_GROUP, VERSION, namespace, PLURAL)
+        deployments = partial(apps.list_namespaced_deployment, namespace)
+        services = partial(core.list_namespaced_service, namespace)
     return [
-        WatchedKind("ModelDeployment", list_mds),
-        WatchedKind("Deployment", list_deployments),
-        WatchedKind("Service", list_services),
+        WatchedKind("ModelDeployment", mds),
+        WatchedKind("Deployment", deployments),
+        WatchedKind("Service", services),
     ]
 
 

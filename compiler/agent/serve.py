@@ -94,19 +94,10 @@ def health_server(agent: Agent, metrics: Metrics, port: int) -> ThreadingHTTPSer
     return server
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseTimings:
-    lease_seconds: int = LEASE_SECONDS
-    renew_deadline_seconds: int = RENEW_DEADLINE_SECONDS
-    retry_seconds: int = RETRY_SECONDS
-
-
 def elect(
     agent: Agent,
     namespace: str,
     lost: threading.Event,
-    holder: str | None = None,
-    timings: LeaseTimings = LeaseTimings(),
 ) -> None:
     """Lead through the Lease; reconcile only while leading. Losing the Lease stops the
     process (the Deployment restarts it as a standby), as client-go controllers do.
@@ -122,10 +113,10 @@ def elect(
 
     election = leaderelection.LeaderElection(
         electionconfig.Config(
-            LeaseLock(LEASE_NAME, namespace, holder or identity()),
-            lease_duration=timings.lease_seconds,
-            renew_deadline=timings.renew_deadline_seconds,
-            retry_period=timings.retry_seconds,
+            LeaseLock(LEASE_NAME, namespace, identity()),
+            lease_duration=LEASE_SECONDS,
+            renew_deadline=RENEW_DEADLINE_SECONDS,
+            retry_period=RETRY_SECONDS,
             onstarted_leading=agent.start_leading,
             onstopped_leading=stopped,
         )

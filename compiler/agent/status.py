@@ -13,16 +13,16 @@ and a resync writes nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from compiler.documents import parse_document
 from compiler.errors import ImageError
 from compiler.images import parse_reference
-from compiler.load import SourceDocument, format_path
+from compiler.load import SourceDocument
 from compiler.model import ModelDeployment, ModelDeploymentSpec
 from compiler.policy import CheckContext, PolicySet, check_model_deployment
 from compiler.providers import PROVIDER_CHECKS
@@ -158,12 +158,11 @@ def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
         "spec": md.get("spec"),
     }
     doc = SourceDocument(f"{metadata.get('namespace')}/{metadata.get('name')}", 0, data, {})
-    try:
-        parsed = ModelDeployment.model_validate(data, by_alias=True)
-    except ValidationError as exc:
-        return [f"{format_path(tuple(error['loc']))}: {error['msg']}" for error in exc.errors()[:5]]
+    parsed, found = parse_document(doc, ModelDeployment)
+    if parsed is None:
+        return [f"{d.path}: {d.message}" if d.path else d.message for d in found[:5]]
     ctx = CheckContext(doc, policy)
-    found = check_model_deployment(parsed, ctx)
+    found.extend(check_model_deployment(parsed, ctx))
     provider = parsed.spec.provider.name if parsed.spec.provider else None
     provider_check = PROVIDER_CHECKS.get(provider or "")
     if provider_check is not None:
@@ -559,8 +558,3 @@ def merge_patch(old: Any, new: Any) -> Any:
                 else value
             )
     return patch
-
-
-def canonical(status: Any) -> str:
-    """Status as canonical JSON: what 'unchanged' is compared on."""
-    return json.dumps(status, sort_keys=True, separators=(",", ":"))

@@ -111,8 +111,6 @@ def structural(node: Any, defs: Mapping[str, Any]) -> dict[str, Any]:
                 out["required"] = sorted(node["required"])
         elif isinstance(extra, dict) and extra:
             out["additionalProperties"] = structural(extra, defs)
-            if "maxProperties" in node:
-                out["maxProperties"] = node["maxProperties"]
         else:
             out["x-kubernetes-preserve-unknown-fields"] = True
         out.pop("default", None)  # object defaults would add fields the user never wrote

@@ -82,6 +82,25 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def deploy(api: KubeEmulator, objects: Objects, status: dict[str, Any] | None = None) -> None:
+    """What the GitOps tool applies for one compiled MD; `status`: what the Deployment
+    controller then reports for it."""
+    for kind in ("ModelDeployment", "Service", "Deployment"):
+        if kind in objects:
+            api.apply(objects[kind])
+    if status is not None:
+        meta = objects["Deployment"]["metadata"]
+        api.set_status("Deployment", meta["namespace"], meta["name"], status)
+
+
+def status_written(api: KubeEmulator, namespace: str, name: str) -> dict[str, Any]:
+    """The MD once the agent has written a status onto it."""
+    return wait_for(
+        lambda: (md := api.get("ModelDeployment", namespace, name)).get("status") and md,
+        what=f"a status on {namespace}/{name}",
+    )
+
+
 def settle(agent: Agent, emulator: KubeEmulator, quiet: float = 0.4) -> None:
     """Wait until the agent is synced, its queue is empty and no request came for `quiet` s."""
     wait_for(lambda: agent.ready, what="caches synced")

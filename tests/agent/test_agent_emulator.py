@@ -10,8 +10,10 @@ from compiler.agent.runtime import Agent, AgentSettings
 from tests.agent.conftest import (
     api_client,
     available,
+    deploy,
     progressing,
     settle,
+    status_written,
     wait_for,
 )
 
@@ -22,22 +24,12 @@ def conditions(md: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in (md.get("status") or {}).get("conditions", [])}
 
 
-def apply_all(api, objects) -> None:
-    for kind in ("ModelDeployment", "Service", "Deployment"):
-        if kind in objects:
-            api.apply(objects[kind])
-
-
 def test_provider_and_digest_appear_in_status(emulator, start_agent, compiled_quickstart):
     api, _ = emulator
     objects = compiled_quickstart[KEY]
-    apply_all(api, objects)
-    api.set_status("Deployment", "team-a", "phi4", available())
+    deploy(api, objects, available())
     agent = start_agent()
-    md = wait_for(
-        lambda: (m := api.get("ModelDeployment", "team-a", "phi4")).get("status") and m,
-        what="status written",
-    )
+    md = status_written(api, "team-a", "phi4")
     settle(agent, api)
     md = api.get("ModelDeployment", "team-a", "phi4")
     annotations = objects["ModelDeployment"]["metadata"]["annotations"]
@@ -81,7 +73,7 @@ def test_foreign_deployment_is_never_touched_and_reported(
     api.set_status("Deployment", "team-a", "phi4", available(3))
     before = api.get("Deployment", "team-a", "phi4")
     agent = start_agent()
-    wait_for(lambda: api.get("ModelDeployment", "team-a", "phi4").get("status"), what="status")
+    status_written(api, "team-a", "phi4")
     settle(agent, api)
     md = api.get("ModelDeployment", "team-a", "phi4")
     after = api.get("Deployment", "team-a", "phi4")
@@ -106,9 +98,7 @@ def test_restart_changes_nothing_and_writes_nothing(
 ):
     api, _ = emulator
     for objects in compiled_quickstart.values():
-        apply_all(api, objects)
-        meta = objects["Deployment"]["metadata"]
-        api.set_status("Deployment", meta["namespace"], meta["name"], available())
+        deploy(api, objects, available())
     first = start_agent()
     wait_for(lambda: api.count("patch-status") == len(compiled_quickstart), what="one write per MD")
     settle(first, api)
@@ -127,13 +117,9 @@ def test_rollout_moves_phase_from_deploying_to_running(
     emulator, start_agent, compiled_quickstart, clock
 ):
     api, _ = emulator
-    apply_all(api, compiled_quickstart[KEY])
-    api.set_status("Deployment", "team-a", "phi4", progressing())
+    deploy(api, compiled_quickstart[KEY], progressing())
     agent = start_agent()
-    md = wait_for(
-        lambda: (m := api.get("ModelDeployment", "team-a", "phi4")).get("status") and m,
-        what="status",
-    )
+    md = status_written(api, "team-a", "phi4")
     assert md["status"]["phase"] == "Deploying"
     assert md["status"]["replicas"]["pending"] == 1
     assert conditions(md)["Ready"]["reason"] == "DeploymentInProgress"
@@ -159,10 +145,9 @@ def test_rollout_moves_phase_from_deploying_to_running(
 def test_hand_edited_spec_flips_in_sync(emulator, start_agent, compiled_quickstart):
     api, _ = emulator
     objects = compiled_quickstart[KEY]
-    apply_all(api, objects)
-    api.set_status("Deployment", "team-a", "phi4", available())
+    deploy(api, objects, available())
     agent = start_agent()
-    wait_for(lambda: api.get("ModelDeployment", "team-a", "phi4").get("status"), what="status")
+    status_written(api, "team-a", "phi4")
     edited = copy.deepcopy(objects["ModelDeployment"])
     edited["spec"]["engine"]["contextLength"] = 8192  # kubectl edit in the cluster
     api.apply(edited)
@@ -203,10 +188,7 @@ def test_hand_applied_spec_breaking_policy_is_parked_failed(emulator, start_agen
         }
     )
     agent = start_agent()
-    md = wait_for(
-        lambda: (m := api.get("ModelDeployment", "team-a", "rogue")).get("status") and m,
-        what="status",
-    )
+    md = status_written(api, "team-a", "rogue")
     settle(agent, api)
     status = md["status"]
     assert status["phase"] == "Failed"
@@ -221,10 +203,9 @@ def test_hand_applied_spec_breaking_policy_is_parked_failed(emulator, start_agen
 
 def test_expired_watch_is_recovered_by_listing_again(emulator, start_agent, compiled_quickstart):
     api, _ = emulator
-    apply_all(api, compiled_quickstart[KEY])
-    api.set_status("Deployment", "team-a", "phi4", progressing())
+    deploy(api, compiled_quickstart[KEY], progressing())
     agent = start_agent(watch_timeout_seconds=1)
-    wait_for(lambda: api.get("ModelDeployment", "team-a", "phi4").get("status"), what="status")
+    status_written(api, "team-a", "phi4")
     settle(agent, api)
     lists_before = api.count("list", "Deployment")
     # Compaction, then a change: the resumed watch is too old (410) and the agent relists.
@@ -242,8 +223,7 @@ def test_expired_watch_is_recovered_by_listing_again(emulator, start_agent, comp
 def test_stale_write_gets_409_and_is_recomputed(emulator, compiled_quickstart, clock):
     api, url = emulator
     objects = compiled_quickstart[KEY]
-    apply_all(api, objects)
-    api.set_status("Deployment", "team-a", "phi4", available())
+    deploy(api, objects, available())
     agent = Agent(api_client(url), AgentSettings(now=clock))
     for kind in agent.kinds:
         agent._list(kind)  # fill the cache without starting the watch threads

@@ -14,13 +14,12 @@ import yaml
 
 from compiler.agent.runtime import Agent, AgentSettings
 from compiler.agent.serve import health_server
-from tests.agent.conftest import BUILTIN_POLICY, api_client, available, settle, wait_for
+from tests.agent.conftest import BUILTIN_POLICY, api_client, available, deploy, settle, wait_for
 
 
 def test_health_readiness_and_metrics(emulator, compiled_quickstart, clock):
     api, url = emulator
-    for kind in ("ModelDeployment", "Service", "Deployment"):
-        api.apply(compiled_quickstart["team-a/phi4"][kind])
+    deploy(api, compiled_quickstart["team-a/phi4"])
     agent = Agent(
         api_client(url),
         AgentSettings(now=clock, policy=BUILTIN_POLICY, watch_timeout_seconds=2),
@@ -50,10 +49,7 @@ def test_only_the_lease_holder_writes_status(emulator, compiled_quickstart, tmp_
     """Two `runwayc agent --leader-elect` processes, as the two replicas run."""
     api, url = emulator
     for objects in compiled_quickstart.values():
-        for kind in ("ModelDeployment", "Service", "Deployment"):
-            api.apply(objects[kind])
-        meta = objects["Deployment"]["metadata"]
-        api.set_status("Deployment", meta["namespace"], meta["name"], available())
+        deploy(api, objects, available())
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         yaml.safe_dump(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,6 @@ def test_crd_accepts_every_field_of_ai_runways_crd(cluster):
 
 def test_compiled_model_deployments_validate_against_the_crd(cluster, tmp_path):
     repo = tmp_path / "quickstart"
-    import shutil
-
     shutil.copytree(QUICKSTART, repo)
     assert run_cli("compile", "--locked", repo).exit_code == 0
     validator = jsonschema.Draft7Validator(
