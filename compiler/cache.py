@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Location, Severity
 from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -49,19 +49,21 @@ def entry_key(fingerprint: str, path: str, text: str) -> str:
     return _digest([fingerprint, path, text])
 
 
-def lock_digest(lock: LockFile, lock_key: str, image: str | None) -> str:
+def lock_digest(lock: LockFile, lock_key: str, images: Sequence[str]) -> str:
     """Digest of the lock entries one ModelDeployment reads: its provider and image pins."""
     provider: ProviderPin | None = lock.providers.get(lock_key)
-    pin: ImagePin | None = lock.images.get(image) if image is not None else None
+    pins: list[ImagePin | None] = [lock.images.get(image) for image in images]
     view = [
         provider.model_dump(mode="json") if provider else None,
-        pin.model_dump(mode="json") if pin else None,
+        *(pin.model_dump(mode="json") if pin else None for pin in pins),
     ]
     return _digest([json.dumps(view, sort_keys=True)])
 
 
 def still_valid(outcome: SourceOutcome, lock: LockFile) -> bool:
-    return all(d.lock_digest == lock_digest(lock, d.lock_key, d.image) for d in outcome.deployments)
+    return all(
+        d.lock_digest == lock_digest(lock, d.lock_key, d.images) for d in outcome.deployments
+    )
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ def encode(outcome: SourceOutcome) -> dict[str, Any]:
                 "provider": [d.provider.name, d.provider.reason] if d.provider else None,
                 "image": d.image,
                 "imageIsDefault": d.image_is_default,
+                "componentImages": list(d.component_images),
                 "nameLocation": _location_json(d.name_location) if d.name_location else None,
                 "manifest": d.manifest.decode("utf-8"),
                 "lockDigest": d.lock_digest,
@@ -103,6 +106,12 @@ def _str(value: Any) -> str:
     if type(value) is not str:
         raise _Undecodable
     return value
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if type(value) is not list:
+        raise _Undecodable
+    return tuple(_str(item) for item in value)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -153,6 +162,7 @@ def _deployment(value: Any) -> CompiledDeployment:
         provider=pin,
         image=_opt_str(value.get("image")),
         image_is_default=is_default,
+        component_images=_str_tuple(value.get("componentImages")),
         name_location=None if where is None else _location(where),
         manifest=_str(value.get("manifest")).encode("utf-8"),
         lock_digest=_str(value.get("lockDigest")),

@@ -523,11 +523,22 @@ class EngineCapability(Frozen):
     api_formats: list[Literal["openai-chat", "openai-responses", "anthropic-messages"]] = Field(
         default_factory=list
     )
+    # The image this engine runs when the spec names none; overrides the provider's default.
+    default_image: str | None = None
 
 
 class SelectionRule(Frozen):
     condition: str
     priority: NonNegInt32 = 0
+
+
+class IgnoredField(Frozen):
+    """A spec field AI Runway's transformer for this provider never reads."""
+
+    field: Annotated[str, StringConstraints(pattern=r"^spec(\.[A-Za-z]+)+$")]
+    engines: list[EngineType] | None = None
+    serving_modes: list[ServingMode] | None = None
+    note: str | None = None
 
 
 class ProviderEntry(Frozen):
@@ -537,6 +548,15 @@ class ProviderEntry(Frozen):
     # vllm is explicit-only: it is never auto-selected, even as the only candidate.
     explicit_only: bool = False
     default_image: str | None = None
+    # Images of the provider's own components (routers, sidecars), pinned like the engine's.
+    component_images: dict[str, str] = Field(default_factory=dict)
+    ignored_fields: list[IgnoredField] = Field(default_factory=list)
+
+    def engine_default_image(self, engine: str) -> str | None:
+        capability = next((e for e in self.engines if e.name == engine), None)
+        if capability is not None and capability.default_image:
+            return capability.default_image
+        return self.default_image
 
 
 class ProviderCatalog(Frozen):

@@ -24,6 +24,8 @@ class CompiledDeployment:
     # that default: the outage gate treats the two differently.
     image: str | None = None
     image_is_default: bool = False
+    # The provider's own component images (routers, sidecars): catalog defaults, pinned too.
+    component_images: tuple[str, ...] = ()
     # Where metadata.name is written, for the cross-file duplicate check.
     name_location: Location | None = None
     # The emitted manifest (one multi-document YAML stream); empty when this MD failed.
@@ -31,6 +33,12 @@ class CompiledDeployment:
     # Digest of the runway.lock entries this MD read (its provider pin and image pin): a
     # cached outcome is reused only while these entries are unchanged.
     lock_digest: str = ""
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every image reference this MD runs, as runway.lock keys them."""
+        engine = (self.image,) if self.image is not None else ()
+        return (*engine, *self.component_images)
 
 
 @dataclass(frozen=True, slots=True)

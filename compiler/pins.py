@@ -29,12 +29,14 @@ class ImageNeed:
 def image_needs(deployments: Iterable[CompiledDeployment]) -> dict[str, ImageNeed]:
     needs: dict[str, ImageNeed] = {}
     for item in deployments:
-        if item.image is None:
-            continue
-        known = needs.get(item.image)
-        sources = (*(known.sources if known else ()), item.source)
-        is_default = item.image_is_default or (known.is_default if known else False)
-        needs[item.image] = ImageNeed(item.image, is_default, tuple(sorted(set(sources))))
+        wanted = [(item.image, item.image_is_default)] if item.image is not None else []
+        # Component images (routers, sidecars) come from the catalog: defaults, outage gate.
+        wanted += [(reference, True) for reference in item.component_images]
+        for reference, default in wanted:
+            known = needs.get(reference)
+            sources = (*(known.sources if known else ()), item.source)
+            is_default = default or (known.is_default if known else False)
+            needs[reference] = ImageNeed(reference, is_default, tuple(sorted(set(sources))))
     return dict(sorted(needs.items()))
 
 

@@ -50,7 +50,8 @@ from compiler.policy import (
     check_model_deployment,
     provider_immutability,
 )
-from compiler.providers import PROVIDER_CHECKS, RENDERERS, RenderContext
+from compiler.providers import PROVIDERS, ImagePlan, RenderContext, engine_image_plan
+from compiler.providers.common import ignored_field_warnings
 from compiler.providers.selection import select_provider
 from compiler.recipe_materialise import materialise, needs_materialising
 from compiler.recipes import content_sha256
@@ -369,19 +370,13 @@ def choose_provider(
 
 
 def choose_image(
-    md: ModelDeployment,
+    requested: str | None,
     ctx: CheckContext,
     settings: Settings,
-    provider: str,
     locked: bool,
+    path: tuple[str, ...] = ("spec", "engine", "image"),
 ) -> tuple[str | None, dict[str, str], list[Diagnostic]]:
     """The image reference to render: the pinned digest when runway.lock has one."""
-    requested = md.engine_image()
-    path: tuple[str, ...] = ("spec", "engine", "image")
-    if requested is None:
-        entry = next(e for e in settings.catalog.providers if e.name == provider)
-        requested = entry.default_image
-        path = ("spec",)
     facts: dict[str, str] = {}
     if requested is None:
         return None, facts, []
@@ -411,6 +406,43 @@ def choose_image(
         facts,
         [_warn(ctx, "IMAGE_NOT_PINNED", message + " (rendering the tag)", path)],
     )
+
+
+def _image_path(md: ModelDeployment, plan: ImagePlan) -> tuple[str, ...]:
+    """Where a diagnostic about the engine image points: the field that named it."""
+    if plan.engine_is_default:
+        return ("spec",)
+    if md.spec.engine is not None and md.spec.engine.image:
+        return ("spec", "engine", "image")
+    return ("spec", "image")
+
+
+def choose_images(
+    md: ModelDeployment,
+    ctx: CheckContext,
+    settings: Settings,
+    plan: ImagePlan,
+    locked: bool,
+) -> tuple[str | None, dict[str, str], dict[str, str], list[Diagnostic]]:
+    """(engine image, its facts, component role -> image, diagnostics), all pinned and
+    mirrored; None for the engine image when it is planned but unusable."""
+    image, facts, diagnostics = choose_image(
+        plan.engine, ctx, settings, locked, _image_path(md, plan)
+    )
+    components: dict[str, str] = {}
+    for role, reference in sorted(plan.components.items()):
+        rendered, _, found = choose_image(reference, ctx, settings, locked, ("spec",))
+        diagnostics.extend(found)
+        if rendered is not None:
+            components[role] = rendered
+    mirrors = settings.overlay.image_mirrors if settings.overlay is not None else None
+    if mirrors:
+        if image is not None:
+            image, mirror = mirrored_image(image, mirrors)
+            if mirror is not None:
+                facts["image-mirror"] = mirror
+        components = {role: mirrored_image(ref, mirrors)[0] for role, ref in components.items()}
+    return image, facts, components, diagnostics
 
 
 def _warn(ctx: CheckContext, code: str, message: str, path: tuple[str, ...]) -> Diagnostic:
@@ -458,7 +490,7 @@ def compile_deployment(
     )
     compiled, objects, diagnostics = _compile_objects(md, ctx, compiled, settings, options)
     manifest = dump_objects(objects).encode("utf-8") if objects else b""
-    digest = cache.lock_digest(settings.lock, lock_key, compiled.image)
+    digest = cache.lock_digest(settings.lock, lock_key, compiled.images)
     return replace(compiled, manifest=manifest, lock_digest=digest), diagnostics
 
 
@@ -485,36 +517,36 @@ def _compile_objects(
     compiled = replace(compiled, provider=pin)
     if pin is None:
         return compiled, (), diagnostics
-    requested_image = md.engine_image()
-    is_default = requested_image is None
-    if requested_image is None:
-        entry = next(e for e in settings.catalog.providers if e.name == pin.name)
-        requested_image = entry.default_image
-    compiled = replace(compiled, image=requested_image, image_is_default=is_default)
-    provider_check = PROVIDER_CHECKS.get(pin.name)
-    if provider_check is not None:
-        diagnostics.extend(provider_check(md, ctx))
-    renderer = RENDERERS.get(pin.name)
-    if renderer is None:
+    entry = next(e for e in settings.catalog.providers if e.name == pin.name)
+    provider = PROVIDERS.get(pin.name)
+    plan = (provider.images if provider else engine_image_plan)(md, entry)
+    compiled = replace(
+        compiled,
+        image=plan.engine,
+        image_is_default=plan.engine_is_default,
+        component_images=tuple(sorted(set(plan.components.values()))),
+    )
+    if provider is None:
         message = (
             f'provider "{pin.name}" has no renderer in this version of runwayc '
-            f"(renderers: {', '.join(sorted(RENDERERS))})"
+            f"(renderers: {', '.join(sorted(PROVIDERS))})"
         )
         diagnostics.append(ctx.at("NO_RENDERER", message, ("spec", "provider", "name")))
         return compiled, (), diagnostics
-    image, facts, found = choose_image(md, ctx, settings, pin.name, options.locked)
+    diagnostics.extend(provider.check(md, ctx))
+    diagnostics.extend(ignored_field_warnings(md, ctx, entry))
+    image, facts, component_images, found = choose_images(md, ctx, settings, plan, options.locked)
     diagnostics.extend(found)
-    if has_errors(diagnostics) or image is None:
+    if has_errors(diagnostics) or (plan.engine is not None and image is None):
         return compiled, (), diagnostics
-    overlay = settings.overlay
-    if overlay is not None and overlay.image_mirrors:
-        image, mirror = mirrored_image(image, overlay.image_mirrors)
-        if mirror is not None:
-            facts["image-mirror"] = mirror
-    result = renderer(RenderContext(md, ctx.doc, compiled.namespace, image, settings.policy))
+    context = RenderContext(
+        md, ctx.doc, compiled.namespace, image, settings.policy, component_images
+    )
+    result = provider.render(context)
     diagnostics.extend(result.diagnostics)
     if has_errors(diagnostics):
         return compiled, (), diagnostics
+    overlay = settings.overlay
     facts = {"provider": pin.name, "provider-reason": pin.reason, **facts}
     warnings = sum(1 for d in diagnostics if not d.is_error)
     facts["policy"] = "passed" if not warnings else f"passed with {warnings} warning(s)"

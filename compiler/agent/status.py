@@ -25,7 +25,7 @@ from compiler.images import parse_reference
 from compiler.load import SourceDocument
 from compiler.model import ModelDeployment, ModelDeploymentSpec
 from compiler.policy import CheckContext, PolicySet, check_model_deployment
-from compiler.providers import PROVIDER_CHECKS
+from compiler.providers import PROVIDERS
 from compiler.providers.vllm import HTTP_PORT
 from compiler.recipes import ANNOTATION_PREFIX as RECIPE_ANNOTATION_PREFIX
 from compiler.recipes import GENERATED_BY
@@ -164,9 +164,9 @@ def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
     ctx = CheckContext(doc, policy)
     found.extend(check_model_deployment(parsed, ctx))
     provider = parsed.spec.provider.name if parsed.spec.provider else None
-    provider_check = PROVIDER_CHECKS.get(provider or "")
-    if provider_check is not None:
-        found.extend(provider_check(parsed, ctx))
+    registered = PROVIDERS.get(provider or "")
+    if registered is not None:
+        found.extend(registered.check(parsed, ctx))
     return [f"{d.path}: {d.message}" if d.path else d.message for d in found if d.is_error]
 
 

@@ -15,13 +15,12 @@ from typing import Any
 
 from compiler.load import PathKey
 
-_CONTAINERS = ("spec", "template", "spec", "containers")
-# Paths every rendered workload keeps as mappings (or, for containers, a non-empty list).
+# Paths a rendered Deployment keeps as mappings (or, for containers, a non-empty list).
 SKELETON: tuple[PathKey, ...] = (
     ("spec",),
     ("spec", "template"),
     ("spec", "template", "spec"),
-    _CONTAINERS,
+    ("spec", "template", "spec", "containers"),
 )
 
 
@@ -34,16 +33,22 @@ def _kind(value: Any) -> str:
 
 
 def merge_overrides(
-    base: dict[str, Any], overrides: Mapping[str, Any]
+    base: dict[str, Any],
+    overrides: Mapping[str, Any],
+    skeleton: tuple[PathKey, ...] = SKELETON,
 ) -> tuple[dict[str, Any], list[tuple[PathKey, str]]]:
-    """(merged object, [(override path, reason)]); refused parts keep the base value."""
+    """(merged object, [(override path, reason)]); refused parts keep the base value.
+
+    `skeleton` lists the paths the object must keep: mappings, except that a path ending in
+    `containers` must stay a non-empty list.
+    """
     problems: list[tuple[PathKey, str]] = []
     merged = _merge(base, overrides, (), problems)
-    for path in SKELETON:
+    for path in skeleton:
         node: Any = merged
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
-        wanted_list = path == _CONTAINERS
+        wanted_list = path[-1] == "containers"
         if (wanted_list and not (isinstance(node, list) and node)) or (
             not wanted_list and not isinstance(node, dict)
         ):
@@ -71,3 +76,15 @@ def _merge(
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def pin_selector(deployment: dict[str, Any], selector: Mapping[str, str]) -> None:
+    """Overrides may add pod labels but never move the selector off the Deployment's pods."""
+    spec = deployment["spec"]
+    spec["selector"] = {"matchLabels": dict(selector)}
+    template = spec["template"]
+    if not isinstance(template.get("metadata"), dict):
+        template["metadata"] = {}
+    if not isinstance(template["metadata"].get("labels"), dict):
+        template["metadata"]["labels"] = {}
+    template["metadata"]["labels"].update(selector)

@@ -74,7 +74,7 @@ def capability_mismatch(entry: ProviderEntry, md: ModelDeployment) -> str | None
         return f"engine {engine_type} not supported"
     if md.serving_mode not in engine.serving_modes:
         return f"serving mode {md.serving_mode} not supported"
-    gpus = effective_gpu_count(md)
+    gpus = gpu_need(md)
     if gpus > 0 and not engine.gpu_support:
         return "GPU not supported"
     if gpus == 0 and not engine.cpu_support:
@@ -82,10 +82,20 @@ def capability_mismatch(entry: ProviderEntry, md: ModelDeployment) -> str | None
     return None
 
 
+def gpu_need(md: ModelDeployment) -> int:
+    """GPUs per pod the spec asks for: in disaggregated mode the prefill and decode
+    components carry them (the webhook refuses resources.gpu there)."""
+    gpus = effective_gpu_count(md)
+    scaling = md.spec.scaling
+    if md.serving_mode == "disaggregated" and scaling is not None:
+        for component in (scaling.prefill, scaling.decode):
+            if component is not None and component.gpu is not None:
+                gpus = max(gpus, component.gpu.count)
+    return gpus
+
+
 def capability_summary(md: ModelDeployment) -> str:
-    return (
-        f"engine={md.engine_type or 'vllm'}, gpu={effective_gpu_count(md)}, mode={md.serving_mode}"
-    )
+    return f"engine={md.engine_type or 'vllm'}, gpu={gpu_need(md)}, mode={md.serving_mode}"
 
 
 def select_provider(catalog: ProviderCatalog, md: ModelDeployment) -> Selection:
@@ -113,7 +123,36 @@ def select_provider(catalog: ProviderCatalog, md: ModelDeployment) -> Selection:
                 f'set spec.provider.name: "{explicit_only_fits[0]}" to use it'
             )
         else:
-            failure = f"no provider in the catalog supports this spec ({summary})"
+            failure = _cpu_failure(catalog, md) or (
+                f"no provider in the catalog supports this spec ({summary})"
+            )
         return Selection(None, "", failure)
     priority, name = min(scored, key=lambda item: (-item[0], item[1]))
     return Selection(name, f"matched capabilities: {summary}; priority {priority}")
+
+
+def _cpu_failure(catalog: ProviderCatalog, md: ModelDeployment) -> str | None:
+    """The message when the only thing wrong is asking for no GPU: name what would work."""
+    if gpu_need(md) > 0:
+        return None
+    engine = md.engine_type or "vllm"
+    gpu_only = sorted(
+        entry.name
+        for entry in catalog.providers
+        if capability_mismatch(entry, md) == "CPU-only not supported"
+    )
+    if not gpu_only:
+        return None
+    on_cpu = sorted(
+        f"{capability.name} ({entry.name})"
+        for entry in catalog.providers
+        for capability in entry.engines
+        if capability.cpu_support and md.serving_mode in capability.serving_modes
+    )
+    message = (
+        f"no provider serves engine {engine} on CPU (gpu=0, mode={md.serving_mode}): "
+        f"{', '.join(gpu_only)} need a GPU for it; set spec.resources.gpu.count > 0"
+    )
+    if on_cpu:
+        message += f", or use an engine that runs on CPU: {', '.join(on_cpu)}"
+    return message

@@ -21,7 +21,14 @@ from compiler.policy import (
     flag_identity,
 )
 from compiler.providers.base import KubeObject, RenderContext, RenderResult
-from compiler.providers.merge import merge_overrides
+from compiler.providers.common import (
+    HF_TOKEN_KEY,
+    airunway_labels,
+    check_override_root,
+    engine_arg_tokens,
+    hf_token_env,
+)
+from compiler.providers.merge import merge_overrides, pin_selector
 from compiler.providers.storage import check_storage, managed_claims, pod_volumes
 
 CONTAINER_NAME = "vllm"
@@ -52,31 +59,15 @@ def check_vllm(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     if md.serving_mode == "disaggregated":
         found.append(ctx.at("PROVIDER_SERVING_MODE", MSG_NO_DISAGG, ("spec", "serving", "mode")))
     found.extend(check_reserved_networking(md, ctx))
-    found.extend(check_override_root(md, ctx))
+    found.extend(check_override_root(md, ctx, ("spec",)))
     found.extend(check_storage(md, ctx))
     return found
-
-
-def check_override_root(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
-    """Only `spec` may be overridden on the Deployment: any other root key is a typo the API
-    server would silently prune (AI Runway's message, with Go's %q rendering of the list)."""
-    overrides = md.spec.provider.overrides if md.spec.provider else None
-    protected = ctx.policy.protected_top_level
-    unsupported = sorted(k for k in overrides or {} if k != "spec" and k not in protected)
-    if not unsupported:
-        return []
-    listed = "[" + " ".join(f'"{key}"' for key in unsupported) + "]"
-    message = f'unsupported provider.overrides key(s) {listed}: only "spec" is supported'
-    return [ctx.at("OVERRIDE_UNSUPPORTED", message, (*OVERRIDES, unsupported[0]))]
 
 
 def labels(md: ModelDeployment) -> dict[str, str]:
     name = md.name
     return {
-        "airunway.ai/managed-by": "airunway",
-        "airunway.ai/deployment": name,
-        "airunway.ai/model-source": md.spec.model.source,
-        "airunway.ai/engine-type": md.engine_type or "vllm",
+        **airunway_labels(md),
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/instance": name,
         "app.kubernetes.io/managed-by": "airunway",
@@ -114,6 +105,12 @@ def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
 
 def container_args(md: ModelDeployment, aliases: Mapping[str, str]) -> list[str]:
     """`--host 0.0.0.0 --port 8000 --model <id>`, derived flags, sorted args, extraArgs."""
+    args = ["--host", "0.0.0.0", "--port", str(HTTP_PORT)]  # noqa: S104 - serve on the pod IP
+    return args + with_user_flags(md, derived_flags(md), aliases)
+
+
+def user_flag_identities(md: ModelDeployment, aliases: Mapping[str, str]) -> set[str]:
+    """Every flag the user set in `engine.args` or `engine.extraArgs`, normalised."""
     engine = md.spec.engine
     user_args = dict(engine.args or {}) if engine else {}
     extra = list(engine.extra_args or []) if engine else []
@@ -122,18 +119,23 @@ def container_args(md: ModelDeployment, aliases: Mapping[str, str]) -> list[str]
     # Either spelling of prefix caching is the user's choice about the same setting.
     if user_flags & {"enable-prefix-caching", "no-enable-prefix-caching"}:
         user_flags |= {"enable-prefix-caching", "no-enable-prefix-caching"}
-    args = ["--host", "0.0.0.0", "--port", str(HTTP_PORT)]  # noqa: S104 - serve on the pod IP
-    for identity, value in derived_flags(md):
+    return user_flags
+
+
+def with_user_flags(
+    md: ModelDeployment, derived: list[tuple[str, str | None]], aliases: Mapping[str, str]
+) -> list[str]:
+    """Derived flags the user did not set themselves, then sorted args, then extraArgs."""
+    user_flags = user_flag_identities(md, aliases)
+    args: list[str] = []
+    for identity, value in derived:
         if identity in user_flags:
             continue  # the user's value wins: exactly one such flag is rendered
         args.append(f"--{identity}")
         if value is not None:
             args.append(value)
-    for key in sorted(user_args):
-        args.append(f"--{key.lstrip('-')}")
-        if user_args[key] != "":
-            args.append(user_args[key])
-    return args + extra
+    extra = list(md.spec.engine.extra_args or []) if md.spec.engine else []
+    return args + engine_arg_tokens(md) + extra
 
 
 def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
@@ -145,12 +147,12 @@ def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def container_env(md: ModelDeployment) -> list[dict[str, Any]]:
-    """User env, with `secrets.huggingFaceToken` replacing any user HF_TOKEN."""
+def user_env(md: ModelDeployment) -> list[dict[str, Any]]:
+    """`spec.env` as container env; a user HF_TOKEN gives way to `secrets.huggingFaceToken`."""
     token_secret = md.spec.secrets.hugging_face_token if md.spec.secrets else None
     env = []
     for var in md.spec.env or []:
-        if token_secret and var.name == "HF_TOKEN":
+        if token_secret and var.name == HF_TOKEN_KEY:
             continue
         entry: dict[str, Any] = {"name": var.name}
         # The API server rejects value and valueFrom together; the explicit reference wins.
@@ -161,29 +163,25 @@ def container_env(md: ModelDeployment) -> list[dict[str, Any]]:
         elif var.value:
             entry["value"] = var.value
         env.append(entry)
-    if token_secret:
-        env.append(
-            {
-                "name": "HF_TOKEN",
-                "valueFrom": {"secretKeyRef": {"name": token_secret, "key": "HF_TOKEN"}},
-            }
-        )
     return env
 
 
-def container_resources(md: ModelDeployment) -> dict[str, Any]:
+def container_env(md: ModelDeployment) -> list[dict[str, Any]]:
+    return [*user_env(md), *hf_token_env(md)]
+
+
+def container_resources(
+    gpus: int, gpu_name: str, memory: str | None, cpu: str | None
+) -> dict[str, Any]:
+    """GPUs and memory as limit and request, CPU as request only (AI Runway's shape)."""
     limits: dict[str, str] = {}
     requests: dict[str, str] = {}
-    gpus = effective_gpu_count(md)
     if gpus > 0:
-        limits[gpu_resource_name(md)] = str(gpus)
-        requests[gpu_resource_name(md)] = str(gpus)
-    resources = md.spec.resources
-    if resources is not None and resources.memory:
-        limits["memory"] = resources.memory
-        requests["memory"] = resources.memory
-    if resources is not None and resources.cpu:
-        requests["cpu"] = resources.cpu
+        limits[gpu_name] = requests[gpu_name] = str(gpus)
+    if memory:
+        limits["memory"] = requests["memory"] = memory
+    if cpu:
+        requests["cpu"] = cpu
     out: dict[str, Any] = {}
     if limits:
         out["limits"] = limits
@@ -211,7 +209,13 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
     env = container_env(md)
     if env:
         container["env"] = env
-    resources = container_resources(md)
+    spec_resources = md.spec.resources
+    resources = container_resources(
+        effective_gpu_count(md),
+        gpu_resource_name(md),
+        spec_resources.memory if spec_resources else None,
+        spec_resources.cpu if spec_resources else None,
+    )
     if resources:
         container["resources"] = resources
     if effective_gpu_count(md) > 1:
@@ -256,15 +260,7 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
         check = CheckContext(ctx.doc, ctx.policy)
         for path, reason in refused:
             problems.append(check.at("OVERRIDE_SHAPE", reason, (*OVERRIDES, *path)))
-        # Overrides may add pod labels but never move the selector off this Deployment's pods.
-        spec = deployment["spec"]
-        spec["selector"] = {"matchLabels": selector(md)}
-        template = spec["template"]
-        if not isinstance(template.get("metadata"), dict):
-            template["metadata"] = {}
-        if not isinstance(template["metadata"].get("labels"), dict):
-            template["metadata"]["labels"] = {}
-        template["metadata"]["labels"].update(selector(md))
+        pin_selector(deployment, selector(md))
     return deployment, problems
 
 

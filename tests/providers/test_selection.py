@@ -9,8 +9,7 @@ import yaml
 
 from compiler.model import ModelDeployment, ProviderCatalog
 from compiler.providers.selection import select_provider
-from tests.conftest import ROOT, run_cli
-from tests.helpers import md_yaml
+from tests.conftest import ROOT
 
 CATALOG = ProviderCatalog.model_validate(
     yaml.safe_load((ROOT / "policies" / "providers.yaml").read_text()), by_alias=True
@@ -104,13 +103,4 @@ def test_when_only_vllm_could_serve_the_error_names_the_explicit_option():
     assert selection.failure == (
         "no provider can be auto-selected (engine=vllm, gpu=1, mode=aggregated); vllm is "
         'explicit-only: set spec.provider.name: "vllm" to use it'
-    )
-
-
-def test_auto_selected_provider_without_renderer_is_reported(make_repo, tmp_path):
-    text = md_yaml(provider={}, resources={"gpu": {"count": 4}})
-    result = run_cli("compile", make_repo({"deployments/a.yaml": text}), "--out", tmp_path / "o")
-    assert result.exit_code == 1
-    assert 'error[NO_RENDERER]: spec.provider.name: provider "kuberay" has no renderer' in (
-        result.stderr
     )
