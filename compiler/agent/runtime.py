@@ -31,7 +31,14 @@ from kubernetes.watch.watch import iter_resp_lines
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from urllib3.exceptions import HTTPError
 
-from compiler.agent.status import Observed, desired_status, merge_patch
+from compiler.agent.readers import (
+    RESOURCE_KINDS,
+    ROLE_SUFFIXES,
+    Observed,
+    provider_of,
+    status_source_name,
+)
+from compiler.agent.status import desired_status, merge_patch
 from compiler.model import API_GROUP
 from compiler.policy import PolicySet
 
@@ -117,6 +124,8 @@ class WatchedKind:
 
     name: str
     list_call: Callable[..., Any]
+    # A provider's own kind: its CRD may not be installed (404), which is not an error.
+    optional: bool = False
 
 
 def watched_kinds(api: client.ApiClient, namespace: str | None) -> list[WatchedKind]:
@@ -134,11 +143,28 @@ def watched_kinds(api: client.ApiClient, namespace: str | None) -> list[WatchedK
         mds = partial(custom.list_namespaced_custom_object, API_GROUP, VERSION, namespace, PLURAL)
         deployments = partial(apps.list_namespaced_deployment, namespace)
         services = partial(core.list_namespaced_service, namespace)
-    return [
+    kinds = [
         WatchedKind("ModelDeployment", mds),
         WatchedKind("Deployment", deployments),
         WatchedKind("Service", services),
     ]
+    for group, version, plural, kind in RESOURCE_KINDS.values():
+        if namespace is None:
+            call = partial(custom.list_cluster_custom_object, group, version, plural)
+        else:
+            call = partial(custom.list_namespaced_custom_object, group, version, namespace, plural)
+        kinds.append(WatchedKind(kind, call, optional=True))
+    return kinds
+
+
+def md_keys(key: Key) -> tuple[Key, ...]:
+    """The ModelDeployments an object's event concerns: its own name, and for llm-d's
+    `<md>-decode` / `<md>-prefill` objects the MD they were rendered for."""
+    namespace, name = key
+    for suffix in ROLE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return key, (namespace, name[: -len(suffix)])
+    return (key,)
 
 
 class WorkQueue:
@@ -233,8 +259,18 @@ class Agent:
 
     # --- list + watch --------------------------------------------------------------------------
 
-    def _list(self, kind: WatchedKind) -> str:
-        response = _checked(kind.list_call(_preload_content=False))
+    def _list(self, kind: WatchedKind) -> str | None:
+        """List `kind` into the cache; its resourceVersion, or None for an optional kind whose
+        CRD is not installed (nothing of it can exist, so the cache is empty and synced)."""
+        try:
+            response = _checked(kind.list_call(_preload_content=False))
+        except ApiException as exc:
+            if not (kind.optional and exc.status == 404):
+                raise
+            with self._lock:
+                self.cache[kind.name] = {}
+            self.synced[kind.name].set()
+            return None
         body = json.loads(response.data)
         items = {_key(item): item for item in body.get("items") or []}
         with self._lock:
@@ -243,7 +279,7 @@ class Agent:
             touched = set(before) | set(items)
         self.metrics.cached.labels(kind.name).set(len(items))
         self.synced[kind.name].set()
-        self.queue.put(*sorted(touched))
+        self.queue.put(*sorted({md for key in touched for md in md_keys(key)}))
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     def _events(self, kind: WatchedKind, since: str) -> Iterator[dict[str, Any]]:
@@ -284,6 +320,9 @@ class Agent:
             try:
                 if since is None:
                     since = self._list(kind)
+                if since is None:  # the provider's CRD is not installed: look again later
+                    self.stop.wait(self.settings.resync_seconds)
+                    continue
                 for event in self._events(kind, since):
                     if self.stop.is_set():
                         return
@@ -324,7 +363,7 @@ class Agent:
                 objects[key] = obj
             size = len(objects)
         self.metrics.cached.labels(kind.name).set(size)
-        self.queue.put(key)
+        self.queue.put(*md_keys(key))
         return version
 
     # --- reconcile -----------------------------------------------------------------------------
@@ -355,7 +394,16 @@ class Agent:
             md = self.cache["ModelDeployment"].get(key)
             if md is None:
                 return None
-            return Observed(md, self.cache["Deployment"].get(key), self.cache["Service"].get(key))
+            provider = provider_of(md)
+            source = (key[0], status_source_name(md, provider))
+            kind = RESOURCE_KINDS.get(provider or "")
+            resource = self.cache[kind[3]].get(key) if kind is not None else None
+            return Observed(
+                md,
+                self.cache["Deployment"].get(source),
+                self.cache["Service"].get(source),
+                resource,
+            )
 
     def reconcile(self, key: Key) -> str:
         """Compute one MD's status and write it if it changed; returns what happened."""

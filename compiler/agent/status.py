@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
+from compiler.agent.readers import (
+    MSG_IN_PROGRESS,
+    MSG_READY,
+    STATUS_READERS,
+    Condition,
+    Observed,
+    Phase,
+    ProviderView,
+    as_int,
+    mapping,
+)
 from compiler.documents import parse_document
 from compiler.errors import ImageError
 from compiler.images import parse_reference
@@ -26,13 +37,9 @@ from compiler.load import SourceDocument
 from compiler.model import ModelDeployment, ModelDeploymentSpec
 from compiler.policy import CheckContext, PolicySet, check_model_deployment
 from compiler.providers import PROVIDERS
-from compiler.providers.vllm import HTTP_PORT
 from compiler.recipes import ANNOTATION_PREFIX as RECIPE_ANNOTATION_PREFIX
 from compiler.recipes import GENERATED_BY
 from compiler.render import ANNOTATION_PREFIX, spec_hash
-
-Phase = Literal["Pending", "Deploying", "Running", "Failed", "Terminating"]
-ConditionStatus = Literal["True", "False", "Unknown"]
 
 # The order conditions are listed in `status.conditions` (AI Runway's, then runwayc's InSync).
 CONDITION_TYPES = (
@@ -45,47 +52,8 @@ CONDITION_TYPES = (
     "Ready",
     "InSync",
 )
-# What marks a Deployment or Service as this ModelDeployment's: the labels every renderer
-# writes. GitOps tools apply objects before the MD has a UID to own them, so owner references
-# cannot be the mark; an owner reference to the MD's UID is accepted as well.
-MANAGED_BY_LABEL = "airunway.ai/managed-by"
-MANAGED_BY_VALUE = "airunway"
-DEPLOYMENT_LABEL = "airunway.ai/deployment"
 RECIPE_ID_ANNOTATION = RECIPE_ANNOTATION_PREFIX + "id"
 MAX_MESSAGE = 1024  # a condition message is capped well below the CRD's 32768
-
-MSG_READY = "All replicas are ready"
-MSG_IN_PROGRESS = "Deployment is in progress"
-MSG_TIMED_OUT = "deployment timed out waiting for rollout"
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    type: str
-    status: ConditionStatus
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """What the agent saw for one ModelDeployment: the MD and the live objects of its name."""
-
-    model_deployment: Mapping[str, Any]
-    deployment: Mapping[str, Any] | None = None
-    service: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderView:
-    """What a provider's live objects say, before conditions are written."""
-
-    phase: Phase
-    message: str
-    created: Condition
-    replicas: dict[str, int] | None = None
-    endpoint: dict[str, Any] | None = None
-    resource_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +81,6 @@ class Stamp:
 # --- reading the ModelDeployment ---------------------------------------------------------------
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def live_spec_hash(spec: Any) -> str | None:
     """The spec hash `compile` stamps, computed on the live spec.
 
@@ -132,7 +96,7 @@ def live_spec_hash(spec: Any) -> str | None:
 
 
 def read_stamp(md: Mapping[str, Any]) -> Stamp:
-    annotations = _mapping(_mapping(md.get("metadata")).get("annotations"))
+    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
     facts = {
         key.removeprefix(ANNOTATION_PREFIX): value
         for key, value in annotations.items()
@@ -146,7 +110,7 @@ def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
 
     Returns the error messages, each prefixed with its spec path; empty when it passes.
     """
-    metadata = _mapping(md.get("metadata"))
+    metadata = mapping(md.get("metadata"))
     data = {
         "apiVersion": md.get("apiVersion"),
         "kind": md.get("kind"),
@@ -168,121 +132,6 @@ def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
     if registered is not None:
         found.extend(registered.check(parsed, ctx))
     return [f"{d.path}: {d.message}" if d.path else d.message for d in found if d.is_error]
-
-
-# --- the Deployment-backed providers (vllm; llm-d reads the same way) --------------------------
-
-
-def is_ours(obj: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
-    metadata = _mapping(obj.get("metadata"))
-    md_meta = _mapping(md.get("metadata"))
-    labels = _mapping(metadata.get("labels"))
-    if labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(
-        DEPLOYMENT_LABEL
-    ) == md_meta.get("name"):
-        return True
-    uid = md_meta.get("uid")
-    owners = metadata.get("ownerReferences")
-    return (
-        bool(uid)
-        and isinstance(owners, list)
-        and any(isinstance(owner, Mapping) and owner.get("uid") == uid for owner in owners)
-    )
-
-
-def conflict_message(kind: str, obj: Mapping[str, Any]) -> str:
-    metadata = _mapping(obj.get("metadata"))
-    where = f"{metadata.get('namespace')}/{metadata.get('name')}"
-    owners = metadata.get("ownerReferences")
-    named = [
-        f"{owner.get('kind')}/{owner.get('name')}"
-        for owner in owners or []
-        if isinstance(owner, Mapping)
-    ]
-    why = f"owned by {', '.join(named)}" if named else "no owner references"
-    return f"{kind} {where} exists but is not managed by this ModelDeployment ({why})"
-
-
-def _conditions_by_type(obj: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    found = _mapping(obj.get("status")).get("conditions")
-    return {str(c.get("type")): c for c in found or [] if isinstance(c, Mapping) and "type" in c}
-
-
-def deployment_phase(deployment: Mapping[str, Any]) -> tuple[Phase, str]:
-    """AI Runway's mapping of a Deployment's conditions to a phase (first match wins)."""
-    conditions = _conditions_by_type(deployment)
-    available = conditions.get("Available", {})
-    progressing = conditions.get("Progressing", {})
-    if available.get("status") == "True":
-        return "Running", MSG_READY
-    if progressing.get("status") == "False" and progressing.get("reason") == (
-        "ProgressDeadlineExceeded"
-    ):
-        return "Failed", str(progressing.get("message") or MSG_TIMED_OUT)
-    if progressing.get("status") == "True":
-        return "Deploying", MSG_IN_PROGRESS
-    if available.get("status") == "False" and available.get("message"):
-        return "Failed", str(available["message"])
-    return "Pending", MSG_IN_PROGRESS
-
-
-def _int(value: Any, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def deployment_replicas(deployment: Mapping[str, Any]) -> dict[str, int]:
-    spec = _mapping(deployment.get("spec"))
-    status = _mapping(deployment.get("status"))
-    ready = _int(status.get("readyReplicas"))
-    return {
-        "desired": _int(spec.get("replicas"), 1),
-        "ready": ready,
-        "available": _int(status.get("availableReplicas")),
-        # Pods that exist but are not ready yet: a model still loading (WVA's pending).
-        "pending": max(0, _int(status.get("replicas")) - ready),
-    }
-
-
-def read_deployment_provider(observed: Observed) -> ProviderView:
-    md = observed.model_deployment
-    md_meta = _mapping(md.get("metadata"))
-    where = f"{md_meta.get('namespace')}/{md_meta.get('name')}"
-    deployment, service = observed.deployment, observed.service
-    conflicts = [
-        conflict_message(kind, obj)
-        for kind, obj in (("Deployment", deployment), ("Service", service))
-        if obj is not None and not is_ours(obj, md)
-    ]
-    if conflicts:
-        message = "; ".join(conflicts)
-        return ProviderView(
-            "Failed", message, Condition("ResourceCreated", "False", "ResourceConflict", message)
-        )
-    if deployment is None:
-        message = f"waiting for Deployment {where} to be applied (by the GitOps tool)"
-        return ProviderView(
-            "Pending", message, Condition("ResourceCreated", "False", "ResourcesPending", message)
-        )
-    phase, message = deployment_phase(deployment)
-    if service is None:
-        created = Condition(
-            "ResourceCreated",
-            "False",
-            "ResourcesPending",
-            f"waiting for Service {where} to be applied (by the GitOps tool)",
-        )
-        endpoint = None
-    else:
-        created = Condition(
-            "ResourceCreated", "True", "ResourcesCreated", f"Deployment and Service {where} exist"
-        )
-        endpoint = {"service": md_meta.get("name"), "port": HTTP_PORT}
-    return ProviderView(
-        phase, message, created, deployment_replicas(deployment), endpoint, "Deployment"
-    )
-
-
-STATUS_READERS = {"vllm": read_deployment_provider}
 
 
 # --- conditions from compile facts ---------------------------------------------------------------
@@ -370,7 +219,7 @@ def _image_conditions(facts: Mapping[str, str]) -> list[Condition]:
 
 
 def _recipe_condition(md: Mapping[str, Any]) -> Condition | None:
-    annotations = _mapping(_mapping(md.get("metadata")).get("annotations"))
+    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
     recipe = annotations.get(RECIPE_ID_ANNOTATION)
     if not isinstance(recipe, str) or not recipe:
         return None
@@ -451,16 +300,16 @@ def _written_conditions(
 def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str, Any]:
     """The status the agent writes for one ModelDeployment."""
     md = observed.model_deployment
-    metadata = _mapping(md.get("metadata"))
-    observed_generation = _int(metadata.get("generation"), -1)
+    metadata = mapping(md.get("metadata"))
+    observed_generation = as_int(metadata.get("generation"), -1)
     generation = observed_generation if observed_generation >= 0 else None
-    previous = _mapping(md.get("status"))
-    spec = _mapping(md.get("spec"))
+    previous = mapping(md.get("status"))
+    spec = mapping(md.get("spec"))
     stamp = read_stamp(md)
     facts = stamp.facts if stamp.present else {}
 
     conditions: list[Condition] = []
-    provider_name = facts.get("provider") or _mapping(spec.get("provider")).get("name")
+    provider_name = facts.get("provider") or mapping(spec.get("provider")).get("name")
     provider_name = provider_name if isinstance(provider_name, str) else None
     conditions.append(_provider_condition(provider_name, facts.get("provider-reason")))
     conditions.extend(_image_conditions(facts))
@@ -518,9 +367,9 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
             provider["selectedReason"] = facts["provider-reason"]
         if view is not None and view.resource_kind is not None:
             provider["resourceKind"] = view.resource_kind
-            provider["resourceName"] = metadata.get("name")
+            provider["resourceName"] = view.resource_name or metadata.get("name")
         status["provider"] = provider
-    engine_type = _mapping(spec.get("engine")).get("type") or (
+    engine_type = mapping(spec.get("engine")).get("type") or (
         "vllm" if provider_name == "vllm" else None
     )
     if isinstance(engine_type, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from compiler.agent.readers import RESOURCE_KINDS
 from compiler.emit import KubeObject
 from compiler.model import API_GROUP
 
@@ -47,6 +48,11 @@ def rbac(namespace: str) -> list[KubeObject]:
         {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": READ},
         {"apiGroups": [""], "resources": ["services", "pods"], "verbs": READ},
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": READ},
+        # Each provider's own kind, read back for status (absent CRDs are simply not listed).
+        *(
+            {"apiGroups": [group], "resources": [plural], "verbs": READ}
+            for group, _, plural, _ in RESOURCE_KINDS.values()
+        ),
     ]
     lease_rules = [
         # create cannot be limited to a name; everything else is limited to the agent's Lease.

@@ -42,7 +42,12 @@ RESOURCES: dict[tuple[str, str, str], str] = {
     ("apps", "v1", "replicasets"): "ReplicaSet",
     ("", "v1", "pods"): "Pod",
     ("coordination.k8s.io", "v1", "leases"): "Lease",
+    # Provider kinds, served only when the test installs their "CRD" (like a real cluster).
+    ("kaito.sh", "v1beta1", "workspaces"): "Workspace",
+    ("nvidia.com", "v1alpha1", "dynamographdeployments"): "DynamoGraphDeployment",
+    ("ray.io", "v1", "rayservices"): "RayService",
 }
+PROVIDER_KINDS = frozenset({"Workspace", "DynamoGraphDeployment", "RayService"})
 PLURALS = {kind: key for key, kind in RESOURCES.items()}
 
 
@@ -97,6 +102,7 @@ class KubeEmulator:
         self.version = 100
         self.requests: list[Request] = []
         self.changed = threading.Condition()
+        self.installed: set[str] = set()  # provider kinds whose CRD is "installed"
         self.closing = False
 
     # --- the world, changed by tests ----------------------------------------------------------
@@ -346,6 +352,8 @@ def _handler(emulator: KubeEmulator) -> type[BaseHTTPRequestHandler]:
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             try:
                 kind, namespace, name, status = _route(url.path)
+                if kind in PROVIDER_KINDS and kind not in emulator.installed:
+                    raise ApiError(404, "NotFound", f"the server could not find {kind}")
                 if self.command == "GET" and name is None:
                     if query.get("watch") in ("true", "1", "True"):
                         self._log("watch", kind, namespace, None)

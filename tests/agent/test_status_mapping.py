@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
+from compiler.agent.readers import Observed, deployment_phase
 from compiler.agent.status import (
-    Observed,
-    deployment_phase,
     desired_status,
     live_spec_hash,
     merge_patch,
@@ -395,10 +394,10 @@ def test_transition_times_move_only_with_status():
 
 
 def test_unknown_provider_is_pending_with_a_reason():
-    md = stamped(provider="kaito")
+    md = stamped(provider="skypilot")
     status = status_of(md)
     assert status["phase"] == "Pending"
-    assert 'provider "kaito" has no status reader' in status["message"]
+    assert 'provider "skypilot" has no status reader' in status["message"]
 
 
 @pytest.mark.parametrize(

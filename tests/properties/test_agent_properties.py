@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.agent.status import Observed, desired_status, merge_patch
+from compiler.agent.readers import Observed
+from compiler.agent.status import desired_status, merge_patch
 from compiler.model import ModelDeploymentStatus
 from compiler.workspace import load_policy
 

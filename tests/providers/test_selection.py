@@ -9,7 +9,8 @@ import yaml
 
 from compiler.model import ModelDeployment, ProviderCatalog
 from compiler.providers.selection import select_provider
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
+from tests.helpers import md_yaml
 
 CATALOG = ProviderCatalog.model_validate(
     yaml.safe_load((ROOT / "policies" / "providers.yaml").read_text()), by_alias=True
@@ -104,3 +105,60 @@ def test_when_only_vllm_could_serve_the_error_names_the_explicit_option():
         "no provider can be auto-selected (engine=vllm, gpu=1, mode=aggregated); vllm is "
         'explicit-only: set spec.provider.name: "vllm" to use it'
     )
+
+
+LLAMACPP = {"engine": {"type": "llamacpp"}, "image": "ghcr.io/ggml-org/llama.cpp:server"}
+DISAGGREGATED = {
+    "serving": {"mode": "disaggregated"},
+    "resources": {},
+    "scaling": {"prefill": {"gpu": {"count": 1}}, "decode": {"gpu": {"count": 1}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "provider", "kind"),
+    [
+        ({**LLAMACPP, "resources": {"cpu": "4"}}, "kaito", "Workspace"),
+        ({**LLAMACPP, "resources": {"gpu": {"count": 1}}}, "kaito", "Workspace"),
+        ({"engine": {"type": "sglang"}}, "dynamo", "DynamoGraphDeployment"),
+        ({"engine": {"type": "trtllm"}}, "dynamo", "DynamoGraphDeployment"),
+        ({"engine": {"type": "vllm"}, **DISAGGREGATED}, "dynamo", "DynamoGraphDeployment"),
+        ({"resources": {"gpu": {"count": 1}}}, "dynamo", "DynamoGraphDeployment"),
+        ({"resources": {"gpu": {"count": 2}}}, "kuberay", "RayService"),
+        ({"provider": {"name": "vllm"}}, "vllm", "Deployment"),
+        ({"provider": {"name": "llmd"}}, "llmd", "Deployment"),
+    ],
+    ids=[
+        "llamacpp-cpu", "llamacpp-gpu", "sglang", "trtllm", "disaggregated-vllm", "vllm-gpu-1",
+        "vllm-gpu-2", "explicit-vllm", "explicit-llmd",
+    ],
+)  # fmt: skip
+def test_selection_end_to_end_records_the_reason_and_renders(
+    make_repo, tmp_path, spec, provider, kind
+):
+    repo = make_repo({"deployments/a.yaml": md_yaml(**{"provider": {}, **spec})})
+    locked = run_cli("lock", repo, "--skip-images")
+    assert locked.exit_code == 0, locked.stderr
+    pin = yaml.safe_load((repo / "runway.lock").read_text())["providers"]["team-a/m"]
+    assert pin["name"] == provider
+    explicit = "name" in spec.get("provider", {})
+    assert pin["reason"].startswith("explicit" if explicit else "matched capabilities: ")
+    result = run_cli("compile", repo, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    manifest = tmp_path / "out" / "team-a" / "m" / "manifest.yaml"
+    objects = list(yaml.safe_load_all(manifest.read_text()))
+    assert kind in {o["kind"] for o in objects}
+    (md,) = [o for o in objects if o["kind"] == "ModelDeployment"]
+    assert md["metadata"]["annotations"]["runwayc.dev/provider"] == provider
+    assert md["metadata"]["annotations"]["runwayc.dev/provider-reason"] == pin["reason"]
+
+
+def test_vllm_without_a_gpu_is_a_clear_selection_error(make_repo, tmp_path):
+    text = md_yaml(provider={}, resources={"gpu": {"count": 0}})
+    result = run_cli("compile", make_repo({"deployments/a.yaml": text}), "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert (
+        "deployments/a.yaml:6:1: error[NO_PROVIDER]: spec: no provider serves engine vllm on CPU "
+        "(gpu=0, mode=aggregated): dynamo, kaito, kuberay, llmd, vllm need a GPU for it; set "
+        "spec.resources.gpu.count > 0, or use an engine that runs on CPU: llamacpp (kaito)"
+    ) in result.stderr
