@@ -7,6 +7,7 @@ import dataclasses
 from functools import cache
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from compiler.load import load_yaml
 from compiler.render import CompileInputs, CompileOptions, SourceFile, compile_project
 from compiler.workspace import Workspace
-from tests.conftest import QUICKSTART
+from tests.conftest import FIXTURES, QUICKSTART, ROOT
+from tests.helpers import crd_validator
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -25,8 +27,12 @@ def base_inputs() -> CompileInputs:
     return Workspace(QUICKSTART).inputs("dev")
 
 
+@cache
 def example_specs() -> list[dict[str, Any]]:
-    return [yaml.safe_load(f.text) for f in base_inputs().deployments]
+    """The quickstart's specs and examples/providers' (one per provider and serving mode)."""
+    providers = Workspace(ROOT / "examples" / "providers").inputs("prod")
+    files = (*base_inputs().deployments, *providers.deployments)
+    return [yaml.safe_load(f.text) for f in files]
 
 
 scalars = st.one_of(
@@ -164,5 +170,22 @@ def test_every_compiled_spec_renders_schema_valid_kubernetes_objects(doc):
     for name, content in result.files.items():
         if name.endswith("manifest.yaml"):
             for obj in yaml.safe_load_all(content):
-                if obj["kind"] != "ModelDeployment":
+                validator = provider_validators().get(obj["kind"])
+                if validator is not None:
+                    errors = [e.message for e in validator.iter_errors(obj)]
+                    assert not errors, (obj["kind"], errors)
+                elif obj["kind"] != "ModelDeployment":
                     kubernetes_validate.validate(obj, "1.30.0", strict=True)
+
+
+@cache
+def provider_validators() -> dict[str, Any]:
+    """Schemas of the providers' own kinds: the upstream CRDs, and Dynamo's field schema."""
+    dynamo = yaml.safe_load((FIXTURES / "schemas/dynamographdeployment.fields.yaml").read_text())
+    return {
+        "Workspace": crd_validator(
+            FIXTURES / "crds/kaito.sh_workspaces.yaml", "Workspace", "v1beta1"
+        ),
+        "RayService": crd_validator(FIXTURES / "crds/ray.io_rayservices.yaml", "RayService", "v1"),
+        "DynamoGraphDeployment": jsonschema.Draft202012Validator(dynamo),
+    }
