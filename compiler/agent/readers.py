@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from compiler.render import ANNOTATION_PREFIX
+
 Phase = Literal["Pending", "Deploying", "Running", "Failed", "Terminating"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -193,11 +195,15 @@ def read_deployment_provider(observed: Observed) -> ProviderView:
 
 
 ROLE_SUFFIXES = ("-decode", "-prefill")
+STAMP_PROVIDER = ANNOTATION_PREFIX + "provider"
+STAMP_HASH = ANNOTATION_PREFIX + "spec-hash"
 
 
 def provider_of(md: Mapping[str, Any]) -> str | None:
-    """The provider an MD runs on: as compiled (the stamp), else as its spec names it."""
-    stamped = mapping(mapping(md.get("metadata")).get("annotations")).get("runwayc.dev/provider")
+    """The provider an MD runs on: as compiled (a stamp is one with its spec hash), else as
+    its spec names it."""
+    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
+    stamped = annotations.get(STAMP_PROVIDER) if STAMP_HASH in annotations else None
     named = mapping(mapping(md.get("spec")).get("provider")).get("name")
     found = stamped or named
     return found if isinstance(found, str) else None

@@ -29,6 +29,7 @@ from compiler.agent.readers import (
     ProviderView,
     as_int,
     mapping,
+    provider_of,
 )
 from compiler.documents import parse_document
 from compiler.errors import ImageError
@@ -309,8 +310,7 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
     facts = stamp.facts if stamp.present else {}
 
     conditions: list[Condition] = []
-    provider_name = facts.get("provider") or mapping(spec.get("provider")).get("name")
-    provider_name = provider_name if isinstance(provider_name, str) else None
+    provider_name = provider_of(md)
     conditions.append(_provider_condition(provider_name, facts.get("provider-reason")))
     conditions.extend(_image_conditions(facts))
     recipe = _recipe_condition(md)

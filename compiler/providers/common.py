@@ -65,6 +65,23 @@ def hf_token_env(md: ModelDeployment) -> list[dict[str, Any]]:
     ]
 
 
+def serving_roles(md: ModelDeployment) -> tuple[str | None, ...]:
+    """The pod roles a spec runs: prefill and decode when disaggregated, else one (None)."""
+    return ("prefill", "decode") if md.serving_mode == "disaggregated" else (None,)
+
+
+def scheduling(md: ModelDeployment) -> dict[str, Any]:
+    """`nodeSelector` and `tolerations` as pod-spec entries (only those the spec sets)."""
+    out: dict[str, Any] = {}
+    if md.spec.node_selector:
+        out["nodeSelector"] = dict(md.spec.node_selector)
+    if md.spec.tolerations:
+        out["tolerations"] = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
+        ]
+    return out
+
+
 def component_gpus(md: ModelDeployment, role: str | None) -> int:
     """GPUs per pod: the whole spec's, or a prefill/decode component's."""
     if role is None:

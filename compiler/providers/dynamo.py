@@ -38,6 +38,8 @@ from compiler.providers.common import (
     component_gpus,
     engine_arg_tokens,
     overrides_of,
+    scheduling,
+    serving_roles,
 )
 from compiler.providers.storage import check_storage, claim_name, managed_claims, volumes_of
 from compiler.providers.storage import mount_path as volume_mount_path
@@ -75,17 +77,13 @@ def gateway_enabled(md: ModelDeployment) -> bool:
     return gateway is None or gateway.enabled is None or gateway.enabled
 
 
-def _roles(md: ModelDeployment) -> tuple[str | None, ...]:
-    return ("prefill", "decode") if md.serving_mode == "disaggregated" else (None,)
-
-
 def check_dynamo(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     engine = md.engine_type or "vllm"
     if engine == "llamacpp":
         found.append(ctx.at("PROVIDER_ENGINE", MSG_LLAMACPP, ("spec", "engine", "type")))
     # In disaggregated mode a prefill GPU satisfies it (the webhook checks both components).
-    if not any(component_gpus(md, role) > 0 for role in _roles(md)):
+    if not any(component_gpus(md, role) > 0 for role in serving_roles(md)):
         found.append(
             ctx.at("PROVIDER_NEEDS_GPU", MSG_NEEDS_GPU, ("spec", "resources", "gpu", "count"))
         )
@@ -275,13 +273,7 @@ def worker(ctx: RenderContext, role: str | None) -> dict[str, Any]:
     env = _worker_env(md)
     if env:
         main["env"] = env
-    pod: dict[str, Any] = {"mainContainer": main}
-    if md.spec.node_selector:
-        pod["nodeSelector"] = dict(md.spec.node_selector)
-    if md.spec.tolerations:
-        pod["tolerations"] = [
-            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
-        ]
+    pod: dict[str, Any] = {"mainContainer": main, **scheduling(md)}
     if role is None:
         replicas = md.replicas if md.replicas > 0 else 1
     else:

@@ -56,8 +56,9 @@ def check_kaito(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         found.append(ctx.at("PROVIDER_SERVING_MODE", MSG_NO_DISAGG, ("spec", "serving", "mode")))
     if engine == "llamacpp" and md.engine_image() is None:
         found.append(ctx.at("PROVIDER_NEEDS_IMAGE", MSG_LLAMACPP_IMAGE, ("spec", "image")))
+    args = md.spec.engine.args if md.spec.engine else None
     if engine == "llamacpp":
-        for key in sorted(md.spec.engine.args or {} if md.spec.engine else {}):
+        for key in sorted(args or {}):
             if key != GGUF_URL_ARG:
                 path = ("spec", "engine", "args", key)
                 message = (

@@ -24,6 +24,7 @@ from compiler.providers.common import (
     hf_token_env,
     pod_annotations,
     pod_labels,
+    serving_roles,
 )
 from compiler.providers.vllm import user_env
 
@@ -45,8 +46,7 @@ def check_kuberay(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         found.append(
             ctx.at("PROVIDER_ENGINE", MSG_ENGINE.format(engine=engine), ("spec", "engine", "type"))
         )
-    roles = ("prefill", "decode") if md.serving_mode == "disaggregated" else (None,)
-    if not any(component_gpus(md, role) > 0 for role in roles):
+    if not any(component_gpus(md, role) > 0 for role in serving_roles(md)):
         found.append(
             ctx.at("PROVIDER_NEEDS_GPU", MSG_NEEDS_GPU, ("spec", "resources", "gpu", "count"))
         )
@@ -148,7 +148,6 @@ def worker_group(md: ModelDeployment, image: str, role: str | None) -> dict[str,
 def render_kuberay(ctx: RenderContext) -> RenderResult:
     md = ctx.md
     image = ctx.image or ""
-    roles = ("prefill", "decode") if md.serving_mode == "disaggregated" else (None,)
     metadata: dict[str, Any] = {
         "name": md.name,
         "namespace": ctx.namespace,
@@ -165,7 +164,7 @@ def render_kuberay(ctx: RenderContext) -> RenderResult:
             "serveConfigV2": serve_config(md),
             "rayClusterConfig": {
                 "headGroupSpec": head_group(md, image),
-                "workerGroupSpecs": [worker_group(md, image, role) for role in roles],
+                "workerGroupSpecs": [worker_group(md, image, r) for r in serving_roles(md)],
             },
         },
     }

@@ -29,6 +29,7 @@ from compiler.providers.common import (
     overrides_of,
     pod_annotations,
     pod_labels,
+    scheduling,
 )
 from compiler.providers.merge import SKELETON, pin_selector
 from compiler.providers.vllm import container_env, container_resources, with_user_flags
@@ -134,13 +135,7 @@ def deployment(ctx: RenderContext, role: str | None) -> KubeObject:
     env = container_env(md)
     if env:
         container["env"] = env
-    pod_spec: dict[str, Any] = {"containers": [container]}
-    if md.spec.node_selector:
-        pod_spec["nodeSelector"] = dict(md.spec.node_selector)
-    if md.spec.tolerations:
-        pod_spec["tolerations"] = [
-            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
-        ]
+    pod_spec: dict[str, Any] = {"containers": [container], **scheduling(md)}
     template_meta: dict[str, Any] = {"labels": {**pod_labels(md), **selector(md, role)}}
     annotations = pod_annotations(md)
     if annotations:

@@ -14,7 +14,6 @@ from typing import Any
 from compiler.diagnostics import Diagnostic
 from compiler.model import ModelDeployment, effective_gpu_count, gpu_resource_name
 from compiler.policy import (
-    OVERRIDES,
     CheckContext,
     check_reserved_networking,
     extra_arg_flags,
@@ -24,11 +23,16 @@ from compiler.providers.base import KubeObject, RenderContext, RenderResult
 from compiler.providers.common import (
     HF_TOKEN_KEY,
     airunway_labels,
+    apply_overrides,
     check_override_root,
     engine_arg_tokens,
     hf_token_env,
+    overrides_of,
+    pod_annotations,
+    pod_labels,
+    scheduling,
 )
-from compiler.providers.merge import merge_overrides, pin_selector
+from compiler.providers.merge import SKELETON, pin_selector
 from compiler.providers.storage import check_storage, managed_claims, pod_volumes
 
 CONTAINER_NAME = "vllm"
@@ -193,9 +197,8 @@ def container_resources(
 def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnostic]]:
     md = ctx.md
     object_labels = labels(md)
-    pod_meta = md.spec.pod_template.metadata if md.spec.pod_template else None
-    # User pod labels first, ours over them, the selector last: nothing can break the selector.
-    pod_labels = {**(pod_meta.labels or {} if pod_meta else {}), **object_labels, **selector(md)}
+    user_labels = pod_labels(md)
+    annotations = pod_annotations(md)
     volumes, mounts = pod_volumes(md)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -226,23 +229,18 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
     pod_spec: dict[str, Any] = {"containers": [container]}
     if volumes:
         pod_spec["volumes"] = volumes
-    if md.spec.node_selector:
-        pod_spec["nodeSelector"] = dict(md.spec.node_selector)
-    if md.spec.tolerations:
-        pod_spec["tolerations"] = [
-            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
-        ]
+    pod_spec.update(scheduling(md))
     # As AI Runway: podTemplate labels and annotations also land on the Deployment itself.
     deployment_meta: dict[str, Any] = {
         "name": md.name,
         "namespace": ctx.namespace,
-        "labels": {**object_labels, **(pod_meta.labels or {} if pod_meta else {})},
+        "labels": {**object_labels, **user_labels},
     }
-    if pod_meta is not None and pod_meta.annotations:
-        deployment_meta["annotations"] = dict(pod_meta.annotations)
-    template_meta: dict[str, Any] = {"labels": pod_labels}
-    if pod_meta is not None and pod_meta.annotations:
-        template_meta["annotations"] = dict(pod_meta.annotations)
+    # User pod labels first, ours over them, the selector last: nothing can break the selector.
+    template_meta: dict[str, Any] = {"labels": {**user_labels, **object_labels, **selector(md)}}
+    if annotations:
+        deployment_meta["annotations"] = annotations
+        template_meta["annotations"] = dict(annotations)
     deployment: KubeObject = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -253,14 +251,9 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
             "template": {"metadata": template_meta, "spec": pod_spec},
         },
     }
-    overrides = md.spec.provider.overrides if md.spec.provider else None
-    problems: list[Diagnostic] = []
-    if overrides:
-        deployment, refused = merge_overrides(deployment, overrides)
-        check = CheckContext(ctx.doc, ctx.policy)
-        for path, reason in refused:
-            problems.append(check.at("OVERRIDE_SHAPE", reason, (*OVERRIDES, *path)))
-        pin_selector(deployment, selector(md))
+    check = CheckContext(ctx.doc, ctx.policy)
+    deployment, problems = apply_overrides(deployment, overrides_of(md), check, SKELETON)
+    pin_selector(deployment, selector(md))
     return deployment, problems
 
 
