@@ -13,7 +13,9 @@
     │   └── RecipeTooLargeError      a response body passed the size limit
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
     ├── PublishError             git publishing
+    ├── PromQLError              a metric or label name PromQL cannot express
     └── AgentError               the in-cluster status agent
+        └── PrometheusError          the saturation analyzer's Prometheus (config, answers)
 
 Third-party exceptions are translated into these at exactly one boundary each (`raise ... from
 exc`); anything else is a bug and is re-raised. The CLI maps a RunwayError to exit code 1 and
@@ -91,3 +93,11 @@ class PublishError(RunwayError):
 
 class AgentError(RunwayError):
     """The status agent cannot do its work."""
+
+
+class PromQLError(RunwayError):
+    """A metric or label name PromQL cannot express (values are escaped, never refused)."""
+
+
+class PrometheusError(AgentError):
+    """The saturation analyzer's Prometheus is not configured, unreachable or answered badly."""

@@ -121,10 +121,36 @@ class ComponentScaling(Frozen):
     memory: str | None = None
 
 
+AutoscalingMode = Literal["queue", "kvcache", "wva", "keda"]
+# WVA's variantCost: a decimal cost per replica (the VariantAutoscaling CRD's pattern).
+CostText = Annotated[str, StringConstraints(max_length=32, pattern=r"^\d+(\.\d+)?$")]
+
+
+class AutoscalingSpec(Frozen):
+    """runwayc's extension: the autoscaler rendered next to the Deployment.
+
+    mode queue and kvcache render an HPA, wva a VariantAutoscaling and an HPA on
+    wva_desired_replicas, keda a ScaledObject. `target` means, per mode: `queue` the average
+    waiting requests per pod, `kvcache` the average KV-cache usage per pod (a fraction), `keda`
+    the waiting requests per replica of the model; `wva` takes none (the agent's saturation
+    thresholds decide).
+    """
+
+    mode: AutoscalingMode
+    min_replicas: NonNegInt32 = 1
+    max_replicas: NonNegInt32
+    target: QuantityText | None = None
+    # wva: the cost per replica WVA's analyzer compares variants of one model by, and the
+    # accelerator the `wva_desired_replicas` gauge is labelled with.
+    variant_cost: CostText | None = None
+    accelerator: Annotated[str, StringConstraints(min_length=2, max_length=63)] | None = None
+
+
 class ScalingSpec(Frozen):
     replicas: NonNegInt32 = 1
     prefill: ComponentScaling | None = None
     decode: ComponentScaling | None = None
+    autoscaling: AutoscalingSpec | None = None
 
 
 class ResourcesSpec(Frozen):
@@ -272,6 +298,15 @@ class ReplicaStatus(StatusModel):
     pending: NonNegInt32 | None = None
 
 
+class AutoscalingStatus(StatusModel):
+    """runwayc's addition: the saturation analyzer's last decision for this variant."""
+
+    desired_replicas: NonNegInt32 | None = None
+    saturated_replicas: NonNegInt32 | None = None
+    pending_replicas: NonNegInt32 | None = None
+    action: Literal["ScaleUp", "ScaleDown", "Hold"] | None = None
+
+
 class EndpointStatus(StatusModel):
     service: str | None = None
     port: Int32 | None = None
@@ -285,6 +320,7 @@ class ModelDeploymentStatus(StatusModel):
     image: ImageStatus | None = None
     replicas: ReplicaStatus | None = None
     endpoint: EndpointStatus | None = None
+    autoscaling: AutoscalingStatus | None = None
     observed_generation: Int64 | None = None
     conditions: (
         Annotated[
@@ -498,6 +534,31 @@ class PolicyMetadata(Frozen):
     name: str
 
 
+class KedaRules(Frozen):
+    server_address: Annotated[str, StringConstraints(max_length=512)]
+    polling_interval: NonNegInt32 = 30
+    cooldown_period: NonNegInt32 = 300
+    activation_threshold: QuantityText = "0"
+
+
+class AutoscalingRules(Frozen):
+    """How autoscalers are rendered (policies/autoscaling.yaml); a user policy may replace
+    any of these fields."""
+
+    # Which providers render the Deployment an autoscaler can target.
+    providers: list[str] | None = None
+    # Modes whose autoscaler can scale a Deployment to zero replicas.
+    scale_to_zero: list[AutoscalingMode] | None = None
+    # The vLLM metric each HPA mode reads through the Prometheus adapter.
+    metrics: dict[AutoscalingMode, str] | None = None
+    default_targets: dict[AutoscalingMode, QuantityText] | None = None
+    default_variant_cost: CostText | None = None
+    # autoscaling/v2 HorizontalPodAutoscalerBehavior, rendered verbatim into every HPA (and
+    # KEDA's): kubernetes-validate checks it in the tests.
+    behavior: dict[str, Any] | None = None
+    keda: KedaRules | None = None
+
+
 class Policy(Frozen):
     """policies/*.yaml: built-in policy data, and users' extensions merged over it."""
 
@@ -509,6 +570,7 @@ class Policy(Frozen):
     vllm_flags: VllmFlagRules | None = None
     names: NameRules | None = None
     limits: LoadLimitRules | None = None
+    autoscaling: AutoscalingRules | None = None
     waivers: list[Waiver] = Field(default_factory=list)
 
 

@@ -120,6 +120,17 @@ def clamp_replicas(md: ModelDeployment, overlay: Overlay | None) -> Clamped:
     if replicas != scaling.replicas:
         update["replicas"] = replicas
         moved.append(f"replicas {scaling.replicas} -> {replicas}")
+    autoscaling = scaling.autoscaling
+    if autoscaling is not None:
+        low, high = clamp(autoscaling.min_replicas), clamp(autoscaling.max_replicas)
+        if (low, high) != (autoscaling.min_replicas, autoscaling.max_replicas):
+            update["autoscaling"] = autoscaling.model_copy(
+                update={"min_replicas": low, "max_replicas": high}
+            )
+            moved.append(
+                f"autoscaling {autoscaling.min_replicas}..{autoscaling.max_replicas}"
+                f" -> {low}..{high}"
+            )
     for role in ("prefill", "decode"):
         component: ComponentScaling | None = getattr(scaling, role)
         if component is None:

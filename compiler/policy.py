@@ -16,7 +16,14 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.load import LoadLimits, PathKey, SourceDocument, format_path
-from compiler.model import Ceilings, ModelDeployment, Overlay, Policy, effective_gpu_count
+from compiler.model import (
+    AutoscalingRules,
+    Ceilings,
+    ModelDeployment,
+    Overlay,
+    Policy,
+    effective_gpu_count,
+)
 from compiler.quantity import parse_quantity
 
 # --- messages (AI Runway's words where DESIGN section 5 quotes them) --------------------------
@@ -77,6 +84,7 @@ class PolicySet:
     ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
     name_max_length: int = 63
     limits: LoadLimits = field(default_factory=LoadLimits)
+    autoscaling: AutoscalingRules = field(default_factory=AutoscalingRules)
 
 
 _LIST_RULES = {
@@ -124,6 +132,14 @@ def builtin_policy_set(builtin: Iterable[Policy]) -> PolicySet:
 
 
 def _extend(policy: PolicySet, doc: Policy) -> PolicySet:
+    if doc.autoscaling is not None:
+        # Rendering settings, not limits: a later file replaces the fields it sets.
+        given = {
+            name: value
+            for name in doc.autoscaling.model_fields_set
+            if (value := getattr(doc.autoscaling, name)) is not None
+        }
+        policy = replace(policy, autoscaling=policy.autoscaling.model_copy(update=given))
     if doc.overrides is not None:
         policy = replace(
             policy,
@@ -396,6 +412,10 @@ def check_ceilings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     if spec.scaling is not None:
         replicas = spec.scaling.replicas
         measured.append(("replicas", ("scaling", "replicas"), Fraction(replicas), str(replicas)))
+        if spec.scaling.autoscaling is not None:
+            most = spec.scaling.autoscaling.max_replicas
+            bound: PathKey = ("scaling", "autoscaling", "maxReplicas")
+            measured.append(("replicas", bound, Fraction(most), str(most)))
         for role in ("prefill", "decode"):
             component = getattr(spec.scaling, role)
             if component is None:

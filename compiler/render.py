@@ -51,6 +51,7 @@ from compiler.policy import (
     provider_immutability,
 )
 from compiler.providers import PROVIDERS, ImagePlan, RenderContext, engine_image_plan
+from compiler.providers.autoscaling import check_autoscaling, release_replicas, render_autoscaler
 from compiler.providers.common import ignored_field_warnings
 from compiler.providers.selection import select_provider
 from compiler.recipe_materialise import materialise, needs_materialising
@@ -510,7 +511,8 @@ def _compile_objects(
             return compiled, (), diagnostics
         md = materialised
     clamped = clamp_replicas(md, settings.overlay)
-    md = clamped.md
+    # The autoscaling bounds are checked as written: an overlay's clamp must not hide them.
+    as_written, md = md, clamped.md
     diagnostics.extend(check_model_deployment(md, ctx))
     pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
@@ -534,6 +536,7 @@ def _compile_objects(
         diagnostics.append(ctx.at("NO_RENDERER", message, ("spec", "provider", "name")))
         return compiled, (), diagnostics
     diagnostics.extend(provider.check(md, ctx))
+    diagnostics.extend(check_autoscaling(as_written, ctx, pin.name))
     diagnostics.extend(ignored_field_warnings(md, ctx, entry))
     image, facts, component_images, found = choose_images(md, ctx, settings, plan, options.locked)
     diagnostics.extend(found)
@@ -553,8 +556,12 @@ def _compile_objects(
     facts["environment"] = options.env
     if clamped.note is not None:
         facts["replicas-clamped"] = f"{clamped.note} (overlay {options.env})"
+    rendered = [
+        *release_replicas(result.objects, md),
+        *render_autoscaler(md, compiled.namespace, settings.policy.autoscaling),
+    ]
     objects = with_defaults(
-        (compiled_model_deployment(md, compiled.namespace, facts), *result.objects),
+        (compiled_model_deployment(md, compiled.namespace, facts), *rendered),
         overlay.labels if overlay else None,
         overlay.annotations if overlay else None,
     )
