@@ -639,6 +639,32 @@ def _bootstrap_cluster(repo: Path, namespace: str | None, agent_image: str | Non
     show_default=True,
     help="Seconds between re-checks of every ModelDeployment from the cache (no API calls).",
 )
+@click.option(
+    "--saturation",
+    is_flag=True,
+    help="Run WVA's saturation analyzer on ModelDeployments in autoscaling mode wva: publish "
+    "wva_desired_replicas and write Saturated/ScalingBlocked (Prometheus from PROMETHEUS_* "
+    "variables, else --prometheus-config).",
+)
+@click.option(
+    "--saturation-interval",
+    type=click.FloatRange(min=1),
+    default=30,
+    show_default=True,
+    help="Seconds between saturation analyses.",
+)
+@click.option(
+    "--saturation-config",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Mounted saturation-scaling-config ConfigMap (key `default`); WVA's thresholds if unset.",
+)
+@click.option(
+    "--prometheus-config",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/etc/runwayc/prometheus",
+    show_default=True,
+    help="Mounted ConfigMap with PROMETHEUS_* keys, read when the environment sets none.",
+)
 @runway_errors
 def agent_command(
     namespace: str | None,
@@ -649,12 +675,19 @@ def agent_command(
     lease_namespace: str,
     policies: Path | None,
     resync: float,
+    saturation: bool,
+    saturation_interval: float,
+    saturation_config: Path | None,
+    prometheus_config: Path,
 ) -> None:
     """Watch ModelDeployments and write their status (what the agent Deployment runs)."""
-    from compiler.agent.serve import AgentOptions, run_agent
+    from compiler.agent.serve import AgentOptions, run_agent, saturation_options
 
     if bool(namespace) == all_namespaces:
         raise click.UsageError("say where to watch: --namespace NS or --all-namespaces")
+    analysis = None
+    if saturation:
+        analysis = saturation_options(saturation_config, prometheus_config, saturation_interval)
     run_agent(
         AgentOptions(
             namespace=namespace,
@@ -664,6 +697,7 @@ def agent_command(
             lease_namespace=lease_namespace,
             policy=load_policy(policies),
             resync_seconds=resync,
+            saturation=analysis,
         )
     )
 

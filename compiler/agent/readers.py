@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from compiler.agent.saturation import Decision
 from compiler.render import ANNOTATION_PREFIX
 
 Phase = Literal["Pending", "Deploying", "Running", "Failed", "Terminating"]
@@ -50,6 +51,8 @@ class Observed:
     service: Mapping[str, Any] | None = None
     # The provider's own object (Workspace, DynamoGraphDeployment, RayService), if any.
     resource: Mapping[str, Any] | None = None
+    # The saturation analyzer's last decision for this MD (mode wva, --saturation), if any.
+    saturation: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)

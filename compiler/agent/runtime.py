@@ -38,6 +38,7 @@ from compiler.agent.readers import (
     provider_of,
     status_source_name,
 )
+from compiler.agent.saturation import Decision, Variant, variant_of
 from compiler.agent.status import desired_status, merge_patch
 from compiler.model import API_GROUP
 from compiler.policy import PolicySet
@@ -93,6 +94,13 @@ class Metrics:
             "runwayc_agent_cached_objects",
             "Objects in the agent's cache, by kind.",
             ["kind"],
+            registry=self.registry,
+        )
+        # WVA's metric name and labels, so the `wva`-mode HPA reads it without WVA installed.
+        self.desired_replicas = Gauge(
+            "wva_desired_replicas",
+            "Replicas the saturation analyzer wants for a variant (runwayc agent --saturation).",
+            ["variant_name", "namespace", "accelerator_type"],
             registry=self.registry,
         )
 
@@ -217,6 +225,8 @@ class Agent:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._open: set[Any] = set()  # the watch responses being read
+        # The saturation analyzer's last decisions (runwayc agent --saturation), by MD key.
+        self.saturation: dict[Key, Decision] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -403,7 +413,40 @@ class Agent:
                 self.cache["Deployment"].get(source),
                 self.cache["Service"].get(source),
                 resource,
+                self.saturation.get(key),
             )
+
+    # --- saturation analysis --------------------------------------------------------------------
+
+    def variants(self) -> list[Variant]:
+        """The ModelDeployments in mode wva whose Deployment exists, from the cache."""
+        with self._lock:
+            mds = list(self.cache["ModelDeployment"].items())
+            deployments = dict(self.cache["Deployment"])
+        found = []
+        for key, md in sorted(mds):
+            variant = variant_of(md, deployments.get(key))
+            if variant is not None:
+                found.append(variant)
+        return found
+
+    def record_saturation(self, decisions: dict[str, Decision]) -> None:
+        """Keep the analyzer's decisions, publish them as the gauge, and recompute the status
+        of every MD they (or the previous round) concern."""
+        fresh = {(d.variant.namespace, d.variant.name): d for d in decisions.values()}
+        with self._lock:
+            before = self.saturation
+            self.saturation = fresh
+        for key, old in before.items():
+            new = fresh.get(key)
+            if new is None or new.variant.accelerator != old.variant.accelerator:
+                self.metrics.desired_replicas.remove(key[1], key[0], old.variant.accelerator)
+        for key, decision in fresh.items():
+            gauge = self.metrics.desired_replicas.labels(
+                key[1], key[0], decision.variant.accelerator
+            )
+            gauge.set(decision.desired)
+        self.queue.put(*sorted(set(before) | set(fresh)))
 
     def reconcile(self, key: Key) -> str:
         """Compute one MD's status and write it if it changed; returns what happened."""

@@ -18,7 +18,11 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from compiler.agent.analyzer import SaturationAnalyzer
+from compiler.agent.prometheus import PrometheusClient, PrometheusConfig
+from compiler.agent.prometheus import load_config as load_prometheus_config
 from compiler.agent.runtime import Agent, AgentSettings, Metrics
+from compiler.agent.saturation import CONFIG_KEY, SaturationConfig, saturation_config
 from compiler.errors import AgentError
 from compiler.policy import PolicySet
 
@@ -40,6 +44,38 @@ class AgentOptions:
     lease_namespace: str
     policy: PolicySet
     resync_seconds: float
+    # --saturation: the analyzer's thresholds and Prometheus (None: no analyzer).
+    saturation: SaturationOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SaturationOptions:
+    config: SaturationConfig
+    prometheus: PrometheusConfig
+    interval_seconds: float
+
+
+def saturation_options(
+    config_dir: Path | None, prometheus_dir: Path, interval_seconds: float
+) -> SaturationOptions:
+    """The analyzer's settings, read and validated before the agent starts: a bad threshold
+    or a missing Prometheus stops the process with its reason, not later in a loop."""
+    data: dict[str, str] = {}
+    source = "built-in thresholds"
+    if config_dir is not None:
+        source = f"ConfigMap at {config_dir}"
+        entry = config_dir / CONFIG_KEY
+        try:
+            data[CONFIG_KEY] = entry.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            pass
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AgentError(f"{entry}: cannot be read ({exc.__class__.__name__})") from exc
+    return SaturationOptions(
+        saturation_config(data, source),
+        load_prometheus_config(configmap_dir=prometheus_dir),
+        interval_seconds,
+    )
 
 
 def identity() -> str:
@@ -144,13 +180,25 @@ def run_agent(options: AgentOptions) -> None:
     signal.signal(signal.SIGINT, terminate)
     server = health_server(agent, metrics, options.metrics_port) if options.metrics_port else None
     lost = threading.Event()
+    analyzer = None
+    if options.saturation is not None:
+        analyzer = SaturationAnalyzer(
+            agent,
+            PrometheusClient(options.saturation.prometheus),
+            options.saturation.config,
+            options.saturation.interval_seconds,
+        )
     agent.start(leading=not options.leader_elect)
+    if analyzer is not None:
+        analyzer.start()
     if options.leader_elect:
         elect(agent, options.lease_namespace, lost)
     where = options.namespace or "all namespaces"
     log.info("runwayc agent watching %s", where)
     agent.stop.wait()
     agent.shutdown()
+    if analyzer is not None:
+        analyzer.join(10.0)
     if server is not None:
         server.shutdown()
     if lost.is_set():

@@ -31,6 +31,7 @@ from compiler.agent.readers import (
     mapping,
     provider_of,
 )
+from compiler.agent.saturation import Decision
 from compiler.documents import parse_document
 from compiler.errors import ImageError
 from compiler.images import parse_reference
@@ -52,6 +53,8 @@ CONDITION_TYPES = (
     "ResourceCreated",
     "Ready",
     "InSync",
+    "Saturated",
+    "ScalingBlocked",
 )
 RECIPE_ID_ANNOTATION = RECIPE_ANNOTATION_PREFIX + "id"
 MAX_MESSAGE = 1024  # a condition message is capped well below the CRD's 32768
@@ -265,6 +268,46 @@ def _ready_condition(phase: Phase, message: str) -> Condition:
     return Condition("Ready", "False", "DeploymentInProgress", MSG_IN_PROGRESS)
 
 
+def _saturation_conditions(decision: Decision) -> list[Condition]:
+    """Saturated and ScalingBlocked, in words that change only when the situation does (the
+    spare-capacity figures move every cycle and would rewrite the status each time)."""
+    variant = decision.variant
+    if decision.saturated:
+        saturated = Condition(
+            "Saturated",
+            "True",
+            "ReplicasSaturated",
+            f"{decision.saturated} of {variant.current} replica(s) at the KV-cache or queue "
+            "threshold",
+        )
+    else:
+        saturated = Condition("Saturated", "False", "NotSaturated", "no replica is saturated")
+    if decision.blocked == "PendingReplicas":
+        blocked = Condition(
+            "ScalingBlocked",
+            "True",
+            "PendingReplicas",
+            f"{variant.pending} replica(s) still starting ({variant.current} desired, "
+            f"{variant.ready} ready): scale-up waits for them",
+        )
+    elif decision.blocked == "MaxReplicas":
+        blocked = Condition(
+            "ScalingBlocked", "True", "MaxReplicas", f"at maxReplicas ({variant.max_replicas})"
+        )
+    else:
+        blocked = Condition("ScalingBlocked", "False", "NotBlocked", "scale-up is not blocked")
+    return [saturated, blocked]
+
+
+def _autoscaling_status(decision: Decision) -> dict[str, Any]:
+    return {
+        "desiredReplicas": decision.desired,
+        "saturatedReplicas": decision.saturated,
+        "pendingReplicas": decision.variant.pending,
+        "action": decision.action,
+    }
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
@@ -381,6 +424,9 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
         status["replicas"] = view.replicas
     if view is not None and view.endpoint is not None:
         status["endpoint"] = view.endpoint
+    if observed.saturation is not None:
+        conditions.extend(_saturation_conditions(observed.saturation))
+        status["autoscaling"] = _autoscaling_status(observed.saturation)
     if generation is not None:
         status["observedGeneration"] = generation
     status["conditions"] = _written_conditions(

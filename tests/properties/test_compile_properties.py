@@ -29,10 +29,12 @@ def base_inputs() -> CompileInputs:
 
 @cache
 def example_specs() -> list[dict[str, Any]]:
-    """The quickstart's specs and examples/providers' (one per provider and serving mode)."""
+    """The quickstart's specs, examples/providers' (one per provider and serving mode) and
+    examples/autoscaling's (one per autoscaling mode)."""
     providers = Workspace(ROOT / "examples" / "providers").inputs("prod")
-    files = (*base_inputs().deployments, *providers.deployments)
-    return [yaml.safe_load(f.text) for f in files]
+    autoscaling = Workspace(ROOT / "examples" / "autoscaling").inputs("prod")
+    files = (*base_inputs().deployments, *providers.deployments, *autoscaling.deployments)
+    return [doc for f in files for doc in yaml.safe_load_all(f.text)]
 
 
 scalars = st.one_of(
@@ -47,7 +49,8 @@ keys = st.one_of(
     st.text(min_size=1, max_size=10),
     st.sampled_from(
         ["spec", "model", "engine", "args", "extraArgs", "resources", "gpu", "count",
-         "overrides", "securityContext", "replicas", "image", "name", "namespace"]
+         "overrides", "securityContext", "replicas", "image", "name", "namespace",
+         "autoscaling", "mode", "minReplicas", "maxReplicas", "target", "variantCost"]
     ),
 )  # fmt: skip
 values = st.recursive(
@@ -180,7 +183,8 @@ def test_every_compiled_spec_renders_schema_valid_kubernetes_objects(doc):
 
 @cache
 def provider_validators() -> dict[str, Any]:
-    """Schemas of the providers' own kinds: the upstream CRDs, and Dynamo's field schema."""
+    """Schemas of the providers' and autoscalers' own kinds: the upstream CRDs, and Dynamo's
+    field schema."""
     dynamo = yaml.safe_load((FIXTURES / "schemas/dynamographdeployment.fields.yaml").read_text())
     return {
         "Workspace": crd_validator(
@@ -188,4 +192,10 @@ def provider_validators() -> dict[str, Any]:
         ),
         "RayService": crd_validator(FIXTURES / "crds/ray.io_rayservices.yaml", "RayService", "v1"),
         "DynamoGraphDeployment": jsonschema.Draft202012Validator(dynamo),
+        "VariantAutoscaling": crd_validator(
+            FIXTURES / "crds/llmd.ai_variantautoscalings.yaml", "VariantAutoscaling", "v1alpha1"
+        ),
+        "ScaledObject": crd_validator(
+            FIXTURES / "crds/keda.sh_scaledobjects.yaml", "ScaledObject", "v1alpha1"
+        ),
     }
