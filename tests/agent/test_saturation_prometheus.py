@@ -275,3 +275,28 @@ def test_prometheus_errors_are_runway_errors(prometheus):
     finally:
         client.close()
     assert type(caught.value).__name__ == "PrometheusError"
+
+
+def test_the_analyzer_loop_survives_an_unreachable_prometheus(emulator, start_agent):
+    api, _ = emulator
+    objects = autoscaling_example()["llama-a100"]
+    for kind in ("ModelDeployment", "Service", "Deployment"):
+        api.apply(objects[kind])
+    scale(api, objects, 2, 2)
+    agent = start_agent()
+    variants_seen(agent, {"llama-a100": (2, 2)})
+    # Nothing listens on port 1 of loopback: every query fails at once.
+    client = PrometheusClient(PrometheusConfig(base_url="http://127.0.0.1:1"))
+    analyzer = SaturationAnalyzer(agent, client, CONFIG, interval_seconds=0.05)
+    analyzer.start()
+    registry = agent.metrics.registry
+
+    def failed_cycles() -> float:
+        sample = {"operation": "prometheus query"}
+        return registry.get_sample_value("runwayc_agent_errors_total", sample) or 0
+
+    wait_for(lambda: failed_cycles() >= 3, what="three failed cycles")
+    assert agent.saturation == {}  # nothing decided, nothing published
+    assert gauge(agent, "llama-a100") is None
+    agent.stop.set()
+    analyzer.join(5)
