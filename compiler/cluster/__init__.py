@@ -20,10 +20,14 @@ def cluster_objects(
     namespace: str = DEFAULT_NAMESPACE,
     image: str,
     policy_files: Mapping[str, str] | None = None,
+    saturation: bool = False,
 ) -> list[KubeObject]:
+    # The analyzer asks the Prometheus the KEDA triggers query (policies/autoscaling.yaml).
+    keda = policy.autoscaling.keda
+    prometheus_url = (keda.server_address if keda else "") if saturation else None
     objects = [
         model_deployment_crd(policy),
         *admission_policy(policy),
-        *agent_objects(namespace, image, policy_files or {}),
+        *agent_objects(namespace, image, policy_files or {}, prometheus_url),
     ]
     return sorted(objects, key=object_sort_key)

@@ -20,6 +20,11 @@ DEFAULT_NAMESPACE = "runwayc-system"
 IMAGE_REPOSITORY = "ghcr.io/runwayc/runwayc"
 METRICS_PORT = 8080
 POLICY_MOUNT = "/etc/runwayc/policies"
+# --saturation: where the analyzer's two ConfigMaps are mounted (the agent's defaults).
+PROMETHEUS_MOUNT = "/etc/runwayc/prometheus"
+SATURATION_MOUNT = "/etc/runwayc/saturation"
+SATURATION_CONFIGMAP = "saturation-scaling-config"  # WVA's name for it
+PROMETHEUS_CONFIGMAP = f"{AGENT}-prometheus"
 READ = ["get", "list", "watch"]
 LABELS = {
     "app.kubernetes.io/name": AGENT,
@@ -118,8 +123,8 @@ def _probe(path: str, period: int) -> dict[str, Any]:
     }
 
 
-def agent_deployment(namespace: str, image: str) -> KubeObject:
-    container = {
+def agent_deployment(namespace: str, image: str, saturation: bool = False) -> KubeObject:
+    container: dict[str, Any] = {
         "name": "agent",
         "image": image,
         "args": [
@@ -153,6 +158,35 @@ def agent_deployment(namespace: str, image: str) -> KubeObject:
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's
         ],
     }
+    volumes: list[dict[str, Any]] = [
+        {"name": "policies", "configMap": {"name": f"{AGENT}-policies"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    if saturation:
+        container["args"] += [
+            "--saturation",
+            "--saturation-config",
+            SATURATION_MOUNT,
+            "--prometheus-config",
+            PROMETHEUS_MOUNT,
+        ]
+        # The token lives in a Secret the platform team creates; absent, none is sent.
+        container["env"].append(
+            {
+                "name": "PROMETHEUS_BEARER_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {"name": PROMETHEUS_CONFIGMAP, "key": "token", "optional": True}
+                },
+            }
+        )
+        container["volumeMounts"] += [
+            {"name": "prometheus", "mountPath": PROMETHEUS_MOUNT, "readOnly": True},
+            {"name": "saturation", "mountPath": SATURATION_MOUNT, "readOnly": True},
+        ]
+        volumes += [
+            {"name": "prometheus", "configMap": {"name": PROMETHEUS_CONFIGMAP}},
+            {"name": "saturation", "configMap": {"name": SATURATION_CONFIGMAP}},
+        ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -171,10 +205,7 @@ def agent_deployment(namespace: str, image: str) -> KubeObject:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [
-                        {"name": "policies", "configMap": {"name": f"{AGENT}-policies"}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                    ],
+                    "volumes": volumes,
                     "topologySpreadConstraints": [
                         {
                             "maxSkew": 1,
@@ -189,10 +220,45 @@ def agent_deployment(namespace: str, image: str) -> KubeObject:
     }
 
 
-def agent_objects(namespace: str, image: str, policy_files: Mapping[str, str]) -> list[KubeObject]:
-    """Everything the agent needs in its namespace; `policy_files` are the repository's
-    `policies/*.yaml` (the built-in ones ship in the image)."""
+def saturation_objects(namespace: str, prometheus_url: str) -> list[KubeObject]:
+    """The analyzer's ConfigMaps: where Prometheus is (the PROMETHEUS_* keys, edit to suit)
+    and WVA's thresholds, at WVA v0.5.0's defaults."""
+    thresholds = (
+        "kvCacheThreshold: 0.80\nqueueLengthThreshold: 5\nkvSpareTrigger: 0.1\n"
+        "queueSpareTrigger: 3\nwindow: 1m\n"
+    )
     return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(PROMETHEUS_CONFIGMAP, namespace),
+            "data": {
+                "PROMETHEUS_BASE_URL": prometheus_url,
+                "PROMETHEUS_TLS_INSECURE_SKIP_VERIFY": "false",
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(SATURATION_CONFIGMAP, namespace),
+            "data": {"default": thresholds},
+        },
+    ]
+
+
+def agent_objects(
+    namespace: str,
+    image: str,
+    policy_files: Mapping[str, str],
+    prometheus_url: str | None = None,
+) -> list[KubeObject]:
+    """Everything the agent needs in its namespace; `policy_files` are the repository's
+    `policies/*.yaml` (the built-in ones ship in the image). With `prometheus_url`, the agent
+    also runs the saturation analyzer (`--saturation`) against it."""
+    saturation = prometheus_url is not None
+    extra = saturation_objects(namespace, prometheus_url) if prometheus_url is not None else []
+    return [
+        *extra,
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
         *rbac(namespace),
         {
@@ -217,5 +283,5 @@ def agent_objects(namespace: str, image: str, policy_files: Mapping[str, str]) -
                 ],
             },
         },
-        agent_deployment(namespace, image),
+        agent_deployment(namespace, image, saturation),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from compiler.agent.readers import Observed
+from compiler.agent.serve import saturation_options
 from compiler.agent.status import desired_status
 from compiler.model import ModelDeploymentStatus
 from compiler.workspace import load_policy
@@ -212,9 +214,46 @@ def test_repository_policies_travel_in_the_configmap(make_repo):
     [
         (["--cluster", "--env", "dev"], "--env only apply to --argocd or --flux"),
         (["--argocd", "--agent-image", "x"], "--agent-image only applies to --cluster"),
+        (["--flux", "--saturation"], "--saturation only applies to --cluster"),
     ],
 )
 def test_cluster_flags_are_checked(args, message):
     result = run_cli("bootstrap", *args, QUICKSTART)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_saturation_bundle_runs_the_analyzer_from_its_configmaps(tmp_path, monkeypatch):
+    result = run_cli("bootstrap", "--cluster", "--saturation", QUICKSTART)
+    assert result.exit_code == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("--saturation") :] == [
+        "--saturation",
+        "--saturation-config",
+        "/etc/runwayc/saturation",
+        "--prometheus-config",
+        "/etc/runwayc/prometheus",
+    ]
+    token = next(e for e in container["env"] if e["name"] == "PROMETHEUS_BEARER_TOKEN")
+    assert token["valueFrom"]["secretKeyRef"]["optional"] is True
+    # What the agent reads from those mounts: each ConfigMap key becomes a file.
+    for name, mount in (("saturation-scaling-config", "sat"), ("runwayc-agent-prometheus", "p")):
+        (tmp_path / mount).mkdir()
+        for key, value in maps[name].items():
+            (tmp_path / mount / key).write_text(value)
+    for key in [k for k in os.environ if k.startswith("PROMETHEUS_")]:
+        monkeypatch.delenv(key)
+    options = saturation_options(tmp_path / "sat", tmp_path / "p", 30)
+    assert options.prometheus.base_url == "http://prometheus-operated.monitoring.svc:9090"
+    assert options.prometheus.source == f"ConfigMap at {tmp_path / 'p'}"
+    assert (options.config.kv_cache_threshold, options.config.queue_spare_trigger) == (0.8, 3)
+    # Without --saturation none of it is rendered.
+    plain = run_cli("bootstrap", "--cluster", QUICKSTART).stdout
+    assert "--saturation" not in plain
+    assert "saturation-scaling-config" not in plain
