@@ -49,6 +49,8 @@ class Pod:
     waiting: float
     # A pod still loading its model serves no metrics yet.
     serving: bool = True
+    # More target labels, as relabelling in a real cluster would add them.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class VllmPods:
                 {
                     "targets": [self.address],
                     "labels": {
+                        **pod.labels,
                         "__metrics_path__": f"/pods/{name}/metrics",
                         "namespace": pod.namespace,
                         "pod": name,

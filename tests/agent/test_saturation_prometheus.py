@@ -248,19 +248,22 @@ def test_hostile_label_values_stay_one_literal_matcher(prometheus, fleet):
     matcher would select. (All targets are announced at once: Prometheus passes discovered
     targets on every 5 s.)"""
     _, url = prometheus
-    fleet.set("decoy-5d8f9c7b6-00000", Pod("prod", "m", 0.5, 1))
+    fleet.set("decoy-5d8f9c7b6-00000", Pod("prod", "m", 0.5, 1, labels={"variant_name": "v"}))
     for index, value in enumerate(HOSTILE):
-        fleet.set(pod_name("target", index), Pod(value, "m", 0.5, 1))
+        # The hostile string as namespace, model (scraped) and variant name (target label).
+        pod = Pod(value, value, 0.5, 1, labels={"variant_name": value})
+        fleet.set(pod_name("target", index), pod)
     client = PrometheusClient(PrometheusConfig(base_url=url))
     try:
         for index, value in enumerate(HOSTILE):
-            query = selector("vllm:kv_cache_usage_perc", {"namespace": value, "model_name": "m"})
+            labels = {"namespace": value, "model_name": value, "variant_name": value}
+            query = selector("vllm:kv_cache_usage_perc", labels)
             formatted = httpx.get(f"{url}/api/v1/format_query", params={"query": query}).json()
             assert formatted["status"] == "success", formatted
             assert formatted["data"] == query  # Prometheus' own rendering of what it parsed
             series = wait_for(partial(client.query, query), timeout=30, what=repr(value))
             assert [labels["pod"] for labels, _ in series] == [pod_name("target", index)]
-            assert series[0][0]["namespace"] == value
+            assert {k: series[0][0][k] for k in labels} == labels
             assert "malicious" not in series[0][0]
     finally:
         client.close()
