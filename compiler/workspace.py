@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
@@ -71,6 +71,17 @@ def _read(path: Path, display: str) -> SourceFile:
             ],
         ) from exc
     return SourceFile(display, text)
+
+
+def mounted_configmap(directory: Path, keys: Iterable[str]) -> dict[str, str]:
+    """The given keys of a ConfigMap mounted as a directory (one file per key; Kubernetes'
+    `..data` links are followed by reading each key's path); absent keys are left out."""
+    values = {}
+    for key in keys:
+        path = directory / key
+        if path.exists():
+            values[key] = _read(path, path.as_posix()).text
+    return values
 
 
 def _read_sources(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+from collections.abc import Mapping
+from functools import cache
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+
+from compiler.render import CompileOptions, CompileResult, compile_project
+from compiler.workspace import Workspace
 
 
 def md_yaml(name: str = "m", namespace: str | None = "team-a", **spec: object) -> str:
@@ -80,3 +88,50 @@ def crd_validator(crd_file: Path, kind: str, version: str) -> jsonschema.Draft7V
                     schema = strict_crd_schema(served["schema"]["openAPIV3Schema"])
                     return jsonschema.Draft7Validator(schema)
     raise LookupError(f"{crd_file.name} serves no {kind} {version}")
+
+
+@cache
+def compile_example(repo: Path, env: str) -> CompileResult:
+    """A bundled example compiled `--locked` for `env` (once per test session)."""
+    result = compile_project(Workspace(repo).inputs(env), CompileOptions(env=env, locked=True))
+    assert result.ok, result.diagnostics
+    return result
+
+
+def manifest_objects(files: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """Every object of every `manifest.yaml` in a rendered tree, in file order."""
+    return [
+        obj
+        for name in sorted(files)
+        if name.endswith("manifest.yaml")
+        for obj in yaml.safe_load_all(files[name])
+    ]
+
+
+def object_label(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def kustomize_build(kubectl: str, files: Mapping[str, bytes], directory: Path) -> list[Any]:
+    """Write a rendered tree to `directory` and return what `kubectl kustomize` builds of it."""
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    built = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True
+    ).stdout
+    return list(yaml.safe_load_all(built))
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A loopback test server that prints no traceback when a client hangs up (a client that
+    stops reading mid-body, a Prometheus being stopped): the server's threads outlive their
+    test, and the traceback would land in whichever test captures stderr at that moment."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)

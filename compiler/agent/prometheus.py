@@ -24,6 +24,7 @@ import httpx
 from compiler.agent.saturation import ReplicaLoad
 from compiler.errors import PrometheusError
 from compiler.promql import per_pod_max
+from compiler.workspace import mounted_configmap
 
 KEYS = (
     "PROMETHEUS_BASE_URL",
@@ -101,21 +102,6 @@ def _from(values: Mapping[str, str], source: str) -> PrometheusConfig:
     )
 
 
-def _configmap_values(directory: Path) -> dict[str, str]:
-    """The keys of a mounted ConfigMap (a file per key; Kubernetes' `..data` links are
-    followed by reading each key's path)."""
-    values = {}
-    for key in KEYS:
-        path = directory / key
-        try:
-            values[key] = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PrometheusError(f"{path}: cannot be read ({exc.__class__.__name__})") from exc
-    return values
-
-
 def load_config(
     environ: Mapping[str, str] | None = None, configmap_dir: Path = DEFAULT_CONFIGMAP_DIR
 ) -> PrometheusConfig:
@@ -123,7 +109,7 @@ def load_config(
     env = os.environ if environ is None else environ
     if env.get("PROMETHEUS_BASE_URL", "").strip():
         return _from({k: env[k] for k in KEYS if k in env}, "environment")
-    values = _configmap_values(configmap_dir)
+    values = mounted_configmap(configmap_dir, KEYS)
     if values.get("PROMETHEUS_BASE_URL", "").strip():
         return _from(values, f"ConfigMap at {configmap_dir}")
     raise PrometheusError(

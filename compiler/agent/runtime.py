@@ -16,12 +16,14 @@ leader Lease), and adds no finalizers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -38,7 +40,7 @@ from compiler.agent.readers import (
     provider_of,
     status_source_name,
 )
-from compiler.agent.saturation import Decision, Variant, variant_of
+from compiler.agent.saturation import DEFAULT_COST, Decision, Variant, variant_of
 from compiler.agent.status import desired_status, merge_patch
 from compiler.model import API_GROUP
 from compiler.policy import PolicySet
@@ -258,7 +260,11 @@ class Agent:
         with self._lock:
             responses = list(self._open)
         for response in responses:  # end the open watches now, not at their timeout
-            response.shutdown()
+            # A watch that ended on its own meanwhile has no connection left to shut down:
+            # urllib3 returns it to the pool when the chunked body ends, before the watch
+            # leaves `_open`.
+            with contextlib.suppress(RuntimeError, ValueError):
+                response.shutdown()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -423,9 +429,11 @@ class Agent:
         with self._lock:
             mds = list(self.cache["ModelDeployment"].items())
             deployments = dict(self.cache["Deployment"])
+        rules = self.settings.policy.autoscaling
+        cost = Decimal(rules.default_variant_cost) if rules.default_variant_cost else DEFAULT_COST
         found = []
         for key, md in sorted(mds):
-            variant = variant_of(md, deployments.get(key))
+            variant = variant_of(md, deployments.get(key), cost)
             if variant is not None:
                 found.append(variant)
         return found

@@ -21,7 +21,6 @@ gauge). The rules, all from WVA:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,9 +31,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from compiler.errors import ConfigError
+from compiler.providers.autoscaling import GPU_PRODUCT_LABEL
 
 Action = Literal["ScaleUp", "ScaleDown", "Hold"]
 WVA_MODE = "wva"
+# The VariantAutoscaling CRD's default variantCost, for a policy that sets none.
 DEFAULT_COST = Decimal("10.0")
 # WVA's ConfigMap keeps the global thresholds under this key, as a YAML document.
 CONFIG_KEY = "default"
@@ -292,10 +293,16 @@ def _count(value: Any, default: int = 0) -> int:
     )
 
 
-def variant_of(md: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> Variant | None:
+def variant_of(
+    md: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    default_cost: Decimal = DEFAULT_COST,
+) -> Variant | None:
     """The variant a live ModelDeployment in mode wva describes, with its Deployment's
     replicas (spec = what the autoscaler asked for, readyReplicas = what serves); None for
-    any other MD or one whose Deployment does not exist yet."""
+    any other MD or one whose Deployment does not exist yet. `default_cost` is the policy's
+    (`autoscaling.defaultVariantCost`), as the compiler rendered it into the
+    VariantAutoscaling."""
     spec = _mapping(md.get("spec"))
     autoscaling = _mapping(_mapping(spec.get("scaling")).get("autoscaling"))
     metadata = _mapping(md.get("metadata"))
@@ -310,16 +317,16 @@ def variant_of(md: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> V
     gpu = _mapping(_mapping(spec.get("resources")).get("gpu"))
     accelerator = (
         autoscaling.get("accelerator")
-        or node_selector.get("nvidia.com/gpu.product")
+        or node_selector.get(GPU_PRODUCT_LABEL)
         or gpu.get("type")
         or "nvidia.com/gpu"
     )
     try:
-        cost = Decimal(str(autoscaling.get("variantCost") or DEFAULT_COST))
+        cost = Decimal(str(autoscaling.get("variantCost") or default_cost))
     except InvalidOperation:
-        cost = DEFAULT_COST
+        cost = default_cost
     if not cost.is_finite():
-        cost = DEFAULT_COST
+        cost = default_cost
     deployment_spec = _mapping(deployment.get("spec"))
     deployment_status = _mapping(deployment.get("status"))
     return Variant(
@@ -333,7 +340,3 @@ def variant_of(md: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> V
         min_replicas=_count(autoscaling.get("minReplicas"), 1),
         max_replicas=_count(autoscaling.get("maxReplicas"), 2**31 - 1),
     )
-
-
-def finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))

@@ -25,6 +25,7 @@ from compiler.agent.runtime import Agent, AgentSettings, Metrics
 from compiler.agent.saturation import CONFIG_KEY, SaturationConfig, saturation_config
 from compiler.errors import AgentError
 from compiler.policy import PolicySet
+from compiler.workspace import mounted_configmap
 
 log = logging.getLogger("runwayc.agent")
 
@@ -64,13 +65,7 @@ def saturation_options(
     source = "built-in thresholds"
     if config_dir is not None:
         source = f"ConfigMap at {config_dir}"
-        entry = config_dir / CONFIG_KEY
-        try:
-            data[CONFIG_KEY] = entry.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            pass
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AgentError(f"{entry}: cannot be read ({exc.__class__.__name__})") from exc
+        data = mounted_configmap(config_dir, [CONFIG_KEY])
     return SaturationOptions(
         saturation_config(data, source),
         load_prometheus_config(configmap_dir=prometheus_dir),

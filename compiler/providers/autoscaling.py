@@ -11,11 +11,13 @@ loads at once.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, warning
 from compiler.load import format_path
 from compiler.model import (
+    LABEL_VALUE_PATTERN,
     AutoscalingRules,
     AutoscalingSpec,
     KedaRules,
@@ -252,7 +254,7 @@ def _variant_autoscaling(
     cost = spec.variant_cost or rules.default_variant_cost or "10.0"
     labels = {**metadata["labels"]}
     accelerator = accelerator_of(md)
-    if _is_label_value(accelerator):
+    if len(accelerator) <= 63 and re.match(LABEL_VALUE_PATTERN, accelerator):
         labels[ACCELERATOR_LABEL] = accelerator
     return {
         "apiVersion": "llmd.ai/v1alpha1",
@@ -264,10 +266,6 @@ def _variant_autoscaling(
             "variantCost": cost,
         },
     }
-
-
-def _is_label_value(text: str) -> bool:
-    return len(text) <= 63 and all(c.isalnum() or c in "-_." for c in text)
 
 
 def _scaled_object(

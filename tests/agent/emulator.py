@@ -28,9 +28,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.helpers import QuietServer
 
 CREATED_AT = "2026-11-23T00:00:00Z"
 
@@ -410,8 +412,7 @@ def _handler(emulator: KubeEmulator) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(emulator: KubeEmulator) -> Iterator[str]:
     """Serve `emulator` on a free loopback port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(emulator))
-    server.daemon_threads = True
+    server = QuietServer(("127.0.0.1", 0), _handler(emulator))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.helpers import QuietServer
 from tests.images.registry import free_port
 
 SCRAPE_INTERVAL = "1s"
@@ -57,7 +58,7 @@ class Pod:
 class VllmPods:
     """The fleet of fake vLLM pods; change `pods` and call `publish()` to re-announce."""
 
-    server: ThreadingHTTPServer
+    server: QuietServer
     targets_file: Path
     pods: dict[str, Pod] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,7 +123,7 @@ def _handler(fleet: VllmPods) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def vllm_pods(workdir: Path) -> Iterator[VllmPods]:
     workdir.mkdir(parents=True, exist_ok=True)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     fleet = VllmPods(server, workdir / "targets.json")
     server.RequestHandlerClass = _handler(fleet)
     fleet.publish()

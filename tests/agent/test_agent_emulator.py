@@ -238,3 +238,19 @@ def test_stale_write_gets_409_and_is_recomputed(emulator, compiled_quickstart, c
     assert md["metadata"]["labels"]["owner"] == "platform"
     assert md["status"]["phase"] == "Running"
     assert agent.reconcile(("team-a", "phi4")) == "unchanged"
+
+
+class _EndedWatch:
+    """A watch response whose chunked body just ended: urllib3 already gave its connection
+    back to the pool, so shutting it down raises."""
+
+    def shutdown(self) -> None:
+        raise RuntimeError("Cannot shutdown as connection has already been released to the pool")
+
+
+def test_shutdown_tolerates_a_watch_that_ended_on_its_own(emulator):
+    _, url = emulator
+    agent = Agent(api_client(url), AgentSettings())
+    agent._open.add(_EndedWatch())
+    agent.shutdown(timeout=1)  # found as a flaky teardown error; must not raise
+    assert agent.stop.is_set()

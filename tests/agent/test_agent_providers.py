@@ -9,15 +9,13 @@ from typing import Any
 
 import yaml
 
-from compiler.render import CompileOptions, compile_project
-from compiler.workspace import Workspace
 from tests.agent.conftest import available, progressing, settle, status_written, wait_for
 from tests.conftest import ROOT
+from tests.helpers import compile_example
 
 
 def example_objects(namespace: str, name: str) -> list[dict[str, Any]]:
-    inputs = Workspace(ROOT / "examples" / "providers").inputs("prod")
-    result = compile_project(inputs, CompileOptions(env="prod", locked=True))
+    result = compile_example(ROOT / "examples" / "providers", "prod")
     return list(yaml.safe_load_all(result.files[f"{namespace}/{name}/manifest.yaml"]))
 
 

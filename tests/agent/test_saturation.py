@@ -256,3 +256,14 @@ def test_variant_from_live_objects():
     assert variant_of(md, None) is None
     queue_mode = {**md, "spec": {**md["spec"], "scaling": {"autoscaling": {"mode": "queue"}}}}
     assert variant_of(queue_mode, deployment) is None
+
+
+def test_a_variant_without_a_cost_takes_the_policys_default():
+    md = {
+        "metadata": {"name": "v", "namespace": "chat"},
+        "spec": {"model": {"id": MODEL[1]}, "scaling": {"autoscaling": {"mode": "wva"}}},
+    }
+    deployment = {"spec": {"replicas": 1}, "status": {"readyReplicas": 1}}
+    found = variant_of(md, deployment, Decimal("3.5"))
+    assert found is not None
+    assert found.cost == Decimal("3.5")

@@ -19,11 +19,10 @@ from compiler.agent.analyzer import SaturationAnalyzer
 from compiler.agent.prometheus import PrometheusClient, PrometheusConfig
 from compiler.agent.saturation import SaturationConfig
 from compiler.promql import selector
-from compiler.render import CompileOptions, compile_project
-from compiler.workspace import Workspace
-from tests.agent.conftest import settle, wait_for
+from tests.agent.conftest import deploy, settle, wait_for
 from tests.agent.prometheus_server import Pod, VllmPods, run_prometheus, vllm_pods
 from tests.conftest import ROOT, needs_binary
+from tests.helpers import compile_example
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 # A short window so a change of load shows in `max_over_time` within seconds.
@@ -78,8 +77,7 @@ def scraped(client: PrometheusClient, expected: dict[str, tuple[float, float]]) 
 
 
 def autoscaling_example() -> dict[str, dict[str, dict[str, Any]]]:
-    inputs = Workspace(ROOT / "examples" / "autoscaling").inputs("prod")
-    result = compile_project(inputs, CompileOptions(env="prod", locked=True))
+    result = compile_example(ROOT / "examples" / "autoscaling", "prod")
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for name in ("llama-a100", "llama-l40s"):
         for obj in yaml.safe_load_all(result.files[f"chat/{name}/manifest.yaml"]):
@@ -128,11 +126,10 @@ def test_pending_aware_scale_up_against_real_prometheus(
 ):
     api, _ = emulator
     objects = autoscaling_example()
-    for name in ("llama-a100", "llama-l40s"):
-        for kind in ("ModelDeployment", "Service", "Deployment"):
-            api.apply(objects[name][kind])
     # l40s (cost 8.5) runs 1 replica, a100 (cost 20) runs 2; every replica is saturated.
+    deploy(api, objects["llama-l40s"])
     scale(api, objects["llama-l40s"], 1, 1)
+    deploy(api, objects["llama-a100"])
     scale(api, objects["llama-a100"], 2, 2)
     show(fleet, "llama-l40s", HOT)
     show(fleet, "llama-a100", HOT, HOT)
@@ -216,8 +213,7 @@ def test_scale_down_is_refused_with_one_non_saturated_replica(
 ):
     api, _ = emulator
     objects = autoscaling_example()["llama-a100"]
-    for kind in ("ModelDeployment", "Service", "Deployment"):
-        api.apply(objects[kind])
+    deploy(api, objects)
     scale(api, objects, 2, 2)
     agent = start_agent()
     analyzer = SaturationAnalyzer(agent, prometheus_client, CONFIG)
@@ -283,8 +279,7 @@ def test_prometheus_errors_are_runway_errors(prometheus):
 def test_the_analyzer_loop_survives_an_unreachable_prometheus(emulator, start_agent):
     api, _ = emulator
     objects = autoscaling_example()["llama-a100"]
-    for kind in ("ModelDeployment", "Service", "Deployment"):
-        api.apply(objects[kind])
+    deploy(api, objects)
     scale(api, objects, 2, 2)
     agent = start_agent()
     variants_seen(agent, {"llama-a100": (2, 2)})

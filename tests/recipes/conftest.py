@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import FIXTURES, CliResult, run_cli
+from tests.helpers import QuietServer
 
 RECIPES_API = FIXTURES / "recipes-api"
 Route = Callable[[BaseHTTPRequestHandler], None]
@@ -108,18 +109,12 @@ def _handler(server: RecipesServer, root: Path) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that stops reading mid-body (the oversize tests) is expected
-
-
 @pytest.fixture
 def recipes_server(tmp_path: Path) -> Iterator[RecipesServer]:
     root = tmp_path / "recipes-api"
     shutil.copytree(RECIPES_API, root)
     server = RecipesServer(url="")
-    httpd = _QuietServer(("127.0.0.1", 0), _handler(server, root.resolve()))
-    httpd.daemon_threads = True
+    httpd = QuietServer(("127.0.0.1", 0), _handler(server, root.resolve()))
     server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()

@@ -5,8 +5,6 @@ overlay clamping; and the KEDA query's escaping of names users control."""
 
 from __future__ import annotations
 
-import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,27 @@ import pytest
 import yaml
 
 from compiler.cluster.crd import model_deployment_crd
-from compiler.render import CompileOptions, CompileResult, compile_project
-from compiler.workspace import Workspace, load_policy
+from compiler.render import CompileResult
+from compiler.workspace import load_policy
 from tests.conftest import FIXTURES, ROOT, needs_binary, run_cli
-from tests.helpers import crd_validator, line_col, md_yaml, strict_crd_schema
+from tests.helpers import (
+    compile_example,
+    crd_validator,
+    kustomize_build,
+    line_col,
+    manifest_objects,
+    md_yaml,
+    strict_crd_schema,
+)
+from tests.helpers import object_label as label
 
 EXAMPLE = ROOT / "examples" / "autoscaling"
 ENV = "prod"
 KUBERNETES_VERSION = "1.30.0"
 
 
-@cache
 def compiled() -> CompileResult:
-    inputs = Workspace(EXAMPLE).inputs(ENV)
-    result = compile_project(inputs, CompileOptions(env=ENV, locked=True))
-    assert result.ok, result.diagnostics
+    result = compile_example(EXAMPLE, ENV)
     assert not result.diagnostics, result.diagnostics  # no warnings either
     return result
 
@@ -40,7 +44,7 @@ def manifest_names() -> list[str]:
 
 
 def objects() -> list[dict[str, Any]]:
-    return [obj for name in manifest_names() for obj in yaml.safe_load_all(compiled().files[name])]
+    return manifest_objects(compiled().files)
 
 
 def of_kind(kind: str) -> list[dict[str, Any]]:
@@ -50,10 +54,6 @@ def of_kind(kind: str) -> list[dict[str, Any]]:
 def by_name(kind: str, name: str) -> dict[str, Any]:
     (found,) = [o for o in of_kind(kind) if o["metadata"]["name"] == name]
     return found
-
-
-def label(obj: dict[str, Any]) -> str:
-    return f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 @pytest.mark.parametrize("name", manifest_names(), ids=lambda v: v.replace("/", "_"))
@@ -175,15 +175,8 @@ def test_compiled_model_deployments_validate_against_runwaycs_crd():
 
 
 def test_tree_builds_with_kubectl_kustomize(tmp_path: Path):
-    kubectl = needs_binary("kubectl")
-    for name, content in compiled().files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    built = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    assert sorted(label(o) for o in yaml.safe_load_all(built)) == sorted(map(label, objects()))
+    built = kustomize_build(needs_binary("kubectl"), compiled().files, tmp_path)
+    assert sorted(map(label, built)) == sorted(map(label, objects()))
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -381,3 +374,20 @@ def test_a_user_policy_sets_the_keda_prometheus_address(make_repo, tmp_path):
     metadata = scaled["spec"]["triggers"][0]["metadata"]
     assert metadata["serverAddress"] == "http://prometheus.obs.svc:9090"
     assert scaled["spec"]["pollingInterval"] == 30  # the rest of the built-in settings stay
+
+
+@pytest.mark.parametrize("accelerator", ["Ä100", "-H100", "H100 SXM"])
+def test_an_accelerator_that_is_no_label_value_is_not_written_as_a_label(
+    make_repo, tmp_path, accelerator
+):
+    spec = scaling(mode="wva", maxReplicas=2, accelerator=accelerator)
+    _, result = compile_one(make_repo, tmp_path, **spec)
+    assert result.exit_code == 0, result.stderr
+    objects = list(yaml.safe_load_all((tmp_path / "out/team-a/m/manifest.yaml").read_text()))
+    (variant,) = [o for o in objects if o["kind"] == "VariantAutoscaling"]
+    assert "inference.optimization/acceleratorName" not in variant["metadata"]["labels"]
+    kubernetes_validate.validate(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": variant["metadata"]},
+        KUBERNETES_VERSION,
+        strict=True,
+    )

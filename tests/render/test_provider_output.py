@@ -7,7 +7,6 @@ tree built by `kubectl kustomize`.
 
 from __future__ import annotations
 
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,18 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from compiler.render import CompileOptions, CompileResult, compile_project
-from compiler.workspace import Workspace
+from compiler.render import CompileResult
 from tests.conftest import FIXTURES, ROOT, needs_binary
-from tests.helpers import crd_validator
+from tests.helpers import compile_example, crd_validator, kustomize_build, manifest_objects
+from tests.helpers import object_label as label
 
 EXAMPLE = ROOT / "examples" / "providers"
 ENV = "prod"
 KUBERNETES_VERSION = "1.30.0"
 
 
-@cache
 def compiled() -> CompileResult:
-    inputs = Workspace(EXAMPLE).inputs(ENV)
-    result = compile_project(inputs, CompileOptions(env=ENV, locked=True))
-    assert result.ok, result.diagnostics
-    return result
+    return compile_example(EXAMPLE, ENV)
 
 
 def manifest_names() -> list[str]:
@@ -40,15 +35,11 @@ def manifest_names() -> list[str]:
 
 
 def objects() -> list[dict[str, Any]]:
-    return [obj for name in manifest_names() for obj in yaml.safe_load_all(compiled().files[name])]
+    return manifest_objects(compiled().files)
 
 
 def of_kind(api_version: str, kind: str) -> list[dict[str, Any]]:
     return [o for o in objects() if o["apiVersion"] == api_version and o["kind"] == kind]
-
-
-def label(obj: dict[str, Any]) -> str:
-    return f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 @pytest.mark.parametrize("name", manifest_names(), ids=lambda v: v.replace("/", "_"))
@@ -152,15 +143,8 @@ def test_compiled_model_deployments_match_ai_runway_crd():
 
 
 def test_tree_builds_with_kubectl_kustomize(tmp_path: Path):
-    kubectl = needs_binary("kubectl")
-    for name, content in compiled().files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    built = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    assert sorted(label(o) for o in yaml.safe_load_all(built)) == sorted(map(label, objects()))
+    built = kustomize_build(needs_binary("kubectl"), compiled().files, tmp_path)
+    assert sorted(map(label, built)) == sorted(map(label, objects()))
 
 
 def test_upstream_crds_catch_the_mistakes_they_guard_against():

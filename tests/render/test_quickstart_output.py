@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -11,21 +10,22 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from compiler.render import CompileOptions, CompileResult, compile_project
-from compiler.workspace import Workspace
+from compiler.render import CompileResult
 from tests.conftest import FIXTURES, QUICKSTART, needs_binary
-from tests.helpers import crd_validator
+from tests.helpers import (
+    compile_example,
+    crd_validator,
+    kustomize_build,
+    manifest_objects,
+    object_label,
+)
 
 ENVIRONMENTS = sorted(yaml.safe_load((QUICKSTART / "runway.yaml").read_text())["environments"])
 KUBERNETES_VERSION = "1.30.0"
 
 
-@cache
 def compiled(env: str) -> CompileResult:
-    inputs = Workspace(QUICKSTART).inputs(env)
-    result = compile_project(inputs, CompileOptions(env=env, locked=True))
-    assert result.ok, result.diagnostics
-    return result
+    return compile_example(QUICKSTART, env)
 
 
 def manifests() -> list[tuple[str, str]]:
@@ -77,20 +77,6 @@ def test_compiled_model_deployment_matches_ai_runway_crd(obj):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_rendered_environment_builds_with_kubectl_kustomize(env, tmp_path: Path):
-    kubectl = needs_binary("kubectl")
-    for name, content in compiled(env).files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    built = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    identity = lambda o: (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])  # noqa: E731
-    from_kustomize = sorted(identity(o) for o in yaml.safe_load_all(built))
-    rendered = sorted(
-        identity(o)
-        for name, content in compiled(env).files.items()
-        if name.endswith("manifest.yaml")
-        for o in yaml.safe_load_all(content)
-    )
-    assert from_kustomize == rendered
+    files = compiled(env).files
+    built = kustomize_build(needs_binary("kubectl"), files, tmp_path)
+    assert sorted(map(object_label, built)) == sorted(map(object_label, manifest_objects(files)))
