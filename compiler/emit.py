@@ -122,8 +122,135 @@ _EMIT_OPTIONS: dict[str, Any] = {
 
 def dump_objects(objects: Iterable[KubeObject]) -> str:
     """A multi-document YAML stream of `objects`, in rank order, byte-stable."""
-    nodes = [_node(obj, _TOP_KEYS) for obj in sorted(objects, key=object_sort_key)]
+    ordered = sorted(objects, key=object_sort_key)
+    parts: list[str] = []
+    try:
+        for obj in ordered:
+            if type(obj) is not dict or not obj:  # libyaml writes `--- {}` and the like
+                raise _NotInline
+            parts.append("---\n")
+            _block_mapping(obj, 0, _TOP_KEYS, parts)
+    except _NotInline:
+        return _libyaml_stream(ordered)
+    return "".join(parts)
+
+
+def _libyaml_stream(ordered: list[KubeObject]) -> str:
+    nodes = [_node(obj, _TOP_KEYS) for obj in ordered]
     return str(yaml.serialize_all(nodes, explicit_start=True, **_EMIT_OPTIONS))
+
+
+# --- the layout writer ------------------------------------------------------------------------
+#
+# libyaml's emitter, even memoised, was most of a fleet compile's time: it is driven node by
+# node from Python. A manifest's block layout is simple (two-space mappings, sequences
+# indentless under a key, `{}`/`[]` when empty), so it is written here directly, and every
+# decision about a scalar's form (plain, quoted, escaped) is still libyaml's: each distinct
+# scalar is emitted once by libyaml and its text reused. A scalar whose text spans lines (its
+# indentation would depend on where it sits) or a key too long to be a simple key makes the
+# whole stream go through libyaml as before. tests/properties/test_emit_equivalence.py pins
+# the two paths to the same bytes.
+
+
+class _NotInline(Exception):
+    """A scalar whose emitted form is not one line: let libyaml lay out the whole stream."""
+
+
+# libyaml writes a key longer than this (in bytes) as an explicit `? key` entry.
+_SIMPLE_KEY_LIMIT = 128
+_value_forms: dict[tuple[type, Any], str | None] = {}
+_key_forms: dict[str, str | None] = {}
+
+
+def _one_line(text: str) -> bool:
+    # splitlines knows every YAML line break (\n, \r, \x85, \u2028, \u2029) and a few more.
+    return len(text.splitlines()) == 1
+
+
+def _value_form(value: Any) -> str:
+    """libyaml's text for a scalar as a block value, e.g. `'1'` for the string "1"."""
+    # 0.0 == -0.0 (same hash) and nan != nan: floats are keyed by their repr.
+    lookup = (float, repr(value)) if type(value) is float else (type(value), value)
+    form = _value_forms.get(lookup, "")
+    if form == "":
+        text = str(yaml.serialize(_node([value]), **_EMIT_OPTIONS))
+        inline = text[2:-1]  # "- <form>\n"
+        form = _value_forms[lookup] = inline if _one_line(inline) else None
+    if form is None:
+        raise _NotInline
+    return form
+
+
+def _key_form(key: Any) -> str:
+    if type(key) is not str:
+        raise _NotInline
+    form = _key_forms.get(key, "")
+    if form == "":
+        form = None
+        if len(key.encode("utf-8", "surrogatepass")) < _SIMPLE_KEY_LIMIT:
+            text = str(yaml.serialize(_node({key: None}), **_EMIT_OPTIONS))
+            if text.endswith(": null\n") and _one_line(text[:-7]) and text[0] != "?":
+                form = text[:-7]
+        _key_forms[key] = form
+    if form is None:
+        raise _NotInline
+    return form
+
+
+def _block_mapping(
+    value: dict[str, Any], indent: int, top: tuple[str, ...], out: list[str]
+) -> None:
+    """Entries of a non-empty mapping; the first starts where the caller left the line."""
+    pad = " " * indent
+    keys = sorted(value)
+    if top:
+        keys = [k for k in top if k in value] + [k for k in keys if k not in top]
+    lead = ""  # the first entry continues the caller's line ("- " or "---\n")
+    for key in keys:
+        form = _key_forms.get(key) or _key_form(key)
+        child = value[key]
+        kind = type(child)
+        if kind is str:
+            out.append(f"{lead}{form}: {_value_forms.get((str, child)) or _value_form(child)}\n")
+        elif kind is dict and child:
+            out.append(f"{lead}{form}:\n{pad}  ")
+            child_top = _META_KEYS if key == "metadata" and top is _TOP_KEYS else ()
+            _block_mapping(child, indent + 2, child_top, out)
+        elif kind is list and child:
+            out.append(f"{lead}{form}:\n{pad}")
+            _block_sequence(child, indent, out)
+        else:
+            out.append(f"{lead}{form}: {_inline(child)}\n")
+        lead = pad
+
+
+def _block_sequence(items: list[Any], indent: int, out: list[str]) -> None:
+    """Items of a non-empty sequence; the first `- ` goes where the caller left the line."""
+    pad = " " * indent
+    lead = ""
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            out.append(f"{lead}- {_value_forms.get((str, item)) or _value_form(item)}\n")
+        elif kind is dict and item:
+            out.append(lead + "- ")
+            _block_mapping(item, indent + 2, (), out)
+        elif kind is list and item:
+            out.append(lead + "- ")
+            _block_sequence(item, indent + 2, out)
+        else:
+            out.append(f"{lead}- {_inline(item)}\n")
+        lead = pad
+
+
+def _inline(value: Any) -> str:
+    """A scalar, or an empty collection (libyaml writes those in flow style)."""
+    kind = type(value)
+    if kind is dict:
+        return "{}"
+    if kind is list:
+        return "[]"
+    return _value_form(value)
 
 
 def dump_document(data: Any) -> str:

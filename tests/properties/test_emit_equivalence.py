@@ -1,17 +1,22 @@
 """The fast emitter writes exactly what PyYAML's own safe representer would, in our key order.
 
-`emit._node` bypasses PyYAML's representer for speed; this pins it to the library's output
-byte for byte (so no quoting or escaping decision is ours) and checks the text reads back.
+`dump_objects` writes the block layout itself and takes each scalar's form from libyaml,
+falling back to libyaml for the whole stream when a scalar spans lines; `emit._node` (that
+fallback, and the source of scalar forms) bypasses PyYAML's representer. This pins both to
+the library's output byte for byte (so no quoting or escaping decision is ours) and checks
+the text reads back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler import emit
 from compiler.emit import dump_objects, object_sort_key
 
 TOP = ("apiVersion", "kind", "metadata", "spec")
@@ -101,3 +106,48 @@ def test_no_alias_even_for_shared_values() -> None:
                           "data": {"one": shared, "two": shared}}])  # fmt: skip
     assert "&" not in text
     assert "*" not in text
+
+
+def test_manifests_are_laid_out_without_libyaml_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path really runs for manifest-shaped objects (the fallback is for scalars
+    that span lines), and it writes what libyaml would."""
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "m", "namespace": "n", "labels": {"app": "m", "tier": "1"}},
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "spec": {
+                    "containers": [{"args": ["--port", "8000", "--x=yes"], "env": [], "name": "c"}],
+                    "nodeSelector": {},
+                    "tolerations": [{"effect": "NoSchedule", "operator": "Exists"}],
+                }
+            },
+            "ratio": 0.5,
+            "nested": [[1, [True, None]], []],
+        },
+    }
+    expected = reference_dump([obj])
+
+    def no_stream(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("the whole stream went through libyaml")
+
+    monkeypatch.setattr(emit, "_libyaml_stream", no_stream)
+    assert dump_objects([obj]) == expected
+
+
+def test_multi_line_scalar_falls_back_to_libyaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    stream = emit._libyaml_stream
+
+    def counted(objs: list[dict[str, Any]]) -> str:
+        calls.append(len(objs))
+        return stream(objs)
+
+    monkeypatch.setattr(emit, "_libyaml_stream", counted)
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+           "data": {"script": "line one\n  line two\n", "list": ["a\u2028b"]}}  # fmt: skip
+    assert dump_objects([obj]) == reference_dump([obj])
+    assert yaml.safe_load(dump_objects([obj]).removeprefix("---\n")) == obj
+    assert calls
