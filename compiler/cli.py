@@ -43,18 +43,20 @@ from compiler.render import (
     read_project,
     resolve_settings,
 )
+from compiler.rendered_tree import write_tree
 from compiler.schema import json_schemas
 from compiler.tables import images_table
 from compiler.workspace import (
     LOCK_FILE,
     Workspace,
+    cache_directory,
     compile_env,
     load_policy,
     merged_policy,
     policy_sources,
     repository_lock,
+    tree_record_file,
     write_text_atomic,
-    write_tree,
 )
 
 if TYPE_CHECKING:  # the client imports httpx: only `recipe` commands pay for it, at run time
@@ -187,7 +189,8 @@ def compile_command(
         click.echo(f"runwayc: {env}: {_counts(result)}; nothing written", err=True)
         sys.exit(EXIT_DIAGNOSTICS)
     target = out or repo / "rendered" / env
-    changed = write_tree(target, result.files)
+    record = None if no_cache else tree_record_file(cache_directory(repo), env)
+    changed = write_tree(target, result.files, record)
     state = "written to" if changed else "unchanged in"
     reused = f"; {result.reused} file(s) from cache" if result.reused else ""
     click.echo(

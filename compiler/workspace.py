@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -211,76 +210,6 @@ class Workspace:
         return _read(path, f"<builtin>/overlays/{path.name}")
 
 
-def write_tree(target: Path, files: Mapping[str, bytes]) -> bool:
-    """Make `target` hold exactly `files`; False when nothing had to change.
-
-    Only what differs is touched: a no-change compile writes nothing (mtimes stay, which
-    keeps `publish` and other tools honest) and a one-model change rewrites one manifest and
-    the kustomization. Every file is replaced atomically (temp file + rename). Order matters
-    for a reader that looks mid-way: new and changed manifests land first, then the
-    kustomization that lists them, and stale files go last, so the kustomization never names
-    a file that is not there. A first write builds the tree beside the target and renames
-    it into place, so an interrupted first compile leaves no tree rather than half of one.
-    """
-    if not target.is_dir():
-        _write_new_tree(target, files)
-        return True
-    existing = _files_under(target)
-    changed = [
-        name
-        for name, content in files.items()
-        if name not in existing or (target / name).read_bytes() != content
-    ]
-    stale = sorted(existing - set(files))
-    if not changed and not stale:
-        return False
-    # Manifests before the index files that reference them.
-    changed.sort(key=lambda name: (name in ("kustomization.yaml", ".gitattributes"), name))
-    for name in changed:
-        path = target / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, files[name])
-    for name in stale:
-        (target / name).unlink()
-        _prune_empty_parents((target / name).parent, target)
-    return True
-
-
-def _files_under(root: Path) -> set[str]:
-    """Relative paths of the files under `root` (os.walk: pathlib's rglob is several times
-    slower, and a fleet's tree is thousands of files)."""
-    found: set[str] = set()
-    for directory, _, names in os.walk(root):
-        relative = os.path.relpath(directory, root)
-        prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-        found.update(prefix + name for name in names)
-    return found
-
-
-def _write_new_tree(target: Path, files: Mapping[str, bytes]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 would leak into the published tree
-    try:
-        for relative, content in files.items():
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _prune_empty_parents(directory: Path, root: Path) -> None:
-    while directory != root and directory.is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:  # not empty
-            return
-        directory = directory.parent
-
-
 def write_bytes_atomic(path: Path, content: bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -334,10 +263,15 @@ def cache_directory(root: Path) -> Path:
     return Path(configured) if configured else root / CACHE_DIR
 
 
-def _cache_file(directory: Path, env: str) -> Path:
+def _cache_file(directory: Path, env: str, kind: str = "compile") -> Path:
     safe = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", env)
     name = env if safe else hashlib.sha256(env.encode()).hexdigest()[:32]
-    return directory / f"compile-{name}.json"
+    return directory / f"{kind}-{name}.json"
+
+
+def tree_record_file(directory: Path, env: str) -> Path:
+    """Where `rendered_tree.write_tree` keeps its record of the tree it last wrote for `env`."""
+    return _cache_file(directory, env, "tree")
 
 
 def read_cache(directory: Path, env: str) -> dict[str, Any]:

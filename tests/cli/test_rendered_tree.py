@@ -1,0 +1,275 @@
+"""The rendered-tree writer: with its record it reads back nothing it can trust, and is
+never fooled by anything it cannot.
+
+Each edit below is one a person or tool could make to a rendered tree between two compiles;
+whatever the record says, the tree must end up holding exactly the compile's files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.rendered_tree import read_record, write_tree
+
+FILES = {
+    "team-a/m0/manifest.yaml": b"kind: A\n",
+    "team-a/m0/README.md": b"# m0\n",
+    "team-a/m1/manifest.yaml": b"kind: B\n",
+    "team-b/m2/manifest.yaml": b"kind: C\n",
+    "kustomization.yaml": b"resources: []\n",
+}
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def age(record: Path) -> None:
+    """Move the record's stamp one second past the tree, as if the compile were long over
+    (on a fast machine the files and the record can share a clock tick: racy, re-read)."""
+    stamp = record.stat().st_mtime_ns + 1_000_000_000
+    os.utime(record, ns=(stamp, stamp))
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[Path, Path]:
+    out, record = tmp_path / "out", tmp_path / "cache" / "tree-dev.json"
+    assert write_tree(out, FILES, record)
+    age(record)
+    return out, record
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the tree files read back."""
+    seen: list[str] = []
+    original = Path.read_bytes
+
+    def spy(self: Path) -> bytes:
+        seen.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", spy)
+    return seen
+
+
+def test_first_write_records_every_file_and_directory(written: tuple[Path, Path]) -> None:
+    out, record_path = written
+    record = read_record(record_path, out.resolve())
+    assert record is not None
+    assert sorted(record.files) == sorted(FILES)
+    assert sorted(record.dirs) == ["team-a", "team-a/m0", "team-a/m1", "team-b", "team-b/m2"]
+    assert tree(out) == FILES
+
+
+def test_no_change_reads_nothing_back_and_writes_nothing(
+    written: tuple[Path, Path], reads: list[str]
+) -> None:
+    out, record = written
+    before = record.stat().st_mtime_ns
+    assert write_tree(out, FILES, record) is False
+    assert [name for name in reads if name != record.name] == []
+    assert record.stat().st_mtime_ns == before
+
+
+def test_without_a_record_every_file_is_read_back(
+    written: tuple[Path, Path], reads: list[str]
+) -> None:
+    out, _ = written
+    assert write_tree(out, FILES) is False
+    assert sorted(reads) == sorted(name.rpartition("/")[2] for name in FILES)
+
+
+def test_one_change_rewrites_one_file(written: tuple[Path, Path], reads: list[str]) -> None:
+    out, record = written
+    new = {**FILES, "team-a/m1/manifest.yaml": b"kind: X\n"}
+    mtimes = {name: (out / name).stat().st_mtime_ns for name in FILES}
+    assert write_tree(out, new, record)
+    assert [name for name in reads if name != record.name] == []
+    assert tree(out) == new
+    assert [n for n in FILES if (out / n).stat().st_mtime_ns != mtimes[n]] == [
+        "team-a/m1/manifest.yaml"
+    ]
+
+
+def test_same_size_edit_with_old_mtime_is_found(written: tuple[Path, Path]) -> None:
+    """The edit keeps the size and puts the mtime back: only the ctime tells."""
+    out, record = written
+    path = out / "team-a" / "m0" / "manifest.yaml"
+    st = path.stat()
+    path.write_bytes(b"kind: Z\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert write_tree(out, FILES, record)
+    assert tree(out) == FILES
+
+
+def test_replaced_file_with_same_content_size_and_times_is_found(
+    written: tuple[Path, Path],
+) -> None:
+    out, record = written
+    path = out / "team-b" / "m2" / "manifest.yaml"
+    st = path.stat()
+    path.unlink()
+    path.write_bytes(b"kind: Q\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert write_tree(out, FILES, record)
+    assert tree(out) == FILES
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    ["team-a/m0/extra.yaml", "team-a/new/manifest.yaml", "team-c/x/y/z.yaml", "stray.txt"],
+)
+def test_foreign_files_are_removed(written: tuple[Path, Path], foreign: str) -> None:
+    out, record = written
+    (out / foreign).parent.mkdir(parents=True, exist_ok=True)
+    (out / foreign).write_bytes(b"x")
+    assert write_tree(out, FILES, record)
+    assert tree(out) == FILES
+    directories = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir())
+    assert directories == ["team-a", "team-a/m0", "team-a/m1", "team-b", "team-b/m2"]
+
+
+def test_deleted_file_and_directory_are_restored(written: tuple[Path, Path]) -> None:
+    out, record = written
+    (out / "team-a" / "m0" / "README.md").unlink()
+    for path in (out / "team-b" / "m2").iterdir():
+        path.unlink()
+    (out / "team-b" / "m2").rmdir()
+    assert write_tree(out, FILES, record)
+    assert tree(out) == FILES
+
+
+def test_file_replaced_by_a_directory_is_found(written: tuple[Path, Path]) -> None:
+    out, record = written
+    (out / "team-a" / "m0" / "README.md").unlink()
+    (out / "team-a" / "m0" / "README.md").mkdir()
+    (out / "team-a" / "m0" / "README.md" / "inner").write_bytes(b"x")
+    with pytest.raises(IsADirectoryError):  # as without a record: not ours to delete a dir
+        write_tree(out, FILES, record)
+
+
+def test_racy_entries_are_verified_by_content(written: tuple[Path, Path], reads: list[str]) -> None:
+    """A record stamped in the same tick as the files cannot vouch for them."""
+    out, record = written
+    os.utime(record, ns=(0, 0))
+    path = out / "team-a" / "m1" / "manifest.yaml"
+    st = path.stat()
+    path.write_bytes(b"kind: W\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert write_tree(out, FILES, record)
+    assert tree(out) == FILES
+    assert "manifest.yaml" in reads
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"[]",
+        b'{"format": 1, "target": "/elsewhere", "files": {}, "dirs": {}}',
+        b'{"format": 1, "target": "TARGET", "files": {"a": [1]}, "dirs": {}}',
+        b'{"format": 1, "target": "TARGET", "files": {}, "dirs": {"": ["x", 1, 2, 3]}}',
+        b'{"format": 99, "target": "TARGET", "files": {}, "dirs": {}}',
+    ],
+)
+def test_damaged_or_foreign_record_is_no_record(written: tuple[Path, Path], damage: bytes) -> None:
+    out, record = written
+    record.write_bytes(damage.replace(b"TARGET", str(out.resolve()).encode()))
+    age(record)
+    assert read_record(record, out.resolve()) is None
+    (out / "team-a" / "m0" / "manifest.yaml").write_bytes(b"kind: Y\n")
+    assert write_tree(out, FILES, record)
+    assert tree(out) == FILES
+    assert read_record(record, out.resolve()) is not None  # rewritten with the tree
+
+
+def test_lying_record_cannot_hide_a_difference(written: tuple[Path, Path]) -> None:
+    """A record claiming a hash for content that is not there: stat and hash must both agree
+    with the new content, so a wrong hash can only cost a rewrite, never skip one."""
+    out, record = written
+    document = json.loads(record.read_bytes())
+    stamp = record.stat().st_mtime_ns
+    document["files"]["team-a/m0/manifest.yaml"][4] = "0" * 64
+    record.write_text(json.dumps(document))
+    os.utime(record, ns=(stamp, stamp))
+    before = (out / "team-a" / "m0" / "manifest.yaml").stat().st_mtime_ns
+    assert write_tree(out, FILES, record)  # rewritten: the recorded hash says it differs
+    assert tree(out) == FILES
+    assert (out / "team-a" / "m0" / "manifest.yaml").stat().st_mtime_ns >= before
+
+
+def test_unwritable_record_location_still_writes_the_tree(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_bytes(b"a file where the cache directory should be")
+    out = tmp_path / "out"
+    assert write_tree(out, FILES, blocker / "tree-dev.json")
+    assert write_tree(out, FILES, blocker / "tree-dev.json") is False
+    assert tree(out) == FILES
+
+
+def test_no_change_without_a_record_starts_one(tmp_path: Path) -> None:
+    out, record = tmp_path / "out", tmp_path / "tree-dev.json"
+    write_tree(out, FILES)
+    assert not record.exists()
+    assert write_tree(out, FILES, record) is False
+    assert read_record(record, out.resolve()) is not None
+
+
+names = st.sampled_from(
+    ["a/x/manifest.yaml", "a/x/README.md", "a/y/manifest.yaml", "b/z/manifest.yaml", "k.yaml"]
+)
+contents = st.sampled_from([b"one\n", b"two\n", b"three\n", b""])
+file_sets = st.dictionaries(names, contents, min_size=1)
+tampering = st.lists(
+    st.tuples(st.sampled_from(["same-size", "delete", "foreign", "foreign-dir"]), names, contents),
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=file_sets, second=file_sets, edits=tampering, aged=st.booleans())
+def test_tree_holds_exactly_the_files_whatever_was_done_to_it(
+    tmp_path_factory: pytest.TempPathFactory,
+    first: dict[str, bytes],
+    second: dict[str, bytes],
+    edits: list[tuple[str, str, bytes]],
+    aged: bool,
+) -> None:
+    base = tmp_path_factory.mktemp("tree")
+    out, record = base / "out", base / "tree-dev.json"
+    write_tree(out, first, record)
+    if aged:
+        age(record)
+    for action, name, content in edits:
+        path = out / name
+        if action == "same-size" and path.is_file():
+            st_before = path.stat()
+            old = path.read_bytes()
+            path.write_bytes(bytes(reversed(old)) if old != old[::-1] else old + b"!")
+            os.utime(path, ns=(st_before.st_atime_ns, st_before.st_mtime_ns))
+        elif action == "delete" and path.is_file():
+            path.unlink()
+        elif action == "foreign":
+            path.with_name("foreign.txt").parent.mkdir(parents=True, exist_ok=True)
+            path.with_name("foreign.txt").write_bytes(content)
+        elif action == "foreign-dir":
+            extra = out / "extra" / name
+            extra.parent.mkdir(parents=True, exist_ok=True)
+            extra.write_bytes(content)
+    write_tree(out, second, record)
+    assert tree(out) == second
+    if aged:
+        age(record)
+    assert write_tree(out, second, record) is False
+    assert tree(out) == second
