@@ -8,8 +8,10 @@ instead each compiled ModelDeployment records a digest of the lock entries it re
 entry is reused only while those entries are unchanged. A pull request that touches one
 model therefore compiles one model.
 
-Entries are plain JSON. The cache lives on the user's disk but is still treated as input
-that can be damaged: anything that does not decode exactly is a miss, never an error.
+Entries are plain JSON, each kept as its own text: a hit is passed through to the next cache
+file as the text it was read as, so storing a 10,000-entry cache after a one-model change
+encodes one entry, not 10,000. The cache lives on the user's disk but is still treated as
+input that can be damaged: anything that does not decode exactly is a miss, never an error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from compiler.diagnostics import Diagnostic, Location, Severity
 from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -51,19 +53,32 @@ def entry_key(fingerprint: str, path: str, text: str) -> str:
 
 def lock_digest(lock: LockFile, lock_key: str, images: Sequence[str]) -> str:
     """Digest of the lock entries one ModelDeployment reads: its provider and image pins."""
-    provider: ProviderPin | None = lock.providers.get(lock_key)
-    pins: list[ImagePin | None] = [lock.images.get(image) for image in images]
-    view = [
-        provider.model_dump(mode="json") if provider else None,
-        *(pin.model_dump(mode="json") if pin else None for pin in pins),
-    ]
-    return _digest([json.dumps(view, sort_keys=True)])
+    return LockDigests(lock).of(lock_key, images)
 
 
-def still_valid(outcome: SourceOutcome, lock: LockFile) -> bool:
-    return all(
-        d.lock_digest == lock_digest(lock, d.lock_key, d.images) for d in outcome.deployments
-    )
+class LockDigests:
+    """`lock_digest` for many ModelDeployments of one lock: each image pin, which thousands
+    of models share, is serialised once."""
+
+    def __init__(self, lock: LockFile) -> None:
+        self.lock = lock
+        self._images: dict[str, str] = {}
+
+    def _pin_text(self, pin: ImagePin | ProviderPin | None) -> str:
+        return json.dumps(pin.model_dump(mode="json") if pin else None, sort_keys=True)
+
+    def of(self, lock_key: str, images: Sequence[str]) -> str:
+        parts = [self._pin_text(self.lock.providers.get(lock_key))]
+        for image in images:
+            text = self._images.get(image)
+            if text is None:
+                text = self._images[image] = self._pin_text(self.lock.images.get(image))
+            parts.append(text)
+        return _digest(parts)
+
+
+def still_valid(outcome: SourceOutcome, digests: LockDigests) -> bool:
+    return all(d.lock_digest == digests.of(d.lock_key, d.images) for d in outcome.deployments)
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -73,8 +88,9 @@ def _location_json(loc: Location) -> list[Any]:
     return [loc.file, loc.line, loc.column]
 
 
-def encode(outcome: SourceOutcome) -> dict[str, Any]:
-    return {
+def encode(outcome: SourceOutcome) -> str:
+    """An outcome's entry: one line of JSON (control characters are escaped)."""
+    entry = {
         "diagnostics": [
             [str(d.severity), d.code, d.message, _location_json(d.location), d.path]
             for d in outcome.diagnostics
@@ -96,6 +112,7 @@ def encode(outcome: SourceOutcome) -> dict[str, Any]:
             for d in outcome.deployments
         ],
     }
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
 
 class _Undecodable(Exception):
@@ -169,9 +186,12 @@ def _deployment(value: Any) -> CompiledDeployment:
     )
 
 
-def decode(value: Any) -> SourceOutcome | None:
-    """An outcome from its JSON, or None when the entry is damaged in any way."""
+def decode(text: Any) -> SourceOutcome | None:
+    """An outcome from its entry's JSON text, or None when the entry is damaged in any way."""
     try:
+        if type(text) is not str:
+            raise _Undecodable
+        value = json.loads(text)
         if type(value) is not dict:
             raise _Undecodable
         diagnostics = value.get("diagnostics")
@@ -182,12 +202,12 @@ def decode(value: Any) -> SourceOutcome | None:
             tuple(_deployment(d) for d in deployments),
             tuple(_diagnostic(d) for d in diagnostics),
         )
-    except (_Undecodable, ValueError):
+    except (_Undecodable, ValueError, RecursionError):
         return None
 
 
-def lookup(entries: Mapping[str, Any], key: str, lock: LockFile) -> SourceOutcome | None:
+def lookup(entries: Mapping[str, str], key: str, digests: LockDigests) -> SourceOutcome | None:
     outcome = decode(entries.get(key)) if key in entries else None
-    if outcome is None or not still_valid(outcome, lock):
+    if outcome is None or not still_valid(outcome, digests):
         return None
     return outcome

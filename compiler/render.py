@@ -86,7 +86,7 @@ class CompileInputs:
     read_diagnostics: tuple[Diagnostic, ...] = ()
     # Incremental compiles: earlier outcomes by cache key (see compiler.cache), and a
     # fingerprint of the compiler's own code. None: compile everything, record nothing.
-    cache: Mapping[str, Any] | None = None
+    cache: Mapping[str, str] | None = None
     code_fingerprint: str = ""
     # The pinned recipe store: every file under recipes/, by repo-relative path.
     recipe_files: Mapping[str, bytes] = field(default_factory=dict)
@@ -107,7 +107,7 @@ class CompileResult:
     files: dict[str, bytes] = field(default_factory=dict)
     # The cache entries of this compile (None when the inputs carried no cache), and how
     # many source files were reused from it.
-    cache: dict[str, Any] | None = None
+    cache: dict[str, str] | None = None
     reused: int = 0
 
     @property
@@ -657,8 +657,9 @@ def compile_project(
     if inputs.cache is not None:
         fingerprint = _fingerprint(inputs, options)
         keys = [cache.entry_key(fingerprint, s.path, s.text) for s in sources]
+        digests = cache.LockDigests(settings.lock)
         for index, key in enumerate(keys):
-            hit = cache.lookup(inputs.cache, key, settings.lock)
+            hit = cache.lookup(inputs.cache, key, digests)
             if hit is not None:
                 outcomes[index] = hit
     reused = len(outcomes)

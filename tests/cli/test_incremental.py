@@ -174,19 +174,49 @@ def test_damaged_cache_file_is_an_empty_cache(fleet: Path, tmp_path: Path, damag
 def test_damaged_entries_are_misses(fleet: Path, tmp_path: Path) -> None:
     run_cli("compile", fleet)
     path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
-    document = json.loads(path.read_text())
-    for number, key in enumerate(sorted(document["entries"])):
-        entry = document["entries"][key]
+    header, *lines = path.read_text().splitlines()
+    damaged = [header]
+    for number, line in enumerate(sorted(lines)):
+        key, _, text = line.partition(" ")
+        entry = json.loads(text)
         if number % 3 == 0:
             entry["deployments"][0]["manifest"] = 42
         elif number % 3 == 1:
             entry["diagnostics"] = [["fatal", "X", "y", ["f", 1, 1], ""]]
         else:
             entry["deployments"][0].pop("lockKey")
-    path.write_text(json.dumps(document))
+        damaged.append(f"{key} {json.dumps(entry)}")
+    damaged.append("no-space-no-entry")
+    path.write_text("\n".join(damaged))
     files, diagnostics, stderr = cached(fleet)
     assert "from cache" not in stderr
     assert (files, diagnostics) == fresh(fleet, tmp_path)
+
+
+def test_truncated_entry_is_a_miss_and_the_rest_still_hit(fleet: Path, tmp_path: Path) -> None:
+    """A cache file cut short (a full disk, a killed process) loses its last entry only."""
+    run_cli("compile", fleet)
+    path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
+    text = path.read_text().rstrip("\n")
+    path.write_text(text[: len(text) - 40])
+    files, diagnostics, stderr = cached(fleet)
+    assert "5 file(s) from cache" in stderr
+    assert (files, diagnostics) == fresh(fleet, tmp_path)
+
+
+def test_hits_are_stored_as_they_were_read(fleet: Path) -> None:
+    """After a one-model change the other entries are passed through, not re-encoded."""
+    run_cli("compile", fleet)
+    path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
+    header, *lines = path.read_text().splitlines()
+    marked = [line[:-1] + ',"extra":true}' for line in lines]  # still valid, never re-made
+    path.write_text("\n".join([header, *marked]) + "\n")
+    source = fleet / "deployments" / "m3.yaml"
+    source.write_text(source.read_text().replace("seed: '3'", "seed: '33'"))
+    cached(fleet)
+    after = path.read_text().splitlines()[1:]
+    assert sum('"extra":true}' in line for line in after) == 5
+    assert len(after) == 6
 
 
 def test_cache_directory_from_the_environment(
