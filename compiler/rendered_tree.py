@@ -86,13 +86,17 @@ def _record(
     target: Path,
     dirs: Mapping[str, os.stat_result],
     files: Mapping[str, tuple[os.stat_result, bytes]],
+    hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The record document; `hashes` holds content hashes already computed in this write."""
+    known = hashes or {}
     return {
         "format": RECORD_FORMAT,
         "target": str(target),
         "dirs": {name: list(_identity(st)) for name, st in sorted(dirs.items())},
         "files": {
-            name: [*_identity(st), _sha(content)] for name, (st, content) in sorted(files.items())
+            name: [*_identity(st), known.get(name) or _sha(content)]
+            for name, (st, content) in sorted(files.items())
         },
     }
 
@@ -142,14 +146,17 @@ def write_tree(target: Path, files: Mapping[str, bytes], record_path: Path | Non
         return True
     record = read_record(record_path, target) if record_path is not None else None
     scan = _scan(target, record)
+    hashes: dict[str, str] = {}
     changed = [
-        name for name, content in files.items() if _differs(target, name, content, scan, record)
+        name
+        for name, content in files.items()
+        if _differs(target, name, content, scan, record, hashes)
     ]
     stale = sorted(set(scan.files) - set(files))
     if not changed and not stale:
         if record_path is not None and record is None:  # start recording from this tree
             kept = {name: (scan.files[name], content) for name, content in files.items()}
-            _store(record_path, _record(target, scan.dirs, kept))
+            _store(record_path, _record(target, scan.dirs, kept, hashes))
         return False
     # Manifests before the index files that reference them; stale files go last.
     changed.sort(key=lambda name: (name in _INDEX_FILES, name))
@@ -170,19 +177,25 @@ def write_tree(target: Path, files: Mapping[str, bytes], record_path: Path | Non
             name: (os.lstat(target / name) if name in written else scan.files[name], content)
             for name, content in files.items()
         }
-        _store(record_path, _record(target, dirs, kept))
+        _store(record_path, _record(target, dirs, kept, hashes))
     return True
 
 
 def _differs(
-    target: Path, name: str, content: bytes, scan: _Scan, record: TreeRecord | None
+    target: Path,
+    name: str,
+    content: bytes,
+    scan: _Scan,
+    record: TreeRecord | None,
+    hashes: dict[str, str],
 ) -> bool:
     now = scan.files.get(name)
     if now is None or not stat.S_ISREG(now.st_mode) or now.st_size != len(content):
         return True
     recorded = record.files.get(name) if record is not None else None
     if record is not None and recorded is not None and record.trusted(recorded[0], now):
-        return recorded[1] != _sha(content)
+        hashes[name] = _sha(content)
+        return recorded[1] != hashes[name]
     try:
         return (target / name).read_bytes() != content
     except OSError:

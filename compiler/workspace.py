@@ -280,40 +280,78 @@ def tree_record_file(directory: Path, env: str) -> Path:
     return _cache_file(directory, env, "tree")
 
 
-# The cache file: a header line, then one line per entry, "<key> <entry JSON>".
+# The cache of one environment is a directory of shards, `<xx>.jsonl` holding the entries
+# whose key starts with the hex digits xx: a header line, then one line per entry, "<key>
+# <entry JSON>" (JSON escapes every newline inside an entry). A compile rewrites only the
+# shards whose entries changed, so storing a 10,000-entry cache after a one-model change
+# writes two small files, not 50 MB.
 _CACHE_HEADER = json.dumps({"format": CACHE_FORMAT})
+_SHARD = re.compile(r"[0-9a-f]{2}")
+
+
+def _shards(directory: Path, env: str) -> Path:
+    return _cache_file(directory, env).with_suffix("")
 
 
 def read_cache(directory: Path, env: str) -> dict[str, str]:
     """The stored entries for `env`, as their JSON text (decoded only when looked up); a
-    missing, unreadable or foreign file is an empty cache."""
+    missing, unreadable or foreign shard is an empty one."""
+    entries: dict[str, str] = {}
     try:
-        text = _cache_file(directory, env).read_bytes().decode("utf-8")
-    except (OSError, ValueError):
-        return {}
-    header, _, body = text.partition("\n")
-    if header != _CACHE_HEADER:
-        return {}
-    entries = {}
-    for line in body.split("\n"):  # JSON escapes every newline inside an entry
-        key, _, entry = line.partition(" ")
-        if entry:
-            entries[key] = entry
+        names = sorted(os.listdir(_shards(directory, env)))
+    except OSError:
+        return entries
+    for name in names:
+        prefix, _, suffix = name.partition(".")
+        if suffix != "jsonl" or not _SHARD.fullmatch(prefix):
+            continue
+        try:
+            text = (_shards(directory, env) / name).read_bytes().decode("utf-8")
+        except (OSError, ValueError):
+            continue
+        header, _, body = text.partition("\n")
+        if header != _CACHE_HEADER:
+            continue
+        for line in body.split("\n"):
+            key, _, entry = line.partition(" ")
+            if entry and key.startswith(prefix):
+                entries[key] = entry
     return entries
 
 
-def write_cache(directory: Path, env: str, entries: Mapping[str, str]) -> None:
-    """Store `entries` (only this compile's: the cache never outgrows the repository).
+def _by_shard(entries: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    shards: dict[str, dict[str, str]] = {}
+    for key, entry in entries.items():
+        if _SHARD.fullmatch(key[:2]):
+            shards.setdefault(key[:2], {})[key] = entry
+    return shards
+
+
+def write_cache(
+    directory: Path, env: str, entries: Mapping[str, str], stored: Mapping[str, str]
+) -> None:
+    """Store `entries` (only this compile's: the cache never outgrows the repository),
+    rewriting the shards that differ from `stored`, what was read.
 
     Best effort: a read-only checkout still compiles, it just does not get faster."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        new, old = _by_shard(entries), _by_shard(stored)
+        if new == old:  # hits are the very strings read, so this is mostly identity checks
+            return
+        shards = _shards(directory, env)
+        shards.mkdir(parents=True, exist_ok=True)
+        _cache_file(directory, env).unlink(missing_ok=True)  # format 2's single file
         ignore = directory / ".gitignore"
         if not ignore.exists():
             # Like pytest's and ruff's caches: never committed, whatever the repo's .gitignore.
             write_text_atomic(ignore, "# created by runwayc\n*\n")
-        lines = [_CACHE_HEADER, *(f"{key} {entry}" for key, entry in entries.items())]
-        write_text_atomic(_cache_file(directory, env), "\n".join(lines) + "\n")
+        for prefix in sorted(new.keys() | old.keys()):
+            path = shards / f"{prefix}.jsonl"
+            if prefix not in new:
+                path.unlink(missing_ok=True)
+            elif new[prefix] != old.get(prefix):
+                lines = [_CACHE_HEADER, *(f"{k} {e}" for k, e in sorted(new[prefix].items()))]
+                write_text_atomic(path, "\n".join(lines) + "\n")
     except OSError:
         pass
 
@@ -335,6 +373,6 @@ def compile_env(
         stored = read_cache(directory, env)
         inputs = replace(inputs, cache=stored, code_fingerprint=code_fingerprint())
     result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
-    if result.cache is not None and result.cache.keys() != stored.keys():
-        write_cache(directory, env, result.cache)
+    if result.cache is not None:
+        write_cache(directory, env, result.cache, stored)
     return result

@@ -44,6 +44,10 @@ def mtimes(directory: Path) -> dict[str, int]:
     }
 
 
+def shard_files(repo: Path) -> list[Path]:
+    return sorted((repo / ".runwayc_cache" / "compile-dev").glob("*.jsonl"))
+
+
 def fresh(repo: Path, tmp_path: Path, *extra: str) -> tuple[dict[str, bytes], str]:
     """The tree and diagnostics of a compile that uses no cache, into a scratch directory."""
     out = tmp_path / "reference"
@@ -128,6 +132,8 @@ def test_lock_pin_change_recompiles_the_models_that_read_it(fleet: Path, tmp_pat
     assert "from cache" not in stderr  # every model reads that image pin
     assert moved.encode() in files["team-a/m0/manifest.yaml"]
     assert (files, diagnostics) == fresh(fleet, tmp_path)
+    # The recompiled entries (same keys, new lock digests) were stored: the next compile hits.
+    assert "6 file(s) from cache" in cached(fleet)[2]
 
 
 def test_unrelated_lock_entry_keeps_the_cache(fleet: Path) -> None:
@@ -165,7 +171,7 @@ def test_cached_warnings_and_errors_are_reported_again(make_repo, tmp_path: Path
 )
 def test_damaged_cache_file_is_an_empty_cache(fleet: Path, tmp_path: Path, damage: bytes) -> None:
     run_cli("compile", fleet)
-    for path in (fleet / ".runwayc_cache").glob("compile-*.json"):
+    for path in shard_files(fleet):
         path.write_bytes(damage)
     files, diagnostics, _ = cached(fleet)
     assert (files, diagnostics) == fresh(fleet, tmp_path)
@@ -173,30 +179,33 @@ def test_damaged_cache_file_is_an_empty_cache(fleet: Path, tmp_path: Path, damag
 
 def test_damaged_entries_are_misses(fleet: Path, tmp_path: Path) -> None:
     run_cli("compile", fleet)
-    path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
-    header, *lines = path.read_text().splitlines()
-    damaged = [header]
-    for number, line in enumerate(sorted(lines)):
-        key, _, text = line.partition(" ")
-        entry = json.loads(text)
-        if number % 3 == 0:
-            entry["deployments"][0]["manifest"] = 42
-        elif number % 3 == 1:
-            entry["diagnostics"] = [["fatal", "X", "y", ["f", 1, 1], ""]]
-        else:
-            entry["deployments"][0].pop("lockKey")
-        damaged.append(f"{key} {json.dumps(entry)}")
-    damaged.append("no-space-no-entry")
-    path.write_text("\n".join(damaged))
+    number = 0
+    for path in shard_files(fleet):
+        header, *lines = path.read_text().splitlines()
+        damaged = [header]
+        for line in lines:
+            key, _, text = line.partition(" ")
+            entry = json.loads(text)
+            if number % 3 == 0:
+                entry["deployments"][0]["manifest"] = 42
+            elif number % 3 == 1:
+                entry["diagnostics"] = [["fatal", "X", "y", ["f", 1, 1], ""]]
+            else:
+                entry["deployments"][0].pop("lockKey")
+            number += 1
+            damaged.append(f"{key} {json.dumps(entry)}")
+        damaged.append("no-space-no-entry")
+        path.write_text("\n".join(damaged))
+    assert number == 6
     files, diagnostics, stderr = cached(fleet)
     assert "from cache" not in stderr
     assert (files, diagnostics) == fresh(fleet, tmp_path)
 
 
-def test_truncated_entry_is_a_miss_and_the_rest_still_hit(fleet: Path, tmp_path: Path) -> None:
-    """A cache file cut short (a full disk, a killed process) loses its last entry only."""
+def test_truncated_shard_loses_only_its_last_entry(fleet: Path, tmp_path: Path) -> None:
+    """A shard cut short (a full disk, a killed process) loses its last entry only."""
     run_cli("compile", fleet)
-    path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
+    path = shard_files(fleet)[0]
     text = path.read_text().rstrip("\n")
     path.write_text(text[: len(text) - 40])
     files, diagnostics, stderr = cached(fleet)
@@ -204,19 +213,33 @@ def test_truncated_entry_is_a_miss_and_the_rest_still_hit(fleet: Path, tmp_path:
     assert (files, diagnostics) == fresh(fleet, tmp_path)
 
 
-def test_hits_are_stored_as_they_were_read(fleet: Path) -> None:
-    """After a one-model change the other entries are passed through, not re-encoded."""
+def test_entries_in_the_wrong_shard_or_foreign_files_are_ignored(fleet: Path) -> None:
     run_cli("compile", fleet)
-    path = next((fleet / ".runwayc_cache").glob("compile-*.json"))
-    header, *lines = path.read_text().splitlines()
-    marked = [line[:-1] + ',"extra":true}' for line in lines]  # still valid, never re-made
-    path.write_text("\n".join([header, *marked]) + "\n")
+    first, second = shard_files(fleet)[:2]
+    moved = second.read_text().splitlines()[1:]
+    first.write_text(first.read_text() + "\n".join(moved) + "\n")
+    second.unlink()
+    header = first.read_text().splitlines()[0]
+    (second.parent / "zz.jsonl").write_text("\n".join([header, *moved]) + "\n")
+    _, _, stderr = cached(fleet)
+    assert f"{6 - len(moved)} file(s) from cache" in stderr
+
+
+def test_a_one_model_change_rewrites_only_its_shards(fleet: Path) -> None:
+    """The other entries are neither re-encoded nor rewritten."""
+    run_cli("compile", fleet)
+    before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in shard_files(fleet)}
     source = fleet / "deployments" / "m3.yaml"
     source.write_text(source.read_text().replace("seed: '3'", "seed: '33'"))
-    cached(fleet)
-    after = path.read_text().splitlines()[1:]
-    assert sum('"extra":true}' in line for line in after) == 5
-    assert len(after) == 6
+    _, _, stderr = cached(fleet)
+    assert "5 file(s) from cache" in stderr
+    after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in shard_files(fleet)}
+    rewritten = {
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    }
+    assert 1 <= len(rewritten) <= 2
+    lines = [line for name in after for line in after[name][1].splitlines()[1:]]
+    assert len(lines) == 6
 
 
 def test_cache_directory_from_the_environment(
@@ -226,7 +249,7 @@ def test_cache_directory_from_the_environment(
     monkeypatch.setenv("RUNWAYC_CACHE_DIR", str(elsewhere))
     run_cli("compile", fleet)
     assert not (fleet / ".runwayc_cache").exists()
-    assert (elsewhere / "compile-dev.json").is_file()
+    assert [p.name for p in (elsewhere / "compile-dev").iterdir()]
     assert (elsewhere / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
