@@ -15,6 +15,7 @@ rounds, alternating:
   kubectl kustomize   `kubectl kustomize` of the twin, output written to a file
   runwayc one-change  one ModelDeployment edited (a different value each round), then
                       `runwayc compile` with its cache warm: the pull-request case
+  runwayc no-change   the same compile once more: nothing to write
 
 Printed per size: median wall time, peak RSS (the process and its workers) and the ratios,
 plus two floors: `json.dumps` of the same rendered objects, in-process, and runwayc's start-up
@@ -165,8 +166,8 @@ def bench_size(
         shutil.rmtree(repo)
     gen_fleet.generate(count, repo)
     runwayc = [sys.executable, "-m", "compiler.cli", "compile", str(repo), "--env", "prod"]
-    out = work / f"out-{count}"
     full, peer, incremental, startup = Samples(), Samples(), Samples(), Samples()
+    unchanged = Samples()
     in_memory = Samples()
     tmpfs = Path("/dev/shm")
     tmpfs_out = tmpfs / f"runwayc-bench-out-{os.getpid()}-{count}" if tmpfs.is_dir() else None
@@ -177,9 +178,16 @@ def bench_size(
     kustomize_output = work / f"kustomize-{count}.yaml"
     # Warm the page cache and the runwayc cache once; neither round counts.
     launcher.measure([*runwayc, "--locked"])
+    # Each full compile writes into a directory of its own, and the trees are deleted only
+    # after the last round: on a file system mounted with `discard` (this VM's root), deleting
+    # thousands of files right before a measured run bills their discards to that run.
+    outs = [work / f"out-{count}-{number}" for number in range(rounds)]
+    for path in outs:
+        shutil.rmtree(path, ignore_errors=True)
+    out = outs[0]
     for number in range(rounds):
-        shutil.rmtree(out, ignore_errors=True)
-        full.add(*launcher.measure([*runwayc, "--locked", "--no-cache", "--out", str(out)]))
+        argv = [*runwayc, "--locked", "--no-cache", "--out", str(outs[number])]
+        full.add(*launcher.measure(argv))
         if tmpfs_out is not None:
             shutil.rmtree(tmpfs_out, ignore_errors=True)
             argv = [*runwayc, "--locked", "--no-cache", "--out", str(tmpfs_out)]
@@ -193,13 +201,17 @@ def bench_size(
             equal = check_same_objects(objects, kustomize_output) if kustomize else "not compared"
         edit_one(repo, number)
         incremental.add(*launcher.measure([*runwayc, "--locked"]))
+        unchanged.add(*launcher.measure([*runwayc, "--locked"]))
         startup.add(*launcher.measure([sys.executable, "-m", "compiler.cli", "--version"]))
+    for path in outs[1:]:
+        shutil.rmtree(path, ignore_errors=True)
     return {
         "count": count,
         "full": full,
         "tmpfs": in_memory if tmpfs_out is not None else None,
         "peer": peer if kustomize else None,
         "incremental": incremental,
+        "unchanged": unchanged,
         "startup": startup,
         "floor": json_floor(objects, rounds),
         "equal": equal,
@@ -237,6 +249,7 @@ def main() -> None:
             else:
                 print("  kubectl kustomize:            not run (N > --kustomize-limit)")
             print(f"  runwayc compile (one change): {result['incremental'].describe()}")
+            print(f"  runwayc compile (no change):  {result['unchanged'].describe()}")
             print(f"  runwayc start-up (--version):  {result['startup'].describe()}")
             print(f"  floor, json.dumps of the same objects: {result['floor']:.3f} s")
             if result["peer"] is not None:
@@ -260,10 +273,13 @@ def main() -> None:
         for result in results[1:]:
             scale = result["count"] / first["count"]
             growth = result["full"].median / first["full"].median
-            print(
+            line = (
                 f"N {first['count']} -> {result['count']} ({scale:.0f}x models): "
                 f"runwayc full {growth:.1f}x wall time"
             )
+            if first["tmpfs"] is not None and result["tmpfs"] is not None:
+                line += f", full on tmpfs {result['tmpfs'].median / first['tmpfs'].median:.1f}x"
+            print(line)
 
 
 if __name__ == "__main__":
