@@ -13,7 +13,10 @@ cache directory) a file whose stat is unchanged is known by its hash and a direc
 stat is unchanged by its recorded entries; anything else is read or listed as before. The
 stat identity is git's index rule: inode, size, mtime and ctime, and an entry stamped in the
 same clock tick as the record itself is "racily clean" and verified by content, so an edit
-made just after a compile cannot hide behind a coarse timestamp.
+made just after a compile cannot hide behind a coarse timestamp. As in git, one window is
+left: an edit made during a compile, in the same tick as the lstat taken of that file and
+keeping its size, goes unnoticed until that file is next rewritten or a compile runs with
+`--no-cache`.
 """
 
 from __future__ import annotations
