@@ -297,8 +297,9 @@ def read_cache(directory: Path, env: str) -> dict[str, str]:
     """The stored entries for `env`, as their JSON text (decoded only when looked up); a
     missing, unreadable or foreign shard is an empty one."""
     entries: dict[str, str] = {}
+    shards = _shards(directory, env)
     try:
-        names = sorted(os.listdir(_shards(directory, env)))
+        names = sorted(os.listdir(shards))
     except OSError:
         return entries
     for name in names:
@@ -306,7 +307,7 @@ def read_cache(directory: Path, env: str) -> dict[str, str]:
         if suffix != "jsonl" or not _SHARD.fullmatch(prefix):
             continue
         try:
-            text = (_shards(directory, env) / name).read_bytes().decode("utf-8")
+            text = (shards / name).read_bytes().decode("utf-8")
         except (OSError, ValueError):
             continue
         header, _, body = text.partition("\n")

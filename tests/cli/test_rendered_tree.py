@@ -41,6 +41,16 @@ def age(record: Path) -> None:
     os.utime(record, ns=(stamp, stamp))
 
 
+def edit_keeping_times(path: Path, content: bytes, *, replace: bool = False) -> None:
+    """Write `content` (in place, or as a new file) and put the old atime and mtime back:
+    what a careless tool or `cp -p` leaves, and only the ctime (or inode) can tell."""
+    st = path.stat()
+    if replace:
+        path.unlink()
+    path.write_bytes(content)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 @pytest.fixture
 def written(tmp_path: Path) -> tuple[Path, Path]:
     out, record = tmp_path / "out", tmp_path / "cache" / "tree-dev.json"
@@ -105,10 +115,7 @@ def test_one_change_rewrites_one_file(written: tuple[Path, Path], reads: list[st
 def test_same_size_edit_with_old_mtime_is_found(written: tuple[Path, Path]) -> None:
     """The edit keeps the size and puts the mtime back: only the ctime tells."""
     out, record = written
-    path = out / "team-a" / "m0" / "manifest.yaml"
-    st = path.stat()
-    path.write_bytes(b"kind: Z\n")
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edit_keeping_times(out / "team-a" / "m0" / "manifest.yaml", b"kind: Z\n")
     assert write_tree(out, FILES, record)
     assert tree(out) == FILES
 
@@ -117,11 +124,7 @@ def test_replaced_file_with_same_content_size_and_times_is_found(
     written: tuple[Path, Path],
 ) -> None:
     out, record = written
-    path = out / "team-b" / "m2" / "manifest.yaml"
-    st = path.stat()
-    path.unlink()
-    path.write_bytes(b"kind: Q\n")
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edit_keeping_times(out / "team-b" / "m2" / "manifest.yaml", b"kind: Q\n", replace=True)
     assert write_tree(out, FILES, record)
     assert tree(out) == FILES
 
@@ -163,10 +166,7 @@ def test_racy_entries_are_verified_by_content(written: tuple[Path, Path], reads:
     """A record stamped in the same tick as the files cannot vouch for them."""
     out, record = written
     os.utime(record, ns=(0, 0))
-    path = out / "team-a" / "m1" / "manifest.yaml"
-    st = path.stat()
-    path.write_bytes(b"kind: W\n")
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edit_keeping_times(out / "team-a" / "m1" / "manifest.yaml", b"kind: W\n")
     assert write_tree(out, FILES, record)
     assert tree(out) == FILES
     assert "manifest.yaml" in reads
@@ -254,10 +254,8 @@ def test_tree_holds_exactly_the_files_whatever_was_done_to_it(
     for action, name, content in edits:
         path = out / name
         if action == "same-size" and path.is_file():
-            st_before = path.stat()
             old = path.read_bytes()
-            path.write_bytes(bytes(reversed(old)) if old != old[::-1] else old + b"!")
-            os.utime(path, ns=(st_before.st_atime_ns, st_before.st_mtime_ns))
+            edit_keeping_times(path, old[::-1] if old != old[::-1] else old + b"!")
         elif action == "delete" and path.is_file():
             path.unlink()
         elif action == "foreign":
