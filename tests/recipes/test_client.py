@@ -18,7 +18,7 @@ from compiler.errors import (
     RecipeValidationError,
 )
 from compiler.recipe_client import RecipeClient
-from compiler.recipes import Selection, check_base_url, check_model_id, document_url
+from compiler.recipes import MAX_BODY_BYTES, Selection, check_base_url, check_model_id, document_url
 from tests.conftest import ROOT
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -140,9 +140,9 @@ RSS_PROBE = textwrap.dedent(
     from compiler.errors import RecipeTooLargeError
     from compiler.recipe_client import RecipeClient
 
-    def rss_kib():
+    def peak_rss_kib():
         for line in open("/proc/self/status"):
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1])
 
     url = sys.argv[1]
@@ -153,15 +153,21 @@ RSS_PROBE = textwrap.dedent(
                 client.get(path)
             except RecipeTooLargeError:
                 pass
-            samples[path] = rss_kib()
+            samples[path] = peak_rss_kib()
     print(json.dumps(samples))
     """
 )
 
 
 def test_memory_of_the_reading_process_stays_flat_across_body_sizes(recipes_server):
-    """The client runs in its own process; its RSS after 8, 32 and 128 MiB bodies (after a
-    warm-up read of one oversize body) differs by far less than the bodies would need."""
+    """The client runs in its own process; its peak RSS after 8, 32 and 128 MiB bodies (after a
+    warm-up read of one oversize body) grows by far less than the bodies would need.
+
+    The peak (VmHWM), not the current RSS: whether the allocator hands freed chunks back to the
+    system varies from run to run (CI once saw the current RSS 4.5 MiB higher after the
+    128 MiB body), while the peak only moves if the client ever holds more. The client may
+    hold up to MAX_BODY_BYTES before it stops, so the bound is a few limits' worth; a client
+    that read the whole body peaks about 240 MiB higher (measured by lifting the limit)."""
     recipes_server.chunked("/warm", 8 * MIB)
     for size in (8, 32, 128):
         recipes_server.chunked(f"/big{size}", size * MIB)
@@ -174,7 +180,7 @@ def test_memory_of_the_reading_process_stays_flat_across_body_sizes(recipes_serv
     )
     samples = json.loads(done.stdout)
     sizes = [samples[p] for p in ("/big8", "/big32", "/big128")]
-    assert max(sizes) - min(sizes) < 4 * 1024, samples  # KiB: flat, not +120 MiB
+    assert max(sizes) - min(sizes) < 3 * MAX_BODY_BYTES // 1024, samples  # KiB
 
 
 def test_a_slow_drip_ends_at_the_time_limit(recipes_server):
