@@ -21,6 +21,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from compiler.diagnostics import Diagnostic, Location, Severity
 from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
@@ -49,6 +51,31 @@ def settings_fingerprint(
 
 def entry_key(fingerprint: str, path: str, text: str) -> str:
     return _digest([fingerprint, path, text])
+
+
+def lock_memo_key(code: str, limits: object, text: str) -> str:
+    """What a parsed runway.lock depends on: the code that parsed it, the load limits it was
+    held to, and its text."""
+    return _digest([f"format={CACHE_FORMAT}", "runway.lock", code, repr(limits), text])
+
+
+def encode_lock(key: str, lock: LockFile) -> str:
+    """The memo of a runway.lock that parsed without a diagnostic: its model as JSON, which
+    reads back about twenty times faster than the YAML (10,000 pins: 0.5 s of YAML)."""
+    entry = {"key": key, "lock": lock.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def decode_lock(text: str, key: str) -> LockFile | None:
+    """The memo's lock if it was made for exactly `key`, else None (damage is a miss too: the
+    lock is validated again, as strictly as from YAML)."""
+    try:
+        entry = json.loads(text)
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return LockFile.model_validate(entry.get("lock"))
+    except (ValueError, RecursionError, ValidationError):
+        return None
 
 
 def lock_digest(lock: LockFile, lock_key: str, images: Sequence[str]) -> str:

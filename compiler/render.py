@@ -88,6 +88,8 @@ class CompileInputs:
     # fingerprint of the compiler's own code. None: compile everything, record nothing.
     cache: Mapping[str, str] | None = None
     code_fingerprint: str = ""
+    # With a cache: the memo of runway.lock a compile left (see `_read_lock`), if any.
+    lock_memo: str | None = None
     # The pinned recipe store: every file under recipes/, by repo-relative path.
     recipe_files: Mapping[str, bytes] = field(default_factory=dict)
 
@@ -109,6 +111,7 @@ class CompileResult:
     # many source files were reused from it.
     cache: dict[str, str] | None = None
     reused: int = 0
+    lock_memo: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -160,6 +163,8 @@ class Settings:
     overlay: Overlay | None
     env: str
     recipe_files: Mapping[str, bytes] = field(default_factory=dict)
+    # The memo of runway.lock to keep for the next compile (with a cache; None: nothing to keep).
+    lock_memo: str | None = None
 
     def default_namespace(self) -> str:
         """Overlay, then the environment entry, then runway.yaml, then `default`."""
@@ -225,13 +230,10 @@ def resolve_settings(
                 )
             )
 
-    lock = LockFile.empty()
-    if inputs.lock is not None:
-        parsed_lock, lock_doc, found = _single_model(inputs.lock, LockFile, limits)
-        diagnostics.extend(found)
-        lock = parsed_lock or lock
-        if options.locked and parsed_lock is not None and lock_doc is not None:
-            diagnostics.extend(check_recipe_pins(parsed_lock, lock_doc, inputs.recipe_files))
+    lock, found, lock_memo = _read_lock(inputs, limits)
+    diagnostics.extend(found)
+    if options.locked and inputs.lock is not None:
+        diagnostics.extend(check_recipe_pins(lock, inputs.lock, limits, inputs.recipe_files))
 
     overlay: Overlay | None = None
     if inputs.overlay is not None:
@@ -244,15 +246,41 @@ def resolve_settings(
 
     if catalog is None or has_errors(diagnostics):
         return None, diagnostics
-    settings = Settings(catalog, policy, lock, project, overlay, options.env, inputs.recipe_files)
+    settings = Settings(
+        catalog, policy, lock, project, overlay, options.env, inputs.recipe_files, lock_memo
+    )
     return settings, diagnostics
 
 
+def _read_lock(
+    inputs: CompileInputs, limits: LoadLimits
+) -> tuple[LockFile, list[Diagnostic], str | None]:
+    """runway.lock (empty if absent), its problems, and the memo of it to keep (None when
+    there is nothing to keep). With a cache, a lock that parsed cleanly is memoised as JSON
+    under the hash of its text: the YAML of 10,000 pins takes half a second to read."""
+    if inputs.lock is None:
+        return LockFile.empty(), [], None
+    key = None
+    if inputs.cache is not None:
+        key = cache.lock_memo_key(inputs.code_fingerprint, limits, inputs.lock.text)
+        memoised = cache.decode_lock(inputs.lock_memo, key) if inputs.lock_memo else None
+        if memoised is not None:
+            return memoised, [], inputs.lock_memo
+    parsed, _, diagnostics = _single_model(inputs.lock, LockFile, limits)
+    if parsed is None:
+        return LockFile.empty(), diagnostics, None
+    if key is None or diagnostics:
+        return parsed, diagnostics, None
+    return parsed, diagnostics, cache.encode_lock(key, parsed)
+
+
 def check_recipe_pins(
-    lock: LockFile, lock_doc: SourceDocument, files: Mapping[str, bytes]
+    lock: LockFile, lock_source: SourceFile, limits: LoadLimits, files: Mapping[str, bytes]
 ) -> list[Diagnostic]:
-    """Under --locked, every vendored recipe file must still be the bytes that were pinned."""
+    """Under --locked, every vendored recipe file must still be the bytes that were pinned.
+    runway.lock is read for positions only when a pin is broken (it may come from the memo)."""
     found = []
+    lock_doc: SourceDocument | None = None
     for model_id, pin in sorted(lock.recipes.items()):
         for path, expected in sorted({pin.path: pin.sha256, **pin.files}.items()):
             content = files.get(path)
@@ -266,11 +294,15 @@ def check_recipe_pins(
                     f"does not match its pin (sha256 {actual[:12]}..., pinned {expected[:12]}...)"
                 )
             )
+            if lock_doc is None:
+                lock_doc = _single_model(lock_source, LockFile, limits)[1]
             found.append(
                 error(
                     "RECIPE_PIN_MISMATCH",
                     f"{path} {state}; run `runwayc recipe pull {model_id}` and review the change",
-                    lock_doc.location(("recipes", model_id)),
+                    lock_doc.location(("recipes", model_id))
+                    if lock_doc
+                    else Location(lock_source.path, 1, 1),
                     f"recipes.{model_id}",
                 )
             )
@@ -690,7 +722,9 @@ def compile_project(
             key: inputs.cache[key] if i not in missed else cache.encode(outcomes[i])
             for i, key in enumerate(keys)
         }
-    return CompileResult(tuple(ordered), final, settings.lock, files, entries, reused)
+    return CompileResult(
+        tuple(ordered), final, settings.lock, files, entries, reused, settings.lock_memo
+    )
 
 
 def read_project(source: SourceFile | None) -> tuple[ProjectConfig | None, list[Diagnostic]]:

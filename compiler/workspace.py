@@ -370,10 +370,31 @@ def compile_env(
     inputs = workspace.inputs(env)
     directory = cache_directory(workspace.root)
     stored: dict[str, str] = {}
+    memo_file = _cache_file(directory, env, "lock")
+    memo = None
     if use_cache:
         stored = read_cache(directory, env)
-        inputs = replace(inputs, cache=stored, code_fingerprint=code_fingerprint())
+        memo = _read_memo(memo_file)
+        fingerprint = code_fingerprint()
+        inputs = replace(inputs, cache=stored, code_fingerprint=fingerprint, lock_memo=memo)
     result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
     if result.cache is not None:
         write_cache(directory, env, result.cache, stored)
+        if result.lock_memo is not None and result.lock_memo != memo:
+            _write_memo(memo_file, result.lock_memo)
     return result
+
+
+def _read_memo(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, ValueError):
+        return None
+
+
+def _write_memo(path: Path, text: str) -> None:
+    try:  # best effort, like the cache shards
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+    except OSError:
+        pass

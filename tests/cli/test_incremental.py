@@ -256,3 +256,69 @@ def test_cache_directory_from_the_environment(
 def test_no_cache_reads_and_writes_no_cache(fleet: Path) -> None:
     assert run_cli("compile", fleet, "--no-cache").exit_code == 0
     assert not (fleet / ".runwayc_cache").exists()
+
+
+def lock_memo(repo: Path) -> Path:
+    return repo / ".runwayc_cache" / "lock-dev.json"
+
+
+def test_runway_lock_is_memoised_and_the_memo_follows_the_lock(fleet: Path) -> None:
+    run_cli("compile", fleet)
+    memo = lock_memo(fleet).read_text()
+    assert json.loads(memo)["lock"]["images"]["vllm/vllm-openai:v0.11.0"]["digest"] == LOCK_DIGEST
+    moved = "sha256:" + "b" * 64
+    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, moved))
+    files, _, _ = cached(fleet)
+    assert moved.encode() in files["team-a/m0/manifest.yaml"]
+    assert (
+        json.loads(lock_memo(fleet).read_text())["lock"]["images"]["vllm/vllm-openai:v0.11.0"][
+            "digest"
+        ]
+        == moved
+    )
+
+
+def _memo_for_another_lock(memo: str) -> str:
+    entry = json.loads(memo)
+    entry["key"] = "0" * 64
+    return json.dumps(entry)
+
+
+def _memo_with_an_invalid_lock(memo: str) -> str:
+    entry = json.loads(memo)
+    entry["lock"]["version"] = 2
+    return json.dumps(entry)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda memo: "",
+        lambda memo: "not json",
+        lambda memo: "[1, 2]",
+        lambda memo: memo[: len(memo) // 2],
+        _memo_for_another_lock,
+        _memo_with_an_invalid_lock,
+    ],
+)
+def test_a_damaged_or_foreign_lock_memo_is_read_past(fleet: Path, tmp_path: Path, damage) -> None:
+    run_cli("compile", fleet)
+    moved = "sha256:" + "b" * 64
+    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, moved))
+    lock_memo(fleet).write_text(damage(lock_memo(fleet).read_text()))
+    files, diagnostics, _ = cached(fleet)
+    assert (files, diagnostics) == fresh(fleet, tmp_path)
+    assert json.loads(lock_memo(fleet).read_text())["lock"]["images"]  # a good memo again
+
+
+def test_a_lock_broken_after_it_was_memoised_is_reported_where_it_breaks(
+    fleet: Path, tmp_path: Path
+) -> None:
+    run_cli("compile", fleet)
+    (fleet / "runway.lock").write_text(LOCK.replace("repository:", "repositry:"))
+    _, diagnostics, stderr = cached(fleet)
+    assert "nothing written" in stderr
+    assert diagnostics == fresh(fleet, tmp_path)[1]
+    found = json.loads(diagnostics)["diagnostics"]
+    # the unknown key (line 6) and the pin it leaves without a repository (line 4)
+    assert {(d["file"], d["line"]) for d in found} == {("runway.lock", 4), ("runway.lock", 6)}

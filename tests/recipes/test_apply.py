@@ -182,6 +182,16 @@ def test_compile_locked_refuses_a_vendored_recipe_that_changed(quickstart, recip
     assert f"recipes/{QWEN}/hw/a100.json does not match its pin" in edited.stderr
     assert f"run `runwayc recipe pull {QWEN}`" in edited.stderr
     assert edited.stderr.startswith("runway.lock:")
+    # runway.lock came from its memo; the position is read from the YAML all the same.
+    uncached = run_cli(
+        "compile", quickstart, "--env", "dev", "--locked", "--no-cache", "--out", quickstart / "o"
+    )
+    assert edited.stderr.splitlines()[0] == uncached.stderr.splitlines()[0]
+    lock_lines = (quickstart / "runway.lock").read_text().splitlines()
+    pin_line = lock_lines.index("recipes:") + lock_lines[lock_lines.index("recipes:") :].index(
+        f"  {QWEN}:"
+    )
+    assert edited.stderr.startswith(f"runway.lock:{pin_line + 1}:")
 
     (quickstart / "recipes" / f"{QWEN}.json").unlink()
     missing = run_cli("compile", quickstart, "--env", "dev", "--locked", "--out", quickstart / "o")
