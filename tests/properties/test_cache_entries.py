@@ -8,9 +8,17 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.cache import decode, encode
+from compiler.cache import (
+    LockDigests,
+    decode,
+    decode_lock,
+    encode,
+    encode_lock,
+    lock_memo_key,
+)
 from compiler.diagnostics import Diagnostic, Location, Severity
-from compiler.lockfile import ProviderPin
+from compiler.load import LoadLimits
+from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
 
 text = st.text(max_size=20)
@@ -55,3 +63,43 @@ def test_an_entry_decodes_to_its_outcome_and_stays_one_line(outcome: SourceOutco
 def test_any_text_is_an_outcome_or_a_miss(entry: str) -> None:
     outcome = decode(entry)
     assert outcome is None or isinstance(outcome, SourceOutcome)
+
+
+optional = st.none() | text
+image_pins = st.builds(
+    ImagePin,
+    requested=text,
+    repository=text,
+    tag=optional,
+    digest=st.none() | st.just("sha256:" + "0" * 64),
+    resolved=optional,
+    source=optional,
+    resolved_at=optional,
+    unresolved_reason=optional,
+)
+provider_pins = st.builds(ProviderPin, name=text, reason=text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(image_pins, provider_pins))
+def test_a_pins_digest_text_is_its_json_dump(pin: ImagePin | ProviderPin) -> None:
+    """LockDigests serialises a pin's __dict__; that must stay the model's own JSON dump, or
+    cached outcomes would be checked against the wrong text."""
+    expected = json.dumps(pin.model_dump(mode="json"), sort_keys=True)
+    assert LockDigests(LockFile.empty())._pin_text(pin) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(text, provider_pins, max_size=3),
+    st.dictionaries(text, image_pins, max_size=3),
+    st.text(max_size=10),
+)
+def test_a_lock_memo_reads_back_only_under_its_own_key(
+    providers: dict[str, ProviderPin], images: dict[str, ImagePin], other: str
+) -> None:
+    lock = LockFile(version=1, providers=providers, images=images)
+    key = lock_memo_key("code", LoadLimits(), "text")
+    memo = encode_lock(key, lock)
+    assert decode_lock(memo, key) == lock
+    assert decode_lock(memo, lock_memo_key("code", LoadLimits(), "text" + other + "!")) is None
