@@ -21,8 +21,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from compiler.diagnostics import Diagnostic, Location, Severity
 from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
@@ -74,7 +72,7 @@ def decode_lock(text: str, key: str) -> LockFile | None:
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         return LockFile.model_validate(entry.get("lock"))
-    except (ValueError, RecursionError, ValidationError):
+    except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
         return None
 
 

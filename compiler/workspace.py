@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -149,15 +149,12 @@ class Workspace:
         except ValueError:
             return path.as_posix()
 
-    def deployment_files(self) -> list[Path]:
-        """Every deployments/**/*.yaml and *.yml, as pathlib's glob would find them (files and
-        links to files; linked directories are not descended)."""
-        return [self.root / display for display in self._deployment_sources()]
-
-    def _deployment_sources(self) -> list[str]:
-        """`deployment_files` as repo-relative POSIX paths, by scandir: the file type comes
-        with the directory entry, so only links cost a stat, and no Path is built (the glob
-        took ten times as long on a 10,000-file tree, Path.relative_to a second as long)."""
+    def deployment_sources(self) -> list[str]:
+        """Every deployments/**/*.yaml and *.yml as pathlib's glob would find them (files and
+        links to files; linked directories are not descended), as repo-relative POSIX paths.
+        By scandir: the file type comes with the directory entry, so only links cost a stat,
+        and no Path is built (the glob took ten times as long on a 10,000-file tree,
+        Path.relative_to a second as long)."""
         found: list[str] = []
         pending = [SOURCES_DIR]
         while pending:
@@ -193,7 +190,7 @@ class Workspace:
         lock_path = self.root / LOCK_FILE
         overlay_path = self.overlay_file(env)
         builtin = data_dir("policies")
-        sources = self._deployment_sources()
+        sources = self.deployment_sources()
         root = str(self.root)
         deployments, unreadable = _read_sources([(f"{root}/{p}", p) for p in sources])
         return CompileInputs(
@@ -363,10 +360,6 @@ def write_cache(
         shards = _shards(directory, env)
         shards.mkdir(parents=True, exist_ok=True)
         _cache_file(directory, env).unlink(missing_ok=True)  # format 2's single file
-        ignore = directory / ".gitignore"
-        if not ignore.exists():
-            # Like pytest's and ruff's caches: never committed, whatever the repo's .gitignore.
-            write_text_atomic(ignore, "# created by runwayc\n*\n")
         for prefix in sorted(new.keys() | old.keys()):
             path = shards / f"{prefix}.jsonl"
             if prefix not in new:
@@ -400,10 +393,24 @@ def compile_env(
         inputs = replace(inputs, cache=stored, code_fingerprint=fingerprint, lock_memo=memo)
     result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
     if result.cache is not None:
+        # Before anything is stored there: the entries, the lock memo, and the tree record
+        # `compile` writes next (a repository without models has only the last two).
+        _make_cache_directory(directory)
         write_cache(directory, env, result.cache, stored)
         if result.lock_memo is not None and result.lock_memo != memo:
-            _write_memo(memo_file, result.lock_memo)
+            with suppress(OSError):  # best effort, like the cache shards
+                write_text_atomic(memo_file, result.lock_memo)
     return result
+
+
+def _make_cache_directory(directory: Path) -> None:
+    """The cache directory, ignoring itself like pytest's and ruff's caches: never committed,
+    whatever the repository's .gitignore says. Best effort, like everything stored there."""
+    ignore = directory / ".gitignore"
+    with suppress(OSError):
+        if not ignore.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(ignore, "# created by runwayc\n*\n")
 
 
 def _read_memo(path: Path) -> str | None:
@@ -411,11 +418,3 @@ def _read_memo(path: Path) -> str | None:
         return path.read_bytes().decode("utf-8")
     except (OSError, ValueError):
         return None
-
-
-def _write_memo(path: Path, text: str) -> None:
-    try:  # best effort, like the cache shards
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, text)
-    except OSError:
-        pass

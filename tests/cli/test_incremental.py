@@ -322,3 +322,13 @@ def test_a_lock_broken_after_it_was_memoised_is_reported_where_it_breaks(
     found = json.loads(diagnostics)["diagnostics"]
     # the unknown key (line 6) and the pin it leaves without a repository (line 4)
     assert {(d["file"], d["line"]) for d in found} == {("runway.lock", 4), ("runway.lock", 6)}
+
+
+def test_the_cache_directory_ignores_itself_even_with_no_entries(make_repo) -> None:
+    """A repository without models still leaves a lock memo and a tree record behind; they
+    must not be committable any more than the entries are."""
+    repo = make_repo({"runway.lock": LOCK})
+    assert run_cli("compile", repo).exit_code == 0
+    cache = repo / ".runwayc_cache"
+    assert (cache / "lock-dev.json").is_file()
+    assert (cache / ".gitignore").read_text().splitlines()[-1] == "*"

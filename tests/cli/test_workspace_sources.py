@@ -30,7 +30,7 @@ def test_source_discovery_matches_the_glob(tmp_path: Path) -> None:
     (deployments / "dir.yaml").mkdir()
     patterns = ("deployments/**/*.yaml", "deployments/**/*.yml")
     globbed = sorted({p for pattern in patterns for p in tmp_path.glob(pattern) if p.is_file()})
-    found = Workspace(tmp_path).deployment_files()
+    found = [tmp_path / p for p in Workspace(tmp_path).deployment_sources()]
     assert found == globbed
     assert [p.relative_to(deployments).as_posix() for p in found] == [
         ".h.yaml",
@@ -43,4 +43,4 @@ def test_source_discovery_matches_the_glob(tmp_path: Path) -> None:
 
 
 def test_no_deployments_directory_is_no_sources(tmp_path: Path) -> None:
-    assert Workspace(tmp_path).deployment_files() == []
+    assert Workspace(tmp_path).deployment_sources() == []
