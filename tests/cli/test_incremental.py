@@ -15,6 +15,7 @@ from tests.conftest import run_cli
 from tests.helpers import md_yaml
 
 LOCK_DIGEST = "sha256:" + "a" * 64
+MOVED_DIGEST = "sha256:" + "b" * 64  # the same image pin after a `lock --update`
 LOCK = f"""\
 version: 1
 providers: {{}}
@@ -126,11 +127,10 @@ def test_policy_change_invalidates_every_entry(fleet: Path, tmp_path: Path) -> N
 
 def test_lock_pin_change_recompiles_the_models_that_read_it(fleet: Path, tmp_path: Path) -> None:
     run_cli("compile", fleet)
-    moved = "sha256:" + "b" * 64
-    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, moved))
+    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, MOVED_DIGEST))
     files, diagnostics, stderr = cached(fleet)
     assert "from cache" not in stderr  # every model reads that image pin
-    assert moved.encode() in files["team-a/m0/manifest.yaml"]
+    assert MOVED_DIGEST.encode() in files["team-a/m0/manifest.yaml"]
     assert (files, diagnostics) == fresh(fleet, tmp_path)
     # The recompiled entries (same keys, new lock digests) were stored: the next compile hits.
     assert "6 file(s) from cache" in cached(fleet)[2]
@@ -262,20 +262,19 @@ def lock_memo(repo: Path) -> Path:
     return repo / ".runwayc_cache" / "lock-dev.json"
 
 
+def memoised_digest(repo: Path) -> str:
+    """The image pin's digest as the lock memo holds it."""
+    lock = json.loads(lock_memo(repo).read_text())["lock"]
+    return str(lock["images"]["vllm/vllm-openai:v0.11.0"]["digest"])
+
+
 def test_runway_lock_is_memoised_and_the_memo_follows_the_lock(fleet: Path) -> None:
     run_cli("compile", fleet)
-    memo = lock_memo(fleet).read_text()
-    assert json.loads(memo)["lock"]["images"]["vllm/vllm-openai:v0.11.0"]["digest"] == LOCK_DIGEST
-    moved = "sha256:" + "b" * 64
-    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, moved))
+    assert memoised_digest(fleet) == LOCK_DIGEST
+    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, MOVED_DIGEST))
     files, _, _ = cached(fleet)
-    assert moved.encode() in files["team-a/m0/manifest.yaml"]
-    assert (
-        json.loads(lock_memo(fleet).read_text())["lock"]["images"]["vllm/vllm-openai:v0.11.0"][
-            "digest"
-        ]
-        == moved
-    )
+    assert MOVED_DIGEST.encode() in files["team-a/m0/manifest.yaml"]
+    assert memoised_digest(fleet) == MOVED_DIGEST
 
 
 def _memo_for_another_lock(memo: str) -> str:
@@ -303,12 +302,11 @@ def _memo_with_an_invalid_lock(memo: str) -> str:
 )
 def test_a_damaged_or_foreign_lock_memo_is_read_past(fleet: Path, tmp_path: Path, damage) -> None:
     run_cli("compile", fleet)
-    moved = "sha256:" + "b" * 64
-    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, moved))
+    (fleet / "runway.lock").write_text(LOCK.replace(LOCK_DIGEST, MOVED_DIGEST))
     lock_memo(fleet).write_text(damage(lock_memo(fleet).read_text()))
     files, diagnostics, _ = cached(fleet)
     assert (files, diagnostics) == fresh(fleet, tmp_path)
-    assert json.loads(lock_memo(fleet).read_text())["lock"]["images"]  # a good memo again
+    assert memoised_digest(fleet) == MOVED_DIGEST  # a good memo again
 
 
 def test_a_lock_broken_after_it_was_memoised_is_reported_where_it_breaks(
