@@ -7,6 +7,7 @@ and a bug still surfaces as a traceback rather than being hidden.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -698,6 +699,8 @@ def agent_command(
     """Watch ModelDeployments and write their status (what the agent Deployment runs)."""
     from compiler.agent.serve import AgentOptions, run_agent, saturation_options
 
+    gc.enable()  # a long-lived process: `run` turned the collector off for one-shot commands
+
     if bool(namespace) == all_namespaces:
         raise click.UsageError("say where to watch: --namespace NS or --all-namespaces")
     analysis = None
@@ -961,5 +964,22 @@ def _counts(result: CompileResult) -> str:
     return f"{errors} error(s), {warnings} warning(s)"
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m compiler.cli`
+def run() -> None:
+    """The `runwayc` console script (and `python -m compiler.cli`).
+
+    Every command but `agent` is one process that reads, compiles and exits. It allocates
+    hundreds of thousands of short-lived containers (parsed YAML, decoded cache entries, the
+    rendered tree's record) and frees almost all of them by reference counting, so the cyclic
+    collector only walks the heap: at 10,000 models its passes were a third of a one-change
+    compile (in-process median 1.97 -> 1.28 s over five rounds) and freed nothing that
+    mattered (peak RSS the same with it off). The heap built by the imports is frozen first,
+    so `agent`, which turns the collector back on for its long life, never scans it either.
+    Only the console script does this; library callers and the test process keep theirs.
+    """
+    gc.freeze()
+    gc.disable()
     main()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m compiler.cli`
+    run()
