@@ -8,10 +8,13 @@ instead each compiled ModelDeployment records a digest of the lock entries it re
 entry is reused only while those entries are unchanged. A pull request that touches one
 model therefore compiles one model.
 
-Entries are plain JSON, each kept as its own text: a hit is passed through to the next cache
-file as the text it was read as, so storing a 10,000-entry cache after a one-model change
-encodes one entry, not 10,000. The cache lives on the user's disk but is still treated as
-input that can be damaged: anything that does not decode exactly is a miss, never an error.
+An entry is one line of JSON (everything but the manifests, each deployment giving its
+manifest's length) followed by the manifests as they are: decoding the JSON string of a 5 KB
+manifest was most of the cost of a hit (10,000 hits: 0.19 s of 0.23 s), slicing it is a copy.
+Each entry is kept as its own text: a hit is passed through to the next cache file as the
+text it was read as, so storing a 10,000-entry cache after a one-model change encodes one
+entry, not 10,000. The cache lives on the user's disk but is still treated as input that can
+be damaged: anything that does not decode exactly is a miss, never an error.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from compiler.diagnostics import Diagnostic, Location, Severity
 from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -116,7 +119,9 @@ def _location_json(loc: Location) -> list[Any]:
 
 
 def encode(outcome: SourceOutcome) -> str:
-    """An outcome's entry: one line of JSON (control characters are escaped)."""
+    """An outcome's entry: a line of JSON (which escapes every control character), then the
+    manifests it gives the lengths of."""
+    manifests = [d.manifest.decode("utf-8") for d in outcome.deployments]
     entry = {
         "diagnostics": [
             [str(d.severity), d.code, d.message, _location_json(d.location), d.path]
@@ -133,13 +138,14 @@ def encode(outcome: SourceOutcome) -> str:
                 "imageIsDefault": d.image_is_default,
                 "componentImages": list(d.component_images),
                 "nameLocation": _location_json(d.name_location) if d.name_location else None,
-                "manifest": d.manifest.decode("utf-8"),
+                "manifestLength": len(manifest),
                 "lockDigest": d.lock_digest,
             }
-            for d in outcome.deployments
+            for d, manifest in zip(outcome.deployments, manifests, strict=True)
         ],
     }
-    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    meta = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    return "\n".join([meta, *manifests])
 
 
 class _Undecodable(Exception):
@@ -168,6 +174,12 @@ def _int(value: Any) -> int:
     return value
 
 
+def _length(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise _Undecodable
+    return value
+
+
 def _location(value: Any) -> Location:
     if type(value) is not list or len(value) != 3:
         raise _Undecodable
@@ -185,9 +197,7 @@ def _diagnostic(value: Any) -> Diagnostic:
     )
 
 
-def _deployment(value: Any) -> CompiledDeployment:
-    if type(value) is not dict:
-        raise _Undecodable
+def _deployment(value: dict[str, Any], manifest: str) -> CompiledDeployment:
     provider = value.get("provider")
     pin = None
     if provider is not None:
@@ -208,27 +218,40 @@ def _deployment(value: Any) -> CompiledDeployment:
         image_is_default=is_default,
         component_images=_str_tuple(value.get("componentImages")),
         name_location=None if where is None else _location(where),
-        manifest=_str(value.get("manifest")).encode("utf-8"),
+        manifest=manifest.encode("utf-8"),
         lock_digest=_str(value.get("lockDigest")),
     )
 
 
 def decode(text: Any) -> SourceOutcome | None:
-    """An outcome from its entry's JSON text, or None when the entry is damaged in any way."""
+    """An outcome from its entry's text, or None when the entry is damaged in any way."""
     try:
         if type(text) is not str:
             raise _Undecodable
-        value = json.loads(text)
+        meta, _, rest = text.partition("\n")
+        value = json.loads(meta)
         if type(value) is not dict:
             raise _Undecodable
         diagnostics = value.get("diagnostics")
         deployments = value.get("deployments")
         if type(diagnostics) is not list or type(deployments) is not list:
             raise _Undecodable
-        return SourceOutcome(
-            tuple(_deployment(d) for d in deployments),
-            tuple(_diagnostic(d) for d in diagnostics),
-        )
+        compiled = []
+        start = 0
+        for index, deployment in enumerate(deployments):
+            if type(deployment) is not dict:
+                raise _Undecodable
+            end = start + _length(deployment.get("manifestLength"))
+            # The manifests are joined by newlines: each ends where its length says, just
+            # before the next one's newline, and the last at the end of the entry.
+            follows = "\n" if index < len(deployments) - 1 else ""
+            if rest[end : end + 1] != follows or end > len(rest):
+                raise _Undecodable
+            compiled.append(_deployment(deployment, rest[start:end]))
+            start = end + 1
+        if not deployments and rest:
+            raise _Undecodable
+        return SourceOutcome(tuple(compiled), tuple(_diagnostic(d) for d in diagnostics))
     except (_Undecodable, ValueError, RecursionError):
         return None
 

@@ -298,22 +298,51 @@ def tree_record_file(directory: Path, env: str) -> Path:
     return _cache_file(directory, env, "tree")
 
 
-# The cache of one environment is a directory of shards, `<xx>.jsonl` holding the entries
-# whose key starts with the hex digits xx: a header line, then one line per entry, "<key>
-# <entry JSON>" (JSON escapes every newline inside an entry). A compile rewrites only the
+# The cache of one environment is a directory of shards, `<xx>.entries` holding the entries
+# whose key starts with the hex digits xx: a header line, then per entry "<key> <length>\n",
+# the entry's text of that many characters, and "\n" (an entry holds manifests, newlines and
+# all, so it is framed by its length rather than by lines). A compile rewrites only the
 # shards whose entries changed, so storing a 10,000-entry cache after a one-model change
 # writes two small files, not 50 MB.
 _CACHE_HEADER = json.dumps({"format": CACHE_FORMAT})
 _SHARD = re.compile(r"[0-9a-f]{2}")
+_SHARD_SUFFIX = ".entries"
+_ENTRY_HEAD = re.compile(r"([0-9a-f]{64}) ([0-9]{1,12})\n")
 
 
 def _shards(directory: Path, env: str) -> Path:
     return _cache_file(directory, env).with_suffix("")
 
 
+def format_shard(entries: Mapping[str, str]) -> str:
+    """A shard's text: its header, then each entry framed by its key and length, by key."""
+    framed = [f"{key} {len(entry)}\n{entry}\n" for key, entry in sorted(entries.items())]
+    return "".join([_CACHE_HEADER, "\n", *framed])
+
+
+def parse_shard(text: str, prefix: str) -> dict[str, str]:
+    """The entries of a shard's text whose keys start with `prefix`. A foreign header is an
+    empty shard; a frame that does not hold (a damaged length, a file cut short) ends it, so
+    a shard cut short loses its last entry, not the others."""
+    entries: dict[str, str] = {}
+    header, newline, _ = text.partition("\n")
+    if header != _CACHE_HEADER or not newline:
+        return entries
+    position = len(header) + 1
+    while (head := _ENTRY_HEAD.match(text, position)) is not None:
+        start = head.end()
+        end = start + int(head.group(2))
+        if text[end : end + 1] != "\n":
+            break
+        if head.group(1).startswith(prefix):
+            entries[head.group(1)] = text[start:end]
+        position = end + 1
+    return entries
+
+
 def read_cache(directory: Path, env: str) -> dict[str, str]:
-    """The stored entries for `env`, as their JSON text (decoded only when looked up); a
-    missing, unreadable or foreign shard is an empty one."""
+    """The stored entries for `env`, as their text (decoded only when looked up); a missing,
+    unreadable or foreign shard is an empty one."""
     entries: dict[str, str] = {}
     shards = _shards(directory, env)
     try:
@@ -322,19 +351,13 @@ def read_cache(directory: Path, env: str) -> dict[str, str]:
         return entries
     for name in names:
         prefix, _, suffix = name.partition(".")
-        if suffix != "jsonl" or not _SHARD.fullmatch(prefix):
+        if "." + suffix != _SHARD_SUFFIX or not _SHARD.fullmatch(prefix):
             continue
         try:
             text = (shards / name).read_bytes().decode("utf-8")
         except (OSError, ValueError):
             continue
-        header, _, body = text.partition("\n")
-        if header != _CACHE_HEADER:
-            continue
-        for line in body.split("\n"):
-            key, _, entry = line.partition(" ")
-            if entry and key.startswith(prefix):
-                entries[key] = entry
+        entries.update(parse_shard(text, prefix))
     return entries
 
 
@@ -361,12 +384,15 @@ def write_cache(
         shards.mkdir(parents=True, exist_ok=True)
         _cache_file(directory, env).unlink(missing_ok=True)  # format 2's single file
         for prefix in sorted(new.keys() | old.keys()):
-            path = shards / f"{prefix}.jsonl"
+            path = shards / f"{prefix}{_SHARD_SUFFIX}"
             if prefix not in new:
                 path.unlink(missing_ok=True)
             elif new[prefix] != old.get(prefix):
-                lines = [_CACHE_HEADER, *(f"{k} {e}" for k, e in sorted(new[prefix].items()))]
-                write_text_atomic(path, "\n".join(lines) + "\n")
+                write_text_atomic(path, format_shard(new[prefix]))
+        if not old:  # nothing was read: a first compile, or format 3's shards to clear away
+            for name in os.listdir(shards):
+                if name.endswith(".jsonl") and _SHARD.fullmatch(name[:2]):
+                    (shards / name).unlink(missing_ok=True)
     except OSError:
         pass
 

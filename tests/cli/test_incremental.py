@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.workspace import format_shard, parse_shard
 from tests.conftest import run_cli
 from tests.helpers import md_yaml
 
@@ -46,7 +47,11 @@ def mtimes(directory: Path) -> dict[str, int]:
 
 
 def shard_files(repo: Path) -> list[Path]:
-    return sorted((repo / ".runwayc_cache" / "compile-dev").glob("*.jsonl"))
+    return sorted((repo / ".runwayc_cache" / "compile-dev").glob("*.entries"))
+
+
+def shard_entries(path: Path) -> dict[str, str]:
+    return parse_shard(path.read_text(), path.name[:2])
 
 
 def fresh(repo: Path, tmp_path: Path, *extra: str) -> tuple[dict[str, bytes], str]:
@@ -181,21 +186,19 @@ def test_damaged_entries_are_misses(fleet: Path, tmp_path: Path) -> None:
     run_cli("compile", fleet)
     number = 0
     for path in shard_files(fleet):
-        header, *lines = path.read_text().splitlines()
-        damaged = [header]
-        for line in lines:
-            key, _, text = line.partition(" ")
-            entry = json.loads(text)
-            if number % 3 == 0:
-                entry["deployments"][0]["manifest"] = 42
+        damaged = {}
+        for key, text in shard_entries(path).items():
+            meta, _, manifests = text.partition("\n")
+            entry = json.loads(meta)
+            if number % 3 == 0:  # a length that does not frame the manifest
+                entry["deployments"][0]["manifestLength"] += 1
             elif number % 3 == 1:
                 entry["diagnostics"] = [["fatal", "X", "y", ["f", 1, 1], ""]]
             else:
                 entry["deployments"][0].pop("lockKey")
             number += 1
-            damaged.append(f"{key} {json.dumps(entry)}")
-        damaged.append("no-space-no-entry")
-        path.write_text("\n".join(damaged))
+            damaged[key] = f"{json.dumps(entry)}\n{manifests}"
+        path.write_text(format_shard(damaged) + "no-frame-no-entry\n")
     assert number == 6
     files, diagnostics, stderr = cached(fleet)
     assert "from cache" not in stderr
@@ -216,13 +219,22 @@ def test_truncated_shard_loses_only_its_last_entry(fleet: Path, tmp_path: Path) 
 def test_entries_in_the_wrong_shard_or_foreign_files_are_ignored(fleet: Path) -> None:
     run_cli("compile", fleet)
     first, second = shard_files(fleet)[:2]
-    moved = second.read_text().splitlines()[1:]
-    first.write_text(first.read_text() + "\n".join(moved) + "\n")
+    moved = shard_entries(second)
+    first.write_text(format_shard({**shard_entries(first), **moved}))
     second.unlink()
-    header = first.read_text().splitlines()[0]
-    (second.parent / "zz.jsonl").write_text("\n".join([header, *moved]) + "\n")
+    (second.parent / "zz.entries").write_text(format_shard(moved))
     _, _, stderr = cached(fleet)
     assert f"{6 - len(moved)} file(s) from cache" in stderr
+
+
+def test_a_format_3_cache_is_a_miss_and_is_cleared_away(fleet: Path) -> None:
+    run_cli("compile", fleet)
+    for path in shard_files(fleet):
+        path.rename(path.with_suffix(".jsonl"))  # where format 3 kept its shards
+    _, _, stderr = cached(fleet)
+    assert "from cache" not in stderr
+    names = {p.name for p in (fleet / ".runwayc_cache" / "compile-dev").iterdir()}
+    assert {name.rpartition(".")[2] for name in names} == {"entries"}
 
 
 def test_a_one_model_change_rewrites_only_its_shards(fleet: Path) -> None:
@@ -238,8 +250,7 @@ def test_a_one_model_change_rewrites_only_its_shards(fleet: Path) -> None:
         name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
     }
     assert 1 <= len(rewritten) <= 2
-    lines = [line for name in after for line in after[name][1].splitlines()[1:]]
-    assert len(lines) == 6
+    assert sum(len(parse_shard(text, name[:2])) for name, (_, text) in after.items()) == 6
 
 
 def test_cache_directory_from_the_environment(

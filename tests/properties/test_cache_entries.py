@@ -20,6 +20,7 @@ from compiler.diagnostics import Diagnostic, Location, Severity
 from compiler.load import LoadLimits
 from compiler.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.outcome import CompiledDeployment, SourceOutcome
+from compiler.workspace import format_shard, parse_shard
 
 text = st.text(max_size=20)
 locations = st.builds(Location, text, st.integers(0, 10**6), st.integers(0, 10**6))
@@ -52,9 +53,9 @@ json_values = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(outcomes)
-def test_an_entry_decodes_to_its_outcome_and_stays_one_line(outcome: SourceOutcome) -> None:
+def test_an_entry_decodes_to_its_outcome(outcome: SourceOutcome) -> None:
     entry = encode(outcome)
-    assert "\n" not in entry
+    assert "\n" not in entry.partition("\n")[0]  # the manifests' lengths are on one line
     assert decode(entry) == outcome
 
 
@@ -63,6 +64,52 @@ def test_an_entry_decodes_to_its_outcome_and_stays_one_line(outcome: SourceOutco
 def test_any_text_is_an_outcome_or_a_miss(entry: str) -> None:
     outcome = decode(entry)
     assert outcome is None or isinstance(outcome, SourceOutcome)
+
+
+@settings(max_examples=200, deadline=None)
+@given(outcomes, st.integers(-2, 2), st.text(alphabet="\n x{}", max_size=3))
+def test_an_entry_with_a_wrong_length_or_trailing_text_is_a_miss(
+    outcome: SourceOutcome, shift: int, tail: str
+) -> None:
+    meta, newline, manifests = encode(outcome).partition("\n")
+    entry = json.loads(meta)
+    if entry["deployments"] and shift:
+        entry["deployments"][-1]["manifestLength"] += shift
+        assert decode(json.dumps(entry) + newline + manifests) is None
+    if tail:
+        assert decode(encode(outcome) + "\n" + tail) is None
+
+
+keys = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(keys, outcomes.map(encode), max_size=4))
+def test_a_shard_reads_back_its_entries(entries: dict[str, str]) -> None:
+    text = format_shard(entries)
+    assert parse_shard(text, "") == entries
+    for prefix in {key[:2] for key in entries}:
+        assert parse_shard(text, prefix) == {k: e for k, e in entries.items() if k[:2] == prefix}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(keys, st.text(), max_size=3), st.integers(0, 400), st.text(max_size=30))
+def test_a_damaged_shard_keeps_only_whole_entries(
+    entries: dict[str, str], cut: int, junk: str
+) -> None:
+    """A shard cut short reads as some of its entries, whole; with anything appended or
+    prepended it still reads without an error (an entry that a cut and the junk after it
+    happen to frame is caught by `decode`, which checks every length again)."""
+    text = format_shard(entries)
+    header, _, frames = text.partition("\n")
+    key, _, rest = frames.partition(" ")
+    length, _, after = rest.partition("\n")
+    misframed = f"{header}\n{key} {int(length or 0) + 1 + cut % 5}\n{after}" if frames else text
+    for damaged in (text[:cut], misframed):
+        found = parse_shard(damaged, "")
+        assert all(entries.get(key) == entry for key, entry in found.items())
+    for damaged in (text[:cut] + junk, junk + text):
+        assert parse_shard(damaged, "").keys() <= entries.keys()
 
 
 optional = st.none() | text
