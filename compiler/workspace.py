@@ -350,8 +350,8 @@ def read_cache(directory: Path, env: str) -> dict[str, str]:
     except OSError:
         return entries
     for name in names:
-        prefix, _, suffix = name.partition(".")
-        if "." + suffix != _SHARD_SUFFIX or not _SHARD.fullmatch(prefix):
+        prefix = name.partition(".")[0]
+        if name != prefix + _SHARD_SUFFIX or not _SHARD.fullmatch(prefix):
             continue
         try:
             text = (shards / name).read_bytes().decode("utf-8")
@@ -391,7 +391,8 @@ def write_cache(
                 write_text_atomic(path, format_shard(new[prefix]))
         if not old:  # nothing was read: a first compile, or format 3's shards to clear away
             for name in os.listdir(shards):
-                if name.endswith(".jsonl") and _SHARD.fullmatch(name[:2]):
+                prefix, _, suffix = name.partition(".")
+                if suffix == "jsonl" and _SHARD.fullmatch(prefix):
                     (shards / name).unlink(missing_ok=True)
     except OSError:
         pass

@@ -55,7 +55,9 @@ json_values = st.recursive(
 @given(outcomes)
 def test_an_entry_decodes_to_its_outcome(outcome: SourceOutcome) -> None:
     entry = encode(outcome)
-    assert "\n" not in entry.partition("\n")[0]  # the manifests' lengths are on one line
+    meta = json.loads(entry.partition("\n")[0])  # the first line alone is the JSON
+    lengths = [d["manifestLength"] for d in meta["deployments"]]
+    assert lengths == [len(d.manifest.decode()) for d in outcome.deployments]
     assert decode(entry) == outcome
 
 
@@ -102,9 +104,11 @@ def test_a_damaged_shard_keeps_only_whole_entries(
     happen to frame is caught by `decode`, which checks every length again)."""
     text = format_shard(entries)
     header, _, frames = text.partition("\n")
-    key, _, rest = frames.partition(" ")
+    first_key, _, rest = frames.partition(" ")
     length, _, after = rest.partition("\n")
-    misframed = f"{header}\n{key} {int(length or 0) + 1 + cut % 5}\n{after}" if frames else text
+    misframed = (
+        f"{header}\n{first_key} {int(length or 0) + 1 + cut % 5}\n{after}" if frames else text
+    )
     for damaged in (text[:cut], misframed):
         found = parse_shard(damaged, "")
         assert all(entries.get(key) == entry for key, entry in found.items())
