@@ -18,10 +18,13 @@ rounds, alternating:
   runwayc no-change   the same compile once more: nothing to write
 
 Printed per size: median wall time, peak RSS (the process and its workers) and the ratios,
-plus two floors: `json.dumps` of the same rendered objects, in-process, and runwayc's start-up
-(`runwayc --version`: the interpreter plus every import, the part no cache can skip). The
-one-change share is given whole and beyond start-up. kustomize grows faster
-than linearly, so it only runs up to --kustomize-limit models unless told otherwise.
+plus three floors: `json.dumps` of the same rendered objects, in-process; runwayc's start-up
+(`runwayc --version`: the interpreter plus every import, the part no cache can skip); and a
+process that only imports pydantic and validates one value with a one-field model, the least
+any pydantic-validated compile of one changed spec can cost. The one-change share is given
+whole and beyond start-up, and the last floor's share of a full compile beside it. kustomize
+grows faster than linearly, so it only runs up to --kustomize-limit models unless told
+otherwise.
 """
 
 from __future__ import annotations
@@ -45,6 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_fleet
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# The cheapest process that validates anything with pydantic: the interpreter, pydantic's
+# import and one model built and used. A one-change compile validates the changed spec with
+# pydantic, so it cannot take less than this.
+_PYDANTIC_PROBE = (
+    "from pydantic import BaseModel\nclass Probe(BaseModel):\n    value: int\nProbe(value=1)"
+)
 
 
 @dataclass
@@ -170,7 +180,7 @@ def bench_size(
     gen_fleet.generate(count, repo)
     runwayc = [sys.executable, "-m", "compiler.cli", "compile", str(repo), "--env", "prod"]
     full, peer, incremental, startup = Samples(), Samples(), Samples(), Samples()
-    unchanged = Samples()
+    unchanged, pydantic_floor = Samples(), Samples()
     in_memory = Samples()
     tmpfs = Path("/dev/shm")
     tmpfs_out = tmpfs / f"runwayc-bench-out-{os.getpid()}-{count}" if tmpfs.is_dir() else None
@@ -206,6 +216,7 @@ def bench_size(
         incremental.add(*launcher.measure([*runwayc, "--locked"]))
         unchanged.add(*launcher.measure([*runwayc, "--locked"]))
         startup.add(*launcher.measure([sys.executable, "-m", "compiler.cli", "--version"]))
+        pydantic_floor.add(*launcher.measure([sys.executable, "-c", _PYDANTIC_PROBE]))
     for path in outs[1:]:
         shutil.rmtree(path, ignore_errors=True)
     return {
@@ -216,6 +227,7 @@ def bench_size(
         "incremental": incremental,
         "unchanged": unchanged,
         "startup": startup,
+        "pydantic": pydantic_floor,
         "floor": json_floor(objects, rounds),
         "equal": equal,
     }
@@ -265,6 +277,11 @@ def main() -> None:
             base = result["startup"].median
             beyond = (result["incremental"].median - base) / (result["full"].median - base)
             print(f"  one change / full: {share:.0%} whole, {beyond:.0%} beyond start-up")
+            least = result["pydantic"].median
+            print(
+                f"  floor, a process validating one value with pydantic: {least:.3f} s "
+                f"({least / result['full'].median:.0%} of full)"
+            )
             sys.stdout.flush()
     finally:
         launcher.close()
