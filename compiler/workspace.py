@@ -406,20 +406,28 @@ def compile_env(
     use_cache: bool = False,
     jobs: int = 0,
     forget: frozenset[str] = frozenset(),
+    borrowed_cache: Path | None = None,
 ) -> CompileResult:
-    """Read, compile (reusing cached outcomes when asked) and store the new cache entries."""
+    """Read, compile (reusing cached outcomes when asked) and store the new cache entries.
+
+    `borrowed_cache` is the checkout whose cache a compile of some other tree may read but
+    not write: diff and publish compile revisions exported beside the repository, whose
+    unchanged models are hits there (entries are keyed by everything an outcome depends on,
+    paths repo-relative), and the checkout's cache stays what its own last compile left.
+    """
     inputs = workspace.inputs(env)
-    directory = cache_directory(workspace.root)
+    owner = workspace.root if borrowed_cache is None else borrowed_cache
+    directory = cache_directory(owner)
     stored: dict[str, str] = {}
     memo_file = _cache_file(directory, env, "lock")
     memo = None
-    if use_cache:
+    if use_cache or borrowed_cache is not None:
         stored = read_cache(directory, env)
         memo = _read_memo(memo_file)
         fingerprint = code_fingerprint()
         inputs = replace(inputs, cache=stored, code_fingerprint=fingerprint, lock_memo=memo)
     result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
-    if result.cache is not None:
+    if result.cache is not None and borrowed_cache is None:
         # Before anything is stored there: the entries, the lock memo, and the tree record
         # `compile` writes next (a repository without models has only the last two).
         _make_cache_directory(directory)

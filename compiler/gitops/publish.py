@@ -36,13 +36,15 @@ _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]
 def compile_at(
     repo: Path, ref: str | None, env: str, scratch: Path, *, locked: bool = False
 ) -> CompileResult:
-    """Compile `env` of the runwayc project at `repo` as of `ref` (None: the working tree)."""
+    """Compile `env` of the runwayc project at `repo` as of `ref` (None: the working tree),
+    reusing what `repo`'s compile cache holds and storing nothing there."""
+    options = CompileOptions(env=env, locked=locked)
     if ref is None:
-        return compile_env(Workspace(repo), env, CompileOptions(env=env, locked=locked))
+        return compile_env(Workspace(repo), env, options, borrowed_cache=repo)
     git = Git(repo)
     target = scratch / hashlib.sha256(ref.encode()).hexdigest()[:16]
     git.export(ref, git.prefix(), target)
-    return compile_env(Workspace(target), env, CompileOptions(env=env, locked=locked))
+    return compile_env(Workspace(target), env, options, borrowed_cache=repo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.gitops.publish import compile_at
 from compiler.render import CompileOptions
 from compiler.workspace import Workspace, compile_env
 from tests.conftest import run_cli
@@ -161,3 +162,33 @@ def test_racing_publishers_both_land_and_the_last_source_wins(remote, clone, rou
     expected = expected_tree(last, "prod")
     assert files["team-a/phi4/manifest.yaml"] == expected["team-a/phi4/manifest.yaml"]
     assert set(files) == set(expected)
+
+
+def cache_state(clone: Path) -> dict[str, tuple[bytes, int]]:
+    directory = clone / ".runwayc_cache"
+    return {
+        str(path.relative_to(directory)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_revision_compile_reads_the_checkouts_cache_and_stores_nothing(
+    clone, tmp_path, monkeypatch
+):
+    source = clone("a")
+    models = len(Workspace(source).deployment_sources())
+    assert run_cli("compile", source, "--env", "prod", "--locked").exit_code == 0
+    set_memory(source, "0.8")
+    commit_all(source, "one model changed since the cache was filled")
+    before = cache_state(source)
+
+    warm = compile_at(source, "HEAD", "prod", tmp_path / "warm", locked=True)
+    assert warm.reused == models - 1  # every model but the changed one is a hit
+    assert cache_state(source) == before  # nothing stored, not even the changed model
+
+    monkeypatch.setenv("RUNWAYC_CACHE_DIR", str(tmp_path / "empty-cache"))
+    cold = compile_at(source, "HEAD", "prod", tmp_path / "cold", locked=True)
+    assert cold.reused == 0
+    assert warm.files == cold.files
+    assert warm.files == expected_tree(source, "prod")
