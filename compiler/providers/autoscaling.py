@@ -254,7 +254,7 @@ def _variant_autoscaling(
     cost = spec.variant_cost or rules.default_variant_cost or "10.0"
     labels = {**metadata["labels"]}
     accelerator = accelerator_of(md)
-    if len(accelerator) <= 63 and re.match(LABEL_VALUE_PATTERN, accelerator):
+    if len(accelerator) <= 63 and re.fullmatch(LABEL_VALUE_PATTERN, accelerator):
         labels[ACCELERATOR_LABEL] = accelerator
     return {
         "apiVersion": "llmd.ai/v1alpha1",

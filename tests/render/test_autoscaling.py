@@ -376,7 +376,7 @@ def test_a_user_policy_sets_the_keda_prometheus_address(make_repo, tmp_path):
     assert scaled["spec"]["pollingInterval"] == 30  # the rest of the built-in settings stay
 
 
-@pytest.mark.parametrize("accelerator", ["Ä100", "-H100", "H100 SXM"])
+@pytest.mark.parametrize("accelerator", ["Ä100", "-H100", "H100 SXM", "H100\n"])
 def test_an_accelerator_that_is_no_label_value_is_not_written_as_a_label(
     make_repo, tmp_path, accelerator
 ):
