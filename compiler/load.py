@@ -11,6 +11,7 @@ composing 1,000 specs, libyaml a small fraction of that; ruamel stays for round-
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEvent, Se
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from compiler.diagnostics import Diagnostic, Location, error
+from compiler.errors import LoadError
 
 PathKey = tuple[str | int, ...]
 
@@ -119,16 +121,18 @@ class _Walker:
                 node,
                 path,
             )
-        if depth > self.limits.max_depth:
+        self.positions.setdefault(path, _mark(node))
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        # `depth` counts the collections around this one: a level is a collection, so the
+        # walker and the event scan (`_first_too_deep`) refuse at the same node.
+        if depth >= self.limits.max_depth:
             raise self.refuse(
                 "YAML_TOO_DEEP",
                 f"document nests deeper than {self.limits.max_depth} levels",
                 node,
                 path,
             )
-        self.positions.setdefault(path, _mark(node))
-        if isinstance(node, ScalarNode):
-            return self.scalar(node, path)
         if isinstance(node, SequenceNode):
             if node.tag not in (_SEQ, "!!seq"):
                 raise self.refuse("YAML_TAG", f"unsupported YAML tag {node.tag!r}", node, path)
@@ -270,19 +274,19 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
         )
     documents: list[SourceDocument] = []
     diagnostics: list[Diagnostic] = []
+    bound = _nesting_bound(text)
+    composed_to = 0  # where the last document the parser finished ends
     try:
-        too_deep = None
-        if _nesting_bound(text) > _SAFE_COMPOSE_DEPTH:
-            too_deep = _first_too_deep(text, limits.max_depth)
-        if too_deep is not None:
+        if bound > _SAFE_COMPOSE_DEPTH:
             # libyaml's composer recurses in C: a deep enough file would crash the process,
             # so nesting is measured on the (iterative) event stream before composing.
-            line, column = too_deep
-            message = f"document nests deeper than {limits.max_depth} levels"
-            return LoadResult((), (error("YAML_TOO_DEEP", message, Location(file, line, column)),))
+            too_deep = _first_too_deep(text, limits.max_depth)
+            if too_deep is not None:
+                return LoadResult((), (_too_deep(file, too_deep, limits),))
         for index, root in enumerate(_compose_all(text)):
             if root is None:
                 continue
+            composed_to = root.end_mark.index
             size = root.end_mark.index - root.start_mark.index
             if size > limits.max_document_bytes:
                 line, column = _mark(root)
@@ -310,17 +314,45 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
                 continue
             documents.append(SourceDocument(file, index, data, walker.positions))
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        diagnostics.append(
-            error("YAML_SYNTAX", f"invalid YAML: {reason}", Location(file, line, column))
-        )
+        # A parser may refuse deep input with a limit of its own (libyaml 0.2.6 caps nesting
+        # at 1,000 levels, in its scanner); the user is owed runwayc's bound, at the place
+        # it was crossed, whichever parser version is installed.
+        crossing = None
+        if bound > limits.max_depth:
+            crossing = _pure_first_too_deep(text, limits.max_depth, composed_to, _index(exc))
+        if crossing is not None:
+            diagnostics.append(_too_deep(file, crossing, limits))
+        else:
+            diagnostics.append(_syntax_error(exc, file))
     except (YAMLError, ValueError, RecursionError) as exc:
         diagnostics.append(
             error("YAML_SYNTAX", f"invalid YAML: {_first_line(exc)}", Location(file, 1, 1))
         )
     return LoadResult(tuple(documents), tuple(diagnostics))
+
+
+def _too_deep(file: str, where: tuple[int, int], limits: LoadLimits) -> Diagnostic:
+    message = f"document nests deeper than {limits.max_depth} levels"
+    return error("YAML_TOO_DEEP", message, Location(file, *where))
+
+
+def _syntax_error(exc: MarkedYAMLError, file: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+    return error("YAML_SYNTAX", f"invalid YAML: {reason}", Location(file, line, column))
+
+
+def nesting_crossing(text: str, max_depth: int) -> tuple[int, int] | None:
+    """Line and column where `text` first nests deeper than `max_depth`, or None; also None
+    for text that is not YAML (its parser says why). For a parser that is not libyaml's
+    (ruamel's round-trip composer recurses in Python), to run before it sees the text."""
+    if _nesting_bound(text) <= max_depth:
+        return None
+    try:
+        return _first_too_deep(text, max_depth)
+    except YAMLError:
+        return None
 
 
 # libyaml's composer recurses once per nesting level; 20,000 levels compose fine here and
@@ -344,21 +376,98 @@ def _nesting_bound(text: str) -> int:
 
 
 def _first_too_deep(text: str, max_depth: int) -> tuple[int, int] | None:
-    """Where nesting first exceeds `max_depth`, from parser events (no recursion)."""
-    loader = _CoreSchemaLoader(text)
+    """Where nesting first exceeds `max_depth`, from parser events (no recursion).
+
+    libyaml's events first, as they are fast; if libyaml refuses the text (it may have a
+    nesting cap of its own, below the depth at which runwayc's bound is crossed in a file
+    whose first collections are deep enough), PyYAML's pure-Python parser, which has none,
+    answers instead. Its own refusal means the text is not YAML before any crossing: then
+    libyaml's words stand."""
+    try:
+        return _scan_depth(_CoreSchemaLoader(text), max_depth, 0, len(text))
+    except MarkedYAMLError as exc:
+        crossing = _pure_first_too_deep(text, max_depth, 0, _index(exc))
+        if crossing is None:
+            raise
+        return crossing
+
+
+def _index(exc: MarkedYAMLError) -> int:
+    mark = exc.problem_mark or exc.context_mark
+    return mark.index if mark is not None else 0
+
+
+def _pure_first_too_deep(
+    text: str, max_depth: int, after: int, until: int
+) -> tuple[int, int] | None:
+    """The first crossing in characters [`after`, `until`] by the pure-Python parser; None
+    when it finds none there or stops first at an error of its own."""
+    try:
+        return _scan_depth(yaml.BaseLoader(text), max_depth, after, until)
+    except YAMLError:
+        return None
+
+
+def _scan_depth(loader: Any, max_depth: int, after: int, until: int) -> tuple[int, int] | None:
+    # `loader` is libyaml's or PyYAML's pure-Python one; their stubs type neither's events.
     depth = 0
     try:
         while loader.check_event():
             event = loader.get_event()
+            mark = event.start_mark
+            index = mark.index if mark is not None else 0
+            if index > until:
+                return None
             if isinstance(event, (SequenceStartEvent, MappingStartEvent)):
                 depth += 1
-                mark = event.start_mark
-                if depth > max_depth:
+                if depth > max_depth and index >= after:
                     return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
             elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
                 depth -= 1
     finally:
         loader.dispose()
+    return None
+
+
+def load_json(content: bytes | str, file: str, limits: LoadLimits | None = None) -> Any:
+    """`json.loads(content)` within runwayc's nesting bound. The standard decoder recurses
+    and meets deep input with RecursionError (not JSONDecodeError), at a depth set by the
+    interpreter; the bound is checked on the text first, so the refusal is YAML_TOO_DEEP at
+    the bracket that crossed it, as for YAML. Raises LoadError carrying that diagnostic;
+    other decoding errors are the caller's (json.JSONDecodeError, UnicodeDecodeError)."""
+    limits = limits or LoadLimits()
+    text = content.decode("utf-8") if isinstance(content, bytes) else content
+    if text.count("[") + text.count("{") > limits.max_depth:
+        crossing = _json_crossing(text, limits.max_depth)
+        if crossing is not None:
+            diagnostic = _too_deep(file, crossing, limits)
+            raise LoadError(
+                f"{file}:{crossing[0]}:{crossing[1]}: {diagnostic.message}", [diagnostic]
+            )
+    return json.loads(text)
+
+
+# Inside a string an escape is skipped whole, so an escaped quote cannot end it; brackets
+# count only outside strings. One pass, no backtracking.
+_JSON_TOKEN = re.compile(r'\\.|["\[\]{}\n]', re.DOTALL)
+
+
+def _json_crossing(text: str, max_depth: int) -> tuple[int, int] | None:
+    depth, line, line_start, in_string = 0, 1, 0, False
+    for match in _JSON_TOKEN.finditer(text):
+        mark = match.group()
+        if mark == "\n":
+            line, line_start = line + 1, match.end()
+        elif mark == '"':
+            in_string = not in_string
+        elif in_string or mark[0] == "\\":
+            continue
+        elif mark in "[{":
+            depth += 1
+            if depth > max_depth:
+                return line, match.start() - line_start + 1
+        else:
+            depth -= 1
     return None
 
 

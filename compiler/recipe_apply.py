@@ -19,7 +19,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from compiler.diagnostics import Location, error
 from compiler.errors import RecipeError
+from compiler.load import LoadLimits, nesting_crossing
 from compiler.recipes import ANNOTATION_PREFIX, GENERATED_BY, Resolution
 
 API_VERSION = "airunway.ai/v1alpha1"
@@ -41,6 +43,15 @@ def apply_recipe(
     """`text` (a source file, None for a new one) with the ModelDeployment `name` created or
     updated from `resolution`."""
     yaml = _yaml()
+    # ruamel's round-trip composer recurses in Python: runwayc's bound is checked first.
+    crossing = nesting_crossing(text, LoadLimits().max_depth) if text else None
+    if crossing is not None:
+        diagnostic = error(
+            "YAML_TOO_DEEP",
+            f"document nests deeper than {LoadLimits().max_depth} levels",
+            Location(file, *crossing),
+        )
+        raise RecipeError(f"{file} is not YAML runwayc can edit", [diagnostic])
     try:
         documents = list(yaml.load_all(text)) if text else []
     except YAMLError as exc:

@@ -17,7 +17,13 @@ from typing import Any
 import httpx
 
 from compiler import recipes
-from compiler.errors import RecipeTimeoutError, RecipeTooLargeError, RecipeUpstreamError
+from compiler.errors import (
+    LoadError,
+    RecipeTimeoutError,
+    RecipeTooLargeError,
+    RecipeUpstreamError,
+)
+from compiler.load import load_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,9 @@ class RecipeClient:
         url = recipes.document_url(self.base_url, path)
         content = self._read(url)
         try:
-            data = json.loads(content)
+            data = load_json(content, url)
+        except LoadError as exc:
+            raise RecipeUpstreamError(exc.message, exc.diagnostics) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecipeUpstreamError(f"{url} did not answer JSON: {exc}") from None
         return Fetched(path, url, content, data)

@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from compiler.diagnostics import Diagnostic, error, warning
-from compiler.errors import RecipeError
-from compiler.load import SourceDocument, format_path
+from compiler.errors import LoadError, RecipeError
+from compiler.load import SourceDocument, format_path, load_json
 from compiler.lockfile import LockFile
 from compiler.model import ModelDeployment
 from compiler.policy import PolicySet, extra_arg_flags, flag_identity
@@ -91,6 +91,9 @@ def materialise(
             reserved=policy.reserved_networking,
             aliases=policy.aliases,
         )
+    except LoadError as exc:
+        # A stored document past the nesting bound is refused at its own line and column.
+        return None, list(exc.diagnostics)
     except RecipeError as exc:
         return fail("RECIPE_UNRESOLVED", f'recipe "{recipe_id}": {exc.message}')
     data = md.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -117,8 +120,8 @@ def _selection(annotations: Mapping[str, str]) -> Selection:
     features: tuple[str, ...] = ()
     if features_text:
         try:
-            parsed = json.loads(features_text)
-        except json.JSONDecodeError:
+            parsed = load_json(features_text, FEATURES_ANNOTATION)
+        except (json.JSONDecodeError, LoadError):
             parsed = None
         if not isinstance(parsed, list) or not all(isinstance(f, str) for f in parsed):
             raise RecipeError(f"{FEATURES_ANNOTATION} is not a JSON array of feature names")
@@ -139,7 +142,7 @@ def _json(files: Mapping[str, bytes], path: str, recipe_id: str) -> Any:
             "hardware and strategy this ModelDeployment names"
         )
     try:
-        return json.loads(content)
+        return load_json(content, path)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecipeError(f"{path} is not JSON: {exc}") from None
 

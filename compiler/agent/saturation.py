@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from compiler.errors import ConfigError
+from compiler.load import LoadLimits, nesting_crossing
 from compiler.providers.autoscaling import GPU_PRODUCT_LABEL
 
 Action = Literal["ScaleUp", "ScaleDown", "Hold"]
@@ -69,6 +70,14 @@ def saturation_config(data: Mapping[str, str] | None, source: str) -> Saturation
     text = (data or {}).get(CONFIG_KEY)
     if text is None:
         return SaturationConfig()
+    # An older libyaml composes in C recursion, with no cap: the bound is runwayc's.
+    crossing = nesting_crossing(text, LoadLimits().max_depth)
+    if crossing is not None:
+        line, column = crossing
+        raise ConfigError(
+            f"{source}: {CONFIG_KEY}:{line}:{column}: document nests deeper than "
+            f"{LoadLimits().max_depth} levels"
+        )
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -223,6 +223,7 @@ def test_config_reads_the_configmap_default_entry():
         ("kvCacheTreshold: 0.8", "kvCacheTreshold: Extra inputs are not permitted"),
         ("[1, 2]", "expected a mapping of thresholds"),
         ("a: [", "not YAML"),
+        ("[" * 100_000, "default:1:65: document nests deeper than 64 levels"),
     ],
 )
 def test_config_errors_name_the_source_and_the_field(text, message):

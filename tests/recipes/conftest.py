@@ -34,7 +34,10 @@ class RecipesServer:
     routes: dict[str, Route] = field(default_factory=dict)
 
     def json(self, path: str, document: Any) -> None:
-        body = json.dumps(document).encode()
+        self.body(path, json.dumps(document).encode())
+
+    def body(self, path: str, body: bytes) -> None:
+        """Serve `body` as it is, as an application/json answer."""
 
         def send(handler: BaseHTTPRequestHandler) -> None:
             handler.send_response(200)
