@@ -254,6 +254,11 @@ class Agent:
         self.leading.set()
         self.enqueue_all()
 
+    def stop_leading(self) -> None:
+        """The Lease was not renewed: write nothing more, and stop."""
+        self.leading.clear()
+        self.stop.set()
+
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()
         self.queue.put()  # wake the worker
@@ -391,8 +396,10 @@ class Agent:
     def _work(self) -> None:
         while not self.stop.is_set():
             key = self.queue.get(timeout=0.5)
-            if key is None or not self.leading.is_set():
-                continue  # a standby drops its work: winning the Lease enqueues everything
+            # A standby drops its work: winning the Lease enqueues everything. Checked after
+            # the wait for a key, as the Lease (or SIGTERM) may have gone during it.
+            if key is None or self.stop.is_set() or not self.leading.is_set():
+                continue
             if not self.ready:
                 self.queue.put(key)  # decide on a full picture: every cache listed
                 self.stop.wait(0.05)

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,8 +16,10 @@ from types import FrameType
 from typing import Any
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from urllib3.exceptions import HTTPError
 
 from compiler.agent.analyzer import SaturationAnalyzer
 from compiler.agent.prometheus import PrometheusClient, PrometheusConfig
@@ -127,32 +130,73 @@ def health_server(agent: Agent, metrics: Metrics, port: int) -> ThreadingHTTPSer
 
 def elect(
     agent: Agent,
+    api: client.ApiClient,
     namespace: str,
     lost: threading.Event,
-) -> None:
+) -> threading.Thread:
     """Lead through the Lease; reconcile only while leading. Losing the Lease stops the
     process (the Deployment restarts it as a standby), as client-go controllers do.
 
-    kubernetes' LeaseLock talks through the default client configuration, which
-    `api_client` has loaded."""
+    Returns the election thread, which ends once `agent.stop` is set: the process joins it
+    before exiting, because a daemon thread whose request returns while the interpreter
+    finalizes aborts the process (SIGABRT instead of a clean exit on SIGTERM)."""
     from kubernetes.leaderelection import electionconfig, leaderelection
     from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-    def stopped() -> None:
-        lost.set()
-        agent.stop.set()
-
+    lock = LeaseLock(LEASE_NAME, namespace, identity())
+    # The Lease calls go out as this replica (its user agent), like its watches and writes;
+    # LeaseLock would otherwise build a client of its own with the generic one.
+    lock.api_instance = client.CoordinationV1Api(api)
     election = leaderelection.LeaderElection(
         electionconfig.Config(
-            LeaseLock(LEASE_NAME, namespace, identity()),
+            lock,
             lease_duration=LEASE_SECONDS,
             renew_deadline=RENEW_DEADLINE_SECONDS,
             retry_period=RETRY_SECONDS,
+            # Config checks the timings and wants a callback; `_lead` runs the loop itself.
             onstarted_leading=agent.start_leading,
-            onstopped_leading=stopped,
+            onstopped_leading=None,
         )
     )
-    threading.Thread(target=election.run, name="leader-election", daemon=True).start()
+    thread = threading.Thread(
+        target=_lead, args=(election, agent, lost), name="leader-election", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _attempt(election: Any) -> bool:
+    """One try to take or renew the Lease. LeaseLock turns API errors into False, but not a
+    broken connection: counted as a failed try here, since the library's own loop would die
+    of it, leaving a leader that never renews yet keeps writing, or a standby that never
+    takes over."""
+    try:
+        return bool(election.try_acquire_or_renew())
+    except (ApiException, HTTPError, OSError, ValueError) as exc:
+        log.warning("leader election: the Lease could not be read or written: %s", exc)
+        return False
+
+
+def _lead(election: Any, agent: Agent, lost: threading.Event) -> None:
+    """client-go's loop (what `LeaderElection.run` does), but stoppable: every wait is on
+    `agent.stop`, so SIGTERM ends it within one request."""
+    stop = agent.stop
+    while not _attempt(election):
+        if stop.wait(RETRY_SECONDS):
+            return
+    log.info("%s holds the Lease %s", identity(), LEASE_NAME)
+    agent.start_leading()
+    while not stop.wait(RETRY_SECONDS):
+        deadline = time.monotonic() + RENEW_DEADLINE_SECONDS
+        while not _attempt(election):
+            if stop.wait(RETRY_SECONDS):
+                return
+            if time.monotonic() >= deadline:
+                # Not renewed in time: a standby may take the Lease once it expires, so stop
+                # writing before then.
+                lost.set()
+                agent.stop_leading()
+                return
 
 
 def run_agent(options: AgentOptions) -> None:
@@ -186,12 +230,13 @@ def run_agent(options: AgentOptions) -> None:
     agent.start(leading=not options.leader_elect)
     if analyzer is not None:
         analyzer.start()
-    if options.leader_elect:
-        elect(agent, options.lease_namespace, lost)
+    election = elect(agent, api, options.lease_namespace, lost) if options.leader_elect else None
     where = options.namespace or "all namespaces"
     log.info("runwayc agent watching %s", where)
     agent.stop.wait()
     agent.shutdown()
+    if election is not None:
+        election.join(RENEW_DEADLINE_SECONDS)
     if analyzer is not None:
         analyzer.join(10.0)
     if server is not None:

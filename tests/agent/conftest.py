@@ -72,7 +72,9 @@ def start_agent(emulator: tuple[KubeEmulator, str], clock: Clock) -> Iterator[Ca
         agent.shutdown()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """The first true value of `predicate`, polled. `timeout` only bounds a hang: on a loaded
+    machine an agent takes seconds to list, so it is not a measure of anything."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -207,10 +207,12 @@ class KubeEmulator:
     def create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         body.setdefault("metadata", {})["namespace"] = namespace
         body["kind"] = kind
+        # The check and the write under one hold of the (reentrant) lock: two replicas
+        # creating the Lease at once must not both get 201 and both think they lead.
         with self.changed:
             if (kind, namespace, body["metadata"].get("name")) in self.objects:
                 raise ApiError(409, "AlreadyExists", f"{kind} already exists")
-        return self.apply(body)
+            return self.apply(body)
 
     def replace(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.changed:

@@ -73,7 +73,7 @@ def scraped(client: PrometheusClient, expected: dict[str, tuple[float, float]]) 
         loads = client.replica_loads("chat", MODEL, CONFIG.window)
         return {load.pod: (load.kv_cache, load.queue) for load in loads} == expected
 
-    wait_for(current, timeout=30, what=f"Prometheus to report {expected}")
+    wait_for(current, what=f"Prometheus to report {expected}")
 
 
 def autoscaling_example() -> dict[str, dict[str, dict[str, Any]]]:
@@ -257,7 +257,7 @@ def test_hostile_label_values_stay_one_literal_matcher(prometheus, fleet):
             formatted = httpx.get(f"{url}/api/v1/format_query", params={"query": query}).json()
             assert formatted["status"] == "success", formatted
             assert formatted["data"] == query  # Prometheus' own rendering of what it parsed
-            series = wait_for(partial(client.query, query), timeout=30, what=repr(value))
+            series = wait_for(partial(client.query, query), what=repr(value))
             assert [labels["pod"] for labels, _ in series] == [pod_name("target", index)]
             assert {k: series[0][0][k] for k in labels} == labels
             assert "malicious" not in series[0][0]
