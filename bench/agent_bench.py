@@ -36,10 +36,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compiler.agent.readers import Observed  # noqa: E402
-from compiler.agent.runtime import Agent, AgentSettings  # noqa: E402
-from compiler.agent.status import desired_status, merge_patch  # noqa: E402
-from compiler.workspace import load_policy  # noqa: E402
+from compiler.core.agent.readers import Observed  # noqa: E402
+from compiler.core.agent.status import desired_status, merge_patch  # noqa: E402
+from compiler.io.agent.runtime import Agent, AgentSettings  # noqa: E402
+from compiler.io.workspace import load_policy  # noqa: E402
 from tests.agent.conftest import api_client, available, settle  # noqa: E402
 from tests.agent.emulator import KubeEmulator, serve  # noqa: E402
 from tests.conftest import QUICKSTART, run_cli  # noqa: E402

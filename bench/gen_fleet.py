@@ -157,8 +157,8 @@ def _split_service(service: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 def generate_kustomize(source: Path, out: Path) -> None:
     """The kustomize twin of the runwayc repo in `source`, built from its compiled objects."""
-    from compiler.render import CompileOptions, compile_project
-    from compiler.workspace import Workspace
+    from compiler.core.pipeline import CompileOptions, compile_project
+    from compiler.io.workspace import Workspace
 
     result = compile_project(
         Workspace(source).inputs("prod"), CompileOptions(env="prod", locked=True)

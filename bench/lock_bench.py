@@ -27,9 +27,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compiler.lockfile import LockFile
-from compiler.pins import ImageNeed, plan_image_lock, references_to_resolve
-from compiler.registry import RegistryClient, RegistryLimits
+from compiler.core.lockfile import LockFile
+from compiler.core.pins import ImageNeed, plan_image_lock, references_to_resolve
+from compiler.io.registry import RegistryClient, RegistryLimits
 from tests.images.registry import run_registry
 
 

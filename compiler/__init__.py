@@ -4,22 +4,19 @@ The public API is small: `compile_project` and its inputs/outputs, the input mod
 error hierarchy. Everything else is internal and may change.
 """
 
-from compiler.diagnostics import Diagnostic, Location, Severity
-from compiler.errors import (
+from compiler.core.diagnostics import Diagnostic, Location, Severity
+from compiler.core.errors import (
     AgentError,
     ConfigError,
     ImageError,
     LoadError,
-    PolicyError,
-    ProviderError,
     PublishError,
     RecipeError,
     RunwayError,
-    SchemaError,
 )
-from compiler.lockfile import LockFile
-from compiler.model import ModelDeployment, Overlay, Policy, ProjectConfig, ProviderCatalog
-from compiler.render import (
+from compiler.core.lockfile import LockFile
+from compiler.core.model import ModelDeployment, Overlay, Policy, ProjectConfig, ProviderCatalog
+from compiler.core.pipeline import (
     CompileInputs,
     CompileOptions,
     CompileResult,
@@ -41,14 +38,11 @@ __all__ = [
     "ModelDeployment",
     "Overlay",
     "Policy",
-    "PolicyError",
     "ProjectConfig",
     "ProviderCatalog",
-    "ProviderError",
     "PublishError",
     "RecipeError",
     "RunwayError",
-    "SchemaError",
     "Severity",
     "SourceFile",
     "compile_project",

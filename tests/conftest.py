@@ -80,8 +80,8 @@ def quickstart(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def no_off_machine_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A safety net: no test may reach a registry that is not on this machine."""
-    import compiler.registry as registry
-    from compiler.hosts import is_loopback
+    import compiler.io.registry as registry
+    from compiler.core.hosts import is_loopback
 
     original = registry.registry_base
 

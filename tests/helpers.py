@@ -14,8 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from compiler.render import CompileOptions, CompileResult, compile_project
-from compiler.workspace import Workspace
+from compiler.core.pipeline import CompileOptions, CompileResult, compile_project
+from compiler.io.workspace import Workspace
 
 
 def md_yaml(name: str = "m", namespace: str | None = "team-a", **spec: object) -> str:

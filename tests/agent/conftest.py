@@ -13,8 +13,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from compiler.agent.runtime import Agent, AgentSettings
-from compiler.workspace import load_policy
+from compiler.io.agent.runtime import Agent, AgentSettings
+from compiler.io.workspace import load_policy
 from tests.agent.emulator import KubeEmulator, serve
 from tests.conftest import QUICKSTART, run_cli
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from compiler.agent.runtime import Agent, AgentSettings
+from compiler.io.agent.runtime import Agent, AgentSettings
 from tests.agent.conftest import (
     api_client,
     available,

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from compiler.agent import serve
-from compiler.agent.runtime import Agent, AgentSettings
-from compiler.agent.serve import health_server
+from compiler.io.agent import serve
+from compiler.io.agent.runtime import Agent, AgentSettings
+from compiler.io.agent.serve import health_server
 from tests.agent.conftest import (
     BUILTIN_POLICY,
     api_client,

@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from compiler.agent.prometheus import (
+from compiler.core.errors import PrometheusError
+from compiler.io.agent.prometheus import (
     PrometheusClient,
     PrometheusConfig,
     load_config,
     ssl_context,
 )
-from compiler.errors import PrometheusError
 from tests.conftest import run_cli
 
 SERVER_NAME = "prometheus.monitoring.svc"

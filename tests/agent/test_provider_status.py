@@ -1,5 +1,5 @@
-"""Status read back from each provider's own object (PROVIDERS.md "Status"), as tables over
-the pure readers, and end to end through `desired_status`."""
+"""Status read back from each provider's own object (the fields AI Runway's controller reads),
+as tables over the pure readers, and end to end through `desired_status`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from compiler.agent.readers import (
+from compiler.core.agent.readers import (
     Observed,
     dynamo_endpoint,
     dynamo_phase,
@@ -18,10 +18,10 @@ from compiler.agent.readers import (
     kuberay_phase,
     kuberay_replicas,
 )
-from compiler.agent.status import desired_status
-from compiler.model import ModelDeploymentStatus
-from compiler.render import spec_hash
-from compiler.workspace import load_policy
+from compiler.core.agent.status import desired_status
+from compiler.core.model import ModelDeploymentStatus
+from compiler.core.pipeline import spec_hash
+from compiler.io.workspace import load_policy
 
 POLICY = load_policy(None)
 NOW = "2026-11-23T10:00:00Z"

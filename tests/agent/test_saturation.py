@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.agent.saturation import (
+from compiler.core.agent.saturation import (
     ReplicaLoad,
     SaturationConfig,
     Variant,
@@ -21,7 +21,7 @@ from compiler.agent.saturation import (
     saturation_config,
     variant_of,
 )
-from compiler.errors import ConfigError
+from compiler.core.errors import ConfigError
 
 CONFIG = SaturationConfig()
 MODEL = ("chat", "meta-llama/Llama-3.1-8B-Instruct")

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from compiler.agent.analyzer import SaturationAnalyzer
-from compiler.agent.prometheus import PrometheusClient, PrometheusConfig
-from compiler.agent.saturation import SaturationConfig
-from compiler.promql import selector
+from compiler.core.agent.saturation import SaturationConfig
+from compiler.core.promql import selector
+from compiler.io.agent.analyzer import SaturationAnalyzer
+from compiler.io.agent.prometheus import PrometheusClient, PrometheusConfig
 from tests.agent.conftest import deploy, settle, wait_for
 from tests.agent.prometheus_server import Pod, VllmPods, run_prometheus, vllm_pods
 from tests.conftest import ROOT, needs_binary

@@ -1,4 +1,4 @@
-"""The pure status mapping (compiler.agent.status): every phase and condition row."""
+"""The pure status mapping (compiler.core.agent.status): every phase and condition row."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from compiler.agent.readers import Observed, deployment_phase
-from compiler.agent.status import (
+from compiler.core.agent.readers import Observed, deployment_phase
+from compiler.core.agent.status import (
     desired_status,
     live_spec_hash,
     merge_patch,
 )
-from compiler.model import ModelDeploymentStatus
-from compiler.render import spec_hash
-from compiler.workspace import load_policy
+from compiler.core.model import ModelDeploymentStatus
+from compiler.core.pipeline import spec_hash
+from compiler.io.workspace import load_policy
 
 POLICY = load_policy(None)
 NOW = "2026-11-23T10:00:00Z"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.workspace import format_shard, parse_shard
+from compiler.io.workspace import format_shard, parse_shard
 from tests.conftest import run_cli
 from tests.helpers import md_yaml
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.rendered_tree import read_record, write_tree
+from compiler.io.tree_writer import read_record, write_tree
 
 FILES = {
     "team-a/m0/manifest.yaml": b"kind: A\n",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from compiler.workspace import Workspace
+from compiler.io.workspace import Workspace
 
 
 def test_source_discovery_matches_the_glob(tmp_path: Path) -> None:

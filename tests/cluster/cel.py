@@ -4,7 +4,7 @@ cel-python implements standard CEL. The rules also use functions that Kubernetes
 and documents ("CEL in Kubernetes": the regex library's `find`, the strings library's
 `replace`, the quantity library's `quantity`, `isQuantity` and `isGreaterThan`); they are
 provided here with the documented semantics (RE2 first match, or "" when none; literal
-replace-all; quantities compared exactly, as compiler.quantity parses them).
+replace-all; quantities compared exactly, as compiler.core.quantity parses them).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-from compiler.quantity import parse_quantity
+from compiler.core.quantity import parse_quantity
 
 
 class Quantity(Fraction):

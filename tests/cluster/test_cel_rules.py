@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from compiler.agent.status import policy_problems
-from compiler.workspace import load_policy
+from compiler.core.agent.status import policy_problems
+from compiler.io.workspace import load_policy
 from tests.cluster.cel import admission_rejections, crd_rejections
 
 POLICY = load_policy(None)

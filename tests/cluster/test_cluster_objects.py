@@ -12,11 +12,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from compiler.agent.readers import Observed
-from compiler.agent.serve import saturation_options
-from compiler.agent.status import desired_status
-from compiler.model import ModelDeploymentStatus
-from compiler.workspace import load_policy
+from compiler.core.agent.readers import Observed
+from compiler.core.agent.status import desired_status
+from compiler.core.model import ModelDeploymentStatus
+from compiler.io.agent.serve import saturation_options
+from compiler.io.workspace import load_policy
 from tests.conftest import FIXTURES, QUICKSTART, ROOT, run_cli
 from tests.helpers import strict_crd_schema
 

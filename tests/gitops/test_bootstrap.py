@@ -12,8 +12,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.errors import ConfigError
-from compiler.gitops.bootstrap import RepoURL, Source, check_source, public_url
+from compiler.core.errors import ConfigError
+from compiler.core.gitops.bootstrap import RepoURL, Source, check_source, public_url
 from tests.conftest import FIXTURES, run_cli
 from tests.gitops.conftest import commit_all, git
 from tests.helpers import crd_validator

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from compiler.gitops.diff import diff_trees, format_markdown
+from compiler.core.gitops.diff import diff_trees, format_markdown
 from tests.conftest import run_cli
 from tests.gitops.conftest import commit_all
 from tests.gitops.test_publish import PHI4, set_memory

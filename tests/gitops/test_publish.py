@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.gitops.publish import compile_at
-from compiler.render import CompileOptions
-from compiler.workspace import Workspace, compile_env
+from compiler.core.pipeline import CompileOptions
+from compiler.io.publish import compile_at
+from compiler.io.workspace import Workspace, compile_env
 from tests.conftest import run_cli
 from tests.gitops.conftest import commit_all, git
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from compiler.registry import RegistryClient, RegistryLimits, ResolutionError
+from compiler.io.registry import RegistryClient, RegistryLimits, ResolutionError
 from tests.images.hostile import hostile_registry
 
 LIMITS = RegistryLimits(timeout_seconds=2.0, max_body_bytes=64 << 10, max_attempts=3,

@@ -125,12 +125,12 @@ def test_compile_never_touches_the_network(make_repo, registry, tmp_path, monkey
     repo = user_image_repo(make_repo, image)
     assert run_cli("lock", repo).exit_code == 0
 
-    import compiler.registry
+    import compiler.io.registry
 
     def refuse(*args, **kwargs):
         raise AssertionError("compile reached for the network")
 
-    monkeypatch.setattr(compiler.registry.RegistryClient, "_client", refuse)
+    monkeypatch.setattr(compiler.io.registry.RegistryClient, "_client", refuse)
     registry.stop()
     assert run_cli("compile", repo, "--locked", "--out", tmp_path / "o").exit_code == 0
     assert run_cli("check", repo, "--locked").exit_code == 0

@@ -1,11 +1,11 @@
-"""Image reference parsing and DESIGN section 7 classification, row by row."""
+"""Image reference parsing and classification (custom / nightly / stable / launch), row by row."""
 
 from __future__ import annotations
 
 import pytest
 
-from compiler.errors import ImageError
-from compiler.images import classify, parse_reference
+from compiler.core.errors import ImageError
+from compiler.core.images import classify, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

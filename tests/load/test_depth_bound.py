@@ -17,9 +17,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import compiler.load
-from compiler.errors import LoadError
-from compiler.load import LoadLimits, core_schema_tag, load_json, load_yaml, nesting_crossing
+import compiler.core.load
+from compiler.core.errors import LoadError
+from compiler.core.load import LoadLimits, core_schema_tag, load_json, load_yaml, nesting_crossing
 
 MESSAGE = "document nests deeper than 64 levels"
 
@@ -110,12 +110,12 @@ class _CappedScanner(yaml.BaseLoader):
 def test_a_parser_cap_of_its_own_is_mapped_to_runwaycs_bound(monkeypatch, depth):
     with pytest.raises(yaml.scanner.ScannerError, match="exceeded maximum nesting depth"):
         list(yaml.compose_all(flow_sequences(depth), Loader=_CappedScanner))
-    monkeypatch.setattr(compiler.load, "_CoreSchemaLoader", _CappedScanner)
+    monkeypatch.setattr(compiler.core.load, "_CoreSchemaLoader", _CappedScanner)
     assert refusals(flow_sequences(depth)) == [("YAML_TOO_DEEP", 1, 65, MESSAGE)]
 
 
 def test_a_syntax_error_after_a_shallow_start_keeps_the_parsers_words(monkeypatch):
-    monkeypatch.setattr(compiler.load, "_CoreSchemaLoader", _CappedScanner)
+    monkeypatch.setattr(compiler.core.load, "_CoreSchemaLoader", _CappedScanner)
     text = "a: [1, 2\nb: " + "x" * 80 + "\n"
     [(code, *_)] = refusals(text)
     assert code == "YAML_SYNTAX"

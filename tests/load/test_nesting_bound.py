@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.load import _CoreSchemaLoader, _nesting_bound
+from compiler.core.load import _CoreSchemaLoader, _nesting_bound
 
 scalars = st.one_of(st.integers(), st.text(max_size=5), st.booleans(), st.none())
 trees = st.recursive(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.load import load_yaml
+from compiler.core.load import load_yaml
 
 
 @pytest.mark.parametrize(

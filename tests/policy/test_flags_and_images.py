@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.policy import flag_identity
+from compiler.core.policy import flag_identity
 from tests.conftest import run_cli
 from tests.helpers import item_line_col, line_col, md_yaml
 

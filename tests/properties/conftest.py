@@ -2,6 +2,6 @@
 recursion limit (a celpy side effect), which Hypothesis reports as an error when it happens
 inside a test. Auto-selection builds it on first use."""
 
-from compiler.providers.selection import _environment
+from compiler.core.providers.selection import _environment
 
 _environment()

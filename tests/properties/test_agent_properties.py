@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.agent.readers import Observed
-from compiler.agent.status import desired_status, merge_patch
-from compiler.model import ModelDeploymentStatus
-from compiler.workspace import load_policy
+from compiler.core.agent.readers import Observed
+from compiler.core.agent.status import desired_status, merge_patch
+from compiler.core.model import ModelDeploymentStatus
+from compiler.io.workspace import load_policy
 
 POLICY = load_policy(None)
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12))

@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.cache import (
+from compiler.core.cache import (
     LockDigests,
     decode,
     decode_lock,
@@ -16,11 +16,11 @@ from compiler.cache import (
     encode_lock,
     lock_memo_key,
 )
-from compiler.diagnostics import Diagnostic, Location, Severity
-from compiler.load import LoadLimits
-from compiler.lockfile import ImagePin, LockFile, ProviderPin
-from compiler.outcome import CompiledDeployment, SourceOutcome
-from compiler.workspace import format_shard, parse_shard
+from compiler.core.diagnostics import Diagnostic, Location, Severity
+from compiler.core.load import LoadLimits
+from compiler.core.lockfile import ImagePin, LockFile, ProviderPin
+from compiler.core.outcome import CompiledDeployment, SourceOutcome
+from compiler.io.workspace import format_shard, parse_shard
 
 text = st.text(max_size=20)
 locations = st.builds(Location, text, st.integers(0, 10**6), st.integers(0, 10**6))

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.load import load_yaml
-from compiler.render import CompileInputs, CompileOptions, SourceFile, compile_project
-from compiler.workspace import Workspace
+from compiler.core.load import load_yaml
+from compiler.core.pipeline import CompileInputs, CompileOptions, SourceFile, compile_project
+from compiler.io.workspace import Workspace
 from tests.conftest import FIXTURES, QUICKSTART, ROOT
 from tests.helpers import crd_validator
 

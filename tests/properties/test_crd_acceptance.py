@@ -14,9 +14,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.documents import parse_document
-from compiler.load import SourceDocument
-from compiler.model import ModelDeployment
+from compiler.core.documents import parse_document
+from compiler.core.load import SourceDocument
+from compiler.core.model import ModelDeployment
 from tests.conftest import FIXTURES
 
 CRD = yaml.safe_load((FIXTURES / "crds/airunway.ai_modeldeployments.yaml").read_text())

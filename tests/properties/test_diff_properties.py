@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.emit import dump_objects
-from compiler.gitops.diff import diff_objects, diff_trees, rendered_objects
-from compiler.gitops.hydrate import MANIFEST
+from compiler.core.emit import dump_objects
+from compiler.core.gitops.diff import diff_objects, diff_trees, rendered_objects
+from compiler.core.gitops.hydrate import MANIFEST
 
 KINDS = ("Service", "Deployment", "ConfigMap")
 APPS = ("a/one", "a/two", "b/one")

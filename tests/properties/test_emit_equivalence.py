@@ -16,8 +16,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import emit
-from compiler.emit import dump_objects, object_sort_key
+from compiler.core import emit
+from compiler.core.emit import dump_objects, object_sort_key
 
 TOP = ("apiVersion", "kind", "metadata", "spec")
 META = ("name", "namespace", "labels", "annotations")

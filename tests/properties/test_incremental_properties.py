@@ -14,15 +14,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.parallel import process_map
-from compiler.render import (
+from compiler.core.pipeline import (
     CompileInputs,
     CompileOptions,
     CompileResult,
     SourceFile,
     compile_project,
 )
-from compiler.workspace import Workspace, data_dir
+from compiler.io.parallel import process_map
+from compiler.io.workspace import Workspace, data_dir
 from tests.conftest import QUICKSTART, ROOT
 
 
@@ -107,7 +107,7 @@ def _gen_fleet():
 
 
 def test_process_pool_gives_the_serial_result(tmp_path: Path) -> None:
-    # 240 files: enough for two workers (compiler.parallel.MIN_FILES_PER_WORKER = 100).
+    # 240 files: enough for two workers (compiler.io.parallel.MIN_FILES_PER_WORKER = 100).
     _gen_fleet().generate(240, tmp_path)
     broken = tmp_path / "deployments" / "team-7" / "md-7.yaml"
     doc = yaml.safe_load(broken.read_text())

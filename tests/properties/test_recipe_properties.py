@@ -11,13 +11,20 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.errors import RecipeError, RecipeValidationError
-from compiler.load import SourceDocument
-from compiler.lockfile import LockFile, RecipePin
-from compiler.model import ModelDeployment
-from compiler.policy import PolicySet
-from compiler.recipe_materialise import materialise
-from compiler.recipes import Recipe, Selection, check_model_id, document_url, parse_recipe, resolve
+from compiler.core.errors import RecipeError, RecipeValidationError
+from compiler.core.load import SourceDocument
+from compiler.core.lockfile import LockFile, RecipePin
+from compiler.core.model import ModelDeployment
+from compiler.core.policy import PolicySet
+from compiler.core.recipe_materialise import materialise
+from compiler.core.recipes import (
+    Recipe,
+    Selection,
+    check_model_id,
+    document_url,
+    parse_recipe,
+    resolve,
+)
 from tests.conftest import FIXTURES
 
 BASE = "https://recipes.example.com/api"

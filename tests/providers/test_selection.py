@@ -7,8 +7,8 @@ import itertools
 import pytest
 import yaml
 
-from compiler.model import ModelDeployment, ProviderCatalog
-from compiler.providers.selection import select_provider
+from compiler.core.model import ModelDeployment, ProviderCatalog
+from compiler.core.providers.selection import select_provider
 from tests.conftest import ROOT, run_cli
 from tests.helpers import md_yaml
 

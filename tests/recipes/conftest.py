@@ -1,6 +1,6 @@
 """A real HTTP server on loopback serving the recipes API fixtures, with a request log.
 
-Besides the fixture files (`../shared/fixtures/recipes-api`, copied into tests/fixtures), tests
+Besides the fixture files (tests/fixtures/recipes-api, in the real API's shape), tests
 add routes: JSON documents (recipes with planted paths), streamed bodies with no
 Content-Length, slow drips, redirects and errors.
 """

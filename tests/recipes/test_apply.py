@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from compiler.recipe_apply import apply_recipe
-from compiler.recipes import Resolution
+from compiler.core.recipe_apply import apply_recipe
+from compiler.core.recipes import Resolution
 from tests.conftest import run_cli
 from tests.recipes.conftest import recipe_cli
 

@@ -11,14 +11,20 @@ import textwrap
 
 import pytest
 
-from compiler.errors import (
+from compiler.core.errors import (
     RecipeTimeoutError,
     RecipeTooLargeError,
     RecipeUpstreamError,
     RecipeValidationError,
 )
-from compiler.recipe_client import RecipeClient
-from compiler.recipes import MAX_BODY_BYTES, Selection, check_base_url, check_model_id, document_url
+from compiler.core.recipes import (
+    MAX_BODY_BYTES,
+    Selection,
+    check_base_url,
+    check_model_id,
+    document_url,
+)
+from compiler.io.recipe_client import RecipeClient
 from tests.conftest import ROOT
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -137,8 +143,8 @@ def test_declared_oversize_fails_before_reading(recipes_server):
 RSS_PROBE = textwrap.dedent(
     """
     import json, sys
-    from compiler.errors import RecipeTooLargeError
-    from compiler.recipe_client import RecipeClient
+    from compiler.core.errors import RecipeTooLargeError
+    from compiler.io.recipe_client import RecipeClient
 
     def peak_rss_kib():
         for line in open("/proc/self/status"):

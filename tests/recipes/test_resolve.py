@@ -1,4 +1,4 @@
-"""Resolution (pure): a recipe rendering to ModelDeployment fields, as DESIGN section 8 says."""
+"""Resolution (pure): a recipe rendering to ModelDeployment fields."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from compiler.errors import RecipeValidationError
-from compiler.recipes import Recipe, Selection, next_rendering, resolve
+from compiler.core.errors import RecipeValidationError
+from compiler.core.recipes import Recipe, Selection, next_rendering, resolve
 from tests.conftest import FIXTURES
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"

@@ -13,9 +13,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from compiler.cluster.crd import model_deployment_crd
-from compiler.render import CompileResult
-from compiler.workspace import load_policy
+from compiler.core.cluster.crd import model_deployment_crd
+from compiler.core.pipeline import CompileResult
+from compiler.io.workspace import load_policy
 from tests.conftest import FIXTURES, ROOT, needs_binary, run_cli
 from tests.helpers import (
     compile_example,

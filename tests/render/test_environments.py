@@ -7,8 +7,8 @@ import subprocess
 import pytest
 import yaml
 
-from compiler.model import ImageMirror
-from compiler.overlay import mirrored_image
+from compiler.core.model import ImageMirror
+from compiler.core.overlay import mirrored_image
 from tests.conftest import QUICKSTART, needs_binary, run_cli
 from tests.helpers import dedent, line_col, md_yaml
 

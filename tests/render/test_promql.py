@@ -1,4 +1,4 @@
-"""compiler.promql: the one builder of PromQL selectors (values escaped, names validated).
+"""compiler.core.promql: the one builder of PromQL selectors (values escaped, names validated).
 Prometheus itself parses these in tests/agent/test_saturation_prometheus.py."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.errors import PromQLError
-from compiler.promql import per_pod_max, quote, selector, total
+from compiler.core.errors import PromQLError
+from compiler.core.promql import per_pod_max, quote, selector, total
 
 
 def test_backslash_is_escaped_before_the_quote():

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from compiler.render import CompileResult
+from compiler.core.pipeline import CompileResult
 from tests.conftest import FIXTURES, ROOT, needs_binary
 from tests.helpers import compile_example, crd_validator, kustomize_build, manifest_objects
 from tests.helpers import object_label as label

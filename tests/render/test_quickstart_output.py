@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from compiler.render import CompileResult
+from compiler.core.pipeline import CompileResult
 from tests.conftest import FIXTURES, QUICKSTART, needs_binary
 from tests.helpers import (
     compile_example,

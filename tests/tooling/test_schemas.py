@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from compiler.schema import json_schemas
+from compiler.core.schema import json_schemas
 from tests.conftest import QUICKSTART, ROOT, run_cli
 
 SCHEMAS = ROOT / "schemas"

@@ -1,1 +1,0 @@
-"""The in-cluster status agent: a pure status mapping and a thin watch loop."""

@@ -1,0 +1,1 @@
+"""The status agent, the pure half: desired status, provider readers, saturation."""

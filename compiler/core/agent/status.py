@@ -1,0 +1,455 @@
+"""A ModelDeployment's status from what the cluster shows: a pure function.
+
+The agent observes three things per ModelDeployment (the MD itself with its compile stamp, the
+Deployment and the Service of its name) and this module turns them into the `status` AI
+Runway's controller would write: phase, provider, image, replicas, endpoint,
+conditions and `observedGeneration`. The I/O loop (`compiler.io.agent.runtime`) only gathers the
+objects and writes what comes out, and only when it differs from what is there.
+
+Time is an input (`now`, an RFC 3339 string): a condition keeps its `lastTransitionTime` while
+its status stays the same, so computing twice from the same observations gives the same bytes
+and a resync writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from compiler.core.agent.readers import (
+    MSG_IN_PROGRESS,
+    MSG_READY,
+    STATUS_READERS,
+    Condition,
+    Observed,
+    Phase,
+    ProviderView,
+    as_int,
+    mapping,
+    provider_of,
+)
+from compiler.core.agent.saturation import Decision
+from compiler.core.documents import parse_document
+from compiler.core.errors import ImageError
+from compiler.core.images import parse_reference
+from compiler.core.load import SourceDocument
+from compiler.core.model import ModelDeployment, ModelDeploymentSpec
+from compiler.core.pipeline import ANNOTATION_PREFIX, spec_hash
+from compiler.core.policy import CheckContext, PolicySet, check_model_deployment
+from compiler.core.providers import PROVIDERS
+from compiler.core.recipes import ANNOTATION_PREFIX as RECIPE_ANNOTATION_PREFIX
+from compiler.core.recipes import GENERATED_BY
+
+# The order conditions are listed in `status.conditions` (AI Runway's, then runwayc's InSync).
+CONDITION_TYPES = (
+    "Validated",
+    "ProviderSelected",
+    "ImageResolved",
+    "UnsupportedImage",
+    "RecipeResolved",
+    "ResourceCreated",
+    "Ready",
+    "InSync",
+    "Saturated",
+    "ScalingBlocked",
+)
+RECIPE_ID_ANNOTATION = RECIPE_ANNOTATION_PREFIX + "id"
+MAX_MESSAGE = 1024  # a condition message is capped well below the CRD's 32768
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The compile facts carried as `runwayc.dev/*` annotations, and whether they still
+    describe the live spec."""
+
+    facts: Mapping[str, str] = field(default_factory=dict)
+    live_hash: str | None = None
+
+    @property
+    def present(self) -> bool:
+        return "spec-hash" in self.facts
+
+    @property
+    def current(self) -> bool:
+        """The stamp vouches for this spec: compiled, policy passed, hash unchanged."""
+        return (
+            self.present
+            and self.live_hash == self.facts["spec-hash"]
+            and self.facts.get("policy", "").startswith("passed")
+        )
+
+
+# --- reading the ModelDeployment ---------------------------------------------------------------
+
+
+def live_spec_hash(spec: Any) -> str | None:
+    """The spec hash `compile` stamps, computed on the live spec.
+
+    The live spec passes through the same model and dump as at compile time, so API-server
+    defaulting and key order cannot make an unchanged spec look edited. None when the live spec
+    is not one the compiler accepts (then it was certainly not compiled that way).
+    """
+    try:
+        parsed = ModelDeploymentSpec.model_validate(spec, by_alias=True)
+    except (ValidationError, TypeError, ValueError):
+        return None
+    return spec_hash(parsed.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def read_stamp(md: Mapping[str, Any]) -> Stamp:
+    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
+    facts = {
+        key.removeprefix(ANNOTATION_PREFIX): value
+        for key, value in annotations.items()
+        if isinstance(key, str) and key.startswith(ANNOTATION_PREFIX) and isinstance(value, str)
+    }
+    return Stamp(facts, live_spec_hash(md.get("spec")))
+
+
+def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
+    """The compile-time checks, run on a live object (one applied by hand, or edited).
+
+    Returns the error messages, each prefixed with its spec path; empty when it passes.
+    """
+    metadata = mapping(md.get("metadata"))
+    data = {
+        "apiVersion": md.get("apiVersion"),
+        "kind": md.get("kind"),
+        "metadata": {
+            key: metadata[key]
+            for key in ("name", "namespace", "labels", "annotations")
+            if key in metadata
+        },
+        "spec": md.get("spec"),
+    }
+    doc = SourceDocument(f"{metadata.get('namespace')}/{metadata.get('name')}", 0, data, {})
+    parsed, found = parse_document(doc, ModelDeployment)
+    if parsed is None:
+        return [f"{d.path}: {d.message}" if d.path else d.message for d in found[:5]]
+    ctx = CheckContext(doc, policy)
+    found.extend(check_model_deployment(parsed, ctx))
+    provider = parsed.spec.provider.name if parsed.spec.provider else None
+    registered = PROVIDERS.get(provider or "")
+    if registered is not None:
+        found.extend(registered.check(parsed, ctx))
+    return [f"{d.path}: {d.message}" if d.path else d.message for d in found if d.is_error]
+
+
+# --- conditions from compile facts ---------------------------------------------------------------
+
+
+def _provider_condition(name: str | None, reason_text: str | None) -> Condition:
+    if not name:
+        return Condition(
+            "ProviderSelected",
+            "False",
+            "NoProviderRecorded",
+            "no compile stamp names a provider and spec.provider.name is not set",
+        )
+    if reason_text is None:
+        return Condition("ProviderSelected", "True", "Explicit", "spec.provider.name")
+    reason = "Explicit" if reason_text.startswith("explicit") else "AutoSelected"
+    return Condition("ProviderSelected", "True", reason, reason_text)
+
+
+def _image_status(facts: Mapping[str, str]) -> dict[str, Any] | None:
+    requested = facts.get("image-requested")
+    if requested is None:
+        return None
+    image: dict[str, Any] = {"requested": requested}
+    try:
+        reference = parse_reference(requested)
+    except ImageError:
+        reference = None
+    if reference is not None:
+        image["repository"] = reference.short_repository
+        if reference.tag:
+            image["tag"] = reference.tag
+    for key, fact in (("resolved", "image-resolved"), ("digest", "image-digest")):
+        if fact in facts:
+            image[key] = facts[fact]
+    if "image-source" in facts:
+        image["source"] = facts["image-source"]
+    if "image-in-nightly" in facts:
+        image["inNightly"] = facts["image-in-nightly"] == "true"
+    return image
+
+
+def _image_conditions(facts: Mapping[str, str]) -> list[Condition]:
+    requested = facts.get("image-requested")
+    if requested is None:
+        return [
+            Condition(
+                "ImageResolved", "Unknown", "NotCompiled", "no compile stamp records the image"
+            )
+        ]
+    found = []
+    if "image-digest" in facts:
+        found.append(
+            Condition(
+                "ImageResolved",
+                "True",
+                "DigestPinned",
+                f"{requested} pinned to {facts.get('image-resolved', facts['image-digest'])}",
+            )
+        )
+    else:
+        found.append(
+            Condition(
+                "ImageResolved",
+                "False",
+                "ImageResolutionFailed",
+                f"{requested} has no digest pin in runway.lock; the tag is deployed as written",
+            )
+        )
+    source = facts.get("image-source")
+    if source == "custom":
+        found.append(
+            Condition(
+                "UnsupportedImage",
+                "True",
+                "CustomImage",
+                f"{requested} is not an official vLLM image (vllm/vllm-openai)",
+            )
+        )
+    elif source is not None:
+        found.append(
+            Condition("UnsupportedImage", "False", "OfficialImage", f"{source} vLLM image")
+        )
+    return found
+
+
+def _recipe_condition(md: Mapping[str, Any]) -> Condition | None:
+    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
+    recipe = annotations.get(RECIPE_ID_ANNOTATION)
+    if not isinstance(recipe, str) or not recipe:
+        return None
+    how = (
+        "applied by `runwayc recipe apply`"
+        if annotations.get(GENERATED_BY) == "vllm-recipe-resolver"
+        else "materialised at compile time from recipes/"
+    )
+    return Condition("RecipeResolved", "True", "RecipePinned", f"recipe {recipe} {how}")
+
+
+def _in_sync_condition(stamp: Stamp) -> Condition:
+    if not stamp.present:
+        return Condition(
+            "InSync",
+            "False",
+            "NotCompiled",
+            "no runwayc compile stamp: this ModelDeployment was applied without going through Git",
+        )
+    if stamp.live_hash != stamp.facts["spec-hash"]:
+        return Condition(
+            "InSync",
+            "False",
+            "SpecChanged",
+            "the live spec differs from the compiled one (spec hash "
+            f"{(stamp.live_hash or 'invalid')[:19]}… != {stamp.facts['spec-hash'][:19]}…): "
+            "it was edited in the cluster; the GitOps tool will restore it from Git",
+        )
+    return Condition("InSync", "True", "SpecMatchesCompiled", "live spec is the compiled spec")
+
+
+# --- the whole status ----------------------------------------------------------------------------
+
+
+def _ready_condition(phase: Phase, message: str) -> Condition:
+    if phase == "Running":
+        return Condition("Ready", "True", "DeploymentReady", MSG_READY)
+    if phase == "Failed":
+        return Condition("Ready", "False", "DeploymentFailed", message)
+    if phase == "Terminating":
+        return Condition("Ready", "False", "Terminating", message)
+    return Condition("Ready", "False", "DeploymentInProgress", MSG_IN_PROGRESS)
+
+
+def _saturation_conditions(decision: Decision) -> list[Condition]:
+    """Saturated and ScalingBlocked, in words that change only when the situation does (the
+    spare-capacity figures move every cycle and would rewrite the status each time)."""
+    variant = decision.variant
+    if decision.saturated:
+        saturated = Condition(
+            "Saturated",
+            "True",
+            "ReplicasSaturated",
+            f"{decision.saturated} of {variant.current} replica(s) at the KV-cache or queue "
+            "threshold",
+        )
+    else:
+        saturated = Condition("Saturated", "False", "NotSaturated", "no replica is saturated")
+    if decision.blocked == "PendingReplicas":
+        blocked = Condition(
+            "ScalingBlocked",
+            "True",
+            "PendingReplicas",
+            f"{variant.pending} replica(s) still starting ({variant.current} desired, "
+            f"{variant.ready} ready): scale-up waits for them",
+        )
+    elif decision.blocked == "MaxReplicas":
+        blocked = Condition(
+            "ScalingBlocked", "True", "MaxReplicas", f"at maxReplicas ({variant.max_replicas})"
+        )
+    else:
+        blocked = Condition("ScalingBlocked", "False", "NotBlocked", "scale-up is not blocked")
+    return [saturated, blocked]
+
+
+def _autoscaling_status(decision: Decision) -> dict[str, Any]:
+    return {
+        "desiredReplicas": decision.desired,
+        "saturatedReplicas": decision.saturated,
+        "pendingReplicas": decision.variant.pending,
+        "action": decision.action,
+    }
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _written_conditions(
+    found: Sequence[Condition], previous: Any, generation: int | None, now: str
+) -> list[dict[str, Any]]:
+    """Conditions in the fixed order; a condition whose status did not change keeps its
+    `lastTransitionTime` (so an unchanged world rewrites nothing)."""
+    listed = previous if isinstance(previous, list) else []
+    before = {c.get("type"): c for c in listed if isinstance(c, Mapping) and "type" in c}
+    order = {name: index for index, name in enumerate(CONDITION_TYPES)}
+    written = []
+    for condition in sorted(found, key=lambda c: order.get(c.type, len(order))):
+        old = before.get(condition.type)
+        since = (
+            old.get("lastTransitionTime")
+            if old is not None and old.get("status") == condition.status
+            else None
+        )
+        entry: dict[str, Any] = {
+            "type": condition.type,
+            "status": condition.status,
+            "reason": condition.reason,
+            "message": _clip(condition.message),
+            "lastTransitionTime": since if isinstance(since, str) else now,
+        }
+        if generation is not None:
+            entry["observedGeneration"] = generation
+        written.append(entry)
+    return written
+
+
+def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str, Any]:
+    """The status the agent writes for one ModelDeployment."""
+    md = observed.model_deployment
+    metadata = mapping(md.get("metadata"))
+    observed_generation = as_int(metadata.get("generation"), -1)
+    generation = observed_generation if observed_generation >= 0 else None
+    previous = mapping(md.get("status"))
+    spec = mapping(md.get("spec"))
+    stamp = read_stamp(md)
+    facts = stamp.facts if stamp.present else {}
+
+    conditions: list[Condition] = []
+    provider_name = provider_of(md)
+    conditions.append(_provider_condition(provider_name, facts.get("provider-reason")))
+    conditions.extend(_image_conditions(facts))
+    recipe = _recipe_condition(md)
+    if recipe is not None:
+        conditions.append(recipe)
+    conditions.append(_in_sync_condition(stamp))
+
+    status: dict[str, Any] = {}
+    view: ProviderView | None = None
+    if stamp.current:
+        conditions.append(
+            Condition(
+                "Validated", "True", "CompiledPolicyPassed", f"runwayc compile: {facts['policy']}"
+            )
+        )
+        problems: list[str] = []
+    else:
+        problems = policy_problems(md, policy)
+        if problems:
+            conditions.append(
+                Condition("Validated", "False", "PolicyViolation", "; ".join(problems))
+            )
+        else:
+            conditions.append(
+                Condition("Validated", "True", "PolicyPassed", "checked by the runwayc agent")
+            )
+
+    phase: Phase
+    if metadata.get("deletionTimestamp"):
+        phase, message = "Terminating", "ModelDeployment is being deleted"
+    elif problems:
+        phase, message = "Failed", problems[0]
+    else:
+        reader = STATUS_READERS.get(provider_name or "")
+        if reader is None:
+            phase = "Pending"
+            message = (
+                f'provider "{provider_name}" has no status reader in this version of runwayc'
+                if provider_name
+                else "no provider selected"
+            )
+        else:
+            view = reader(observed)
+            phase, message = view.phase, view.message
+    if view is not None:
+        conditions.append(view.created)
+    conditions.append(_ready_condition(phase, message))
+
+    status["phase"] = phase
+    status["message"] = _clip(message)
+    if provider_name:
+        provider: dict[str, Any] = {"name": provider_name}
+        if "provider-reason" in facts:
+            provider["selectedReason"] = facts["provider-reason"]
+        if view is not None and view.resource_kind is not None:
+            provider["resourceKind"] = view.resource_kind
+            provider["resourceName"] = view.resource_name or metadata.get("name")
+        status["provider"] = provider
+    engine_type = mapping(spec.get("engine")).get("type") or (
+        "vllm" if provider_name == "vllm" else None
+    )
+    if isinstance(engine_type, str):
+        status["engine"] = {"type": engine_type}
+    image = _image_status(facts)
+    if image is not None:
+        status["image"] = image
+    if view is not None and view.replicas is not None:
+        status["replicas"] = view.replicas
+    if view is not None and view.endpoint is not None:
+        status["endpoint"] = view.endpoint
+    if observed.saturation is not None:
+        conditions.extend(_saturation_conditions(observed.saturation))
+        status["autoscaling"] = _autoscaling_status(observed.saturation)
+    if generation is not None:
+        status["observedGeneration"] = generation
+    status["conditions"] = _written_conditions(
+        conditions, previous.get("conditions"), generation, now
+    )
+    return status
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The RFC 7386 JSON merge patch that turns `old` into `new` (keys removed become null)."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return new
+    patch: dict[str, Any] = {}
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = (
+                merge_patch(old[key], value)
+                if isinstance(value, Mapping) and isinstance(old[key], Mapping)
+                else value
+            )
+    return patch

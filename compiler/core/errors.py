@@ -1,0 +1,90 @@
+"""The one exception hierarchy of runwayc.
+
+    RunwayError                  base; carries zero or more Diagnostics
+    ├── LoadError                a document past a load bound (the nesting depth of JSON)
+    ├── ImageError               image reference or pin problems
+    ├── RecipeError              recipe resolution problems
+    │   ├── RecipeValidationError    a model ID, URL or recipe path refused before any request
+    │   ├── RecipeUpstreamError      the recipes API failed or sent what cannot be read
+    │   ├── RecipeTimeoutError       the recipes API did not answer within the time limit
+    │   └── RecipeTooLargeError      a response body passed the size limit
+    ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
+    ├── PublishError             git publishing
+    ├── PromQLError              a metric or label name PromQL cannot express
+    └── AgentError               the in-cluster status agent
+        └── PrometheusError          the saturation analyzer's Prometheus (config, answers)
+
+Third-party exceptions are translated into these at exactly one boundary each (`raise ... from
+exc`); anything else is a bug and is re-raised. The CLI maps a RunwayError to exit code 1 and
+prints its diagnostics (or `exit_code`, 2 for input refused before any work); it never prints
+a traceback for one. A problem with a user's file is a Diagnostic, not an exception: compile
+reports every one at once; exceptions are for what stops a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from compiler.core.diagnostics import Diagnostic
+
+
+class RunwayError(Exception):
+    """Base of every error runwayc raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+
+
+class LoadError(RunwayError):
+    """A document could not be read within runwayc's load bounds. YAML sources never raise
+    it (their problems are diagnostics, every one at once); JSON read by `load_json` does."""
+
+
+class ImageError(RunwayError):
+    """An image reference is malformed or a required pin is missing."""
+
+
+class RecipeError(RunwayError):
+    """A recipe could not be resolved."""
+
+
+class RecipeValidationError(RecipeError):
+    """A model ID, base URL or recipe-supplied path was refused before any request."""
+
+    exit_code = 2
+
+
+class RecipeUpstreamError(RecipeError):
+    """The recipes API answered with an error, a redirect, or a body that is not a recipe."""
+
+
+class RecipeTimeoutError(RecipeError):
+    """The recipes API did not finish answering within the time limit."""
+
+
+class RecipeTooLargeError(RecipeError):
+    """A response body passed the size limit; reading stopped there."""
+
+
+class ConfigError(RunwayError):
+    """runway.yaml, runway.lock, an overlay or a policy file is invalid."""
+
+
+class PublishError(RunwayError):
+    """Publishing the hydrated tree failed."""
+
+
+class AgentError(RunwayError):
+    """The status agent cannot do its work."""
+
+
+class PromQLError(RunwayError):
+    """A metric or label name PromQL cannot express (values are escaped, never refused)."""
+
+
+class PrometheusError(AgentError):
+    """The saturation analyzer's Prometheus is not configured, unreachable or answered badly."""

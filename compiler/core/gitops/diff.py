@@ -1,0 +1,286 @@
+"""A per-resource diff of two rendered trees, for pull-request comments and terminals.
+
+Objects are matched by apiVersion, kind, namespace and name. What exists on one side only is
+added or removed, unless a removed and an added object of the same kind are alike enough to
+be the same object under a new name or namespace: those are reported as one rename, with the
+diff between them, because that is how a reviewer thinks of it. Everything is grouped by app
+(the `<namespace>/<name>/` directory the object is rendered into), and every ordering is fixed,
+so the same two trees always give the same text.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from compiler.core.emit import dump_objects
+from compiler.core.gitops.hydrate import MANIFEST
+
+# A removed and an added object this alike (difflib ratio of their YAML) are one rename.
+RENAME_SIMILARITY = 0.6
+# Like git's diff.renameLimit: past this many comparisons, no rename detection (each
+# comparison is quadratic in the objects' size).
+RENAME_COMPARISONS = 40_000
+# GitHub refuses comments over 65,536 characters; leave room for the sticky-comment marker.
+MARKDOWN_LIMIT = 60_000
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Identity = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedObject:
+    identity: Identity
+    app: str
+    text: str
+
+    @property
+    def label(self) -> str:
+        _, kind, namespace, name = self.identity
+        return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str  # added | removed | changed | renamed
+    app: str
+    label: str
+    diff: str
+    similarity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeDiff:
+    env: str
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        return _counts(self.changes)
+
+    def summary(self) -> str:
+        if not self.changes:
+            return f"{self.env}: no changes"
+        counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items() if n)
+        apps = len({c.app for c in self.changes})
+        return f"{self.env}: {counts} ({apps} app(s))"
+
+
+def _counts(changes: Iterable[Change]) -> dict[str, int]:
+    """How many changes of each kind, every kind listed, in alphabetical order."""
+    counts = {"added": 0, "changed": 0, "removed": 0, "renamed": 0}
+    for change in changes:
+        counts[change.kind] += 1
+    return counts
+
+
+def rendered_objects(files: Mapping[str, bytes]) -> dict[Identity, RenderedObject]:
+    """Every object of a rendered tree's manifests, re-emitted canonically."""
+    found: dict[Identity, RenderedObject] = {}
+    for path in sorted(files):
+        if path.rsplit("/", 1)[-1] != MANIFEST:
+            continue
+        app = path.rsplit("/", 1)[0] if "/" in path else "."
+        for doc in yaml.load_all(files[path], Loader=_LOADER):
+            if not isinstance(doc, dict):
+                continue
+            metadata = doc.get("metadata") or {}
+            identity = (
+                str(doc.get("apiVersion", "")),
+                str(doc.get("kind", "")),
+                str(metadata.get("namespace", "")),
+                str(metadata.get("name", "")),
+            )
+            text = dump_objects([doc]).removeprefix("---\n")
+            found[identity] = RenderedObject(identity, app, text)
+    return found
+
+
+def _unified(before: str, after: str, old_label: str, new_label: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=old_label,
+        tofile=new_label,
+        n=3,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def diff_trees(env: str, base: Mapping[str, bytes], head: Mapping[str, bytes]) -> TreeDiff:
+    """The per-object diff of two trees.
+
+    A file with the same bytes on both sides holds the same objects on both sides, so it can
+    add no change and is not parsed: publishing a one-model change of a 10,000-model tree
+    parses two manifests, not 60,000 objects. (Identities are unique within a rendered tree.)
+    """
+    same = {path for path, content in base.items() if head.get(path) == content}
+    old = rendered_objects({path: base[path] for path in base.keys() - same})
+    new = rendered_objects({path: head[path] for path in head.keys() - same})
+    return diff_objects(env, old, new)
+
+
+def diff_objects(
+    env: str, old: Mapping[Identity, RenderedObject], new: Mapping[Identity, RenderedObject]
+) -> TreeDiff:
+    changes: list[Change] = []
+    for identity in sorted(old.keys() & new.keys()):
+        if old[identity].text != new[identity].text:
+            item = new[identity]
+            diff = _unified(old[identity].text, item.text, f"a/{item.label}", f"b/{item.label}")
+            changes.append(Change("changed", item.app, item.label, diff))
+    removed = [old[i] for i in sorted(old.keys() - new.keys())]
+    added = [new[i] for i in sorted(new.keys() - old.keys())]
+    renames = _pair_renames(removed, added)
+    paired_old = {id(a) for a, _, _ in renames}
+    paired_new = {id(b) for _, b, _ in renames}
+    for before, after, ratio in renames:
+        label = f"{before.label} -> {after.label}"
+        diff = _unified(before.text, after.text, f"a/{before.label}", f"b/{after.label}")
+        changes.append(Change("renamed", after.app, label, diff, ratio))
+    for item in added:
+        if id(item) not in paired_new:
+            diff = _unified("", item.text, "/dev/null", f"b/{item.label}")
+            changes.append(Change("added", item.app, item.label, diff))
+    for item in removed:
+        if id(item) not in paired_old:
+            diff = _unified(item.text, "", f"a/{item.label}", "/dev/null")
+            changes.append(Change("removed", item.app, item.label, diff))
+    order = {"renamed": 0, "added": 1, "changed": 2, "removed": 3}
+    changes.sort(key=lambda c: (c.app, order[c.kind], c.label))
+    return TreeDiff(env, tuple(changes))
+
+
+def _pair_renames(
+    removed: list[RenderedObject], added: list[RenderedObject]
+) -> list[tuple[RenderedObject, RenderedObject, float]]:
+    """Greedy pairing by similarity, best first; ties broken by identity so it is stable."""
+    candidates: list[tuple[float, Identity, Identity, RenderedObject, RenderedObject]] = []
+    if len(removed) * len(added) > RENAME_COMPARISONS:
+        return []
+    for before in removed:
+        for after in added:
+            if before.identity[:2] != after.identity[:2]:
+                continue
+            matcher = difflib.SequenceMatcher(None, before.text, after.text, autojunk=False)
+            if matcher.quick_ratio() < RENAME_SIMILARITY:
+                continue
+            ratio = matcher.ratio()
+            if ratio >= RENAME_SIMILARITY:
+                candidates.append((ratio, before.identity, after.identity, before, after))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    used_old: set[Identity] = set()
+    used_new: set[Identity] = set()
+    pairs = []
+    for ratio, old_id, new_id, before, after in candidates:
+        if old_id in used_old or new_id in used_new:
+            continue
+        used_old.add(old_id)
+        used_new.add(new_id)
+        pairs.append((before, after, round(ratio, 2)))
+    return pairs
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def _by_app(changes: Iterable[Change]) -> dict[str, list[Change]]:
+    grouped: dict[str, list[Change]] = {}
+    for change in changes:
+        grouped.setdefault(change.app, []).append(change)
+    return grouped
+
+
+def _app_summary(changes: list[Change]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in _counts(changes).items() if n)
+
+
+def _heading(change: Change) -> str:
+    if change.similarity is not None:
+        return f"{change.kind}: {change.label} ({change.similarity:.0%} similar)"
+    return f"{change.kind}: {change.label}"
+
+
+def format_text(diffs: Iterable[TreeDiff]) -> str:
+    out: list[str] = []
+    diffs = list(diffs)
+    for tree in diffs:
+        for app, changes in _by_app(tree.changes).items():
+            out.append(f"=== {tree.env}: {app} ({_app_summary(changes)})\n")
+            for change in changes:
+                out.append(f"* {_heading(change)}\n")
+                out.append(change.diff)
+            out.append("\n")
+    out.extend(tree.summary() + "\n" for tree in diffs)
+    return "".join(out)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run inside (a manifest may hold backticks)."""
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def format_markdown(diffs: Iterable[TreeDiff], limit: int = MARKDOWN_LIMIT) -> str:
+    """One section per environment, one collapsible block per app, a summary line on top."""
+    diffs = list(diffs)
+    changed = [tree for tree in diffs if tree.differs]
+    head = "### runwayc: rendered diff\n\n"
+    head += "; ".join(tree.summary() for tree in diffs) + "\n"
+    if not changed:
+        return head
+    body: list[str] = []
+    for tree in changed:
+        body.append(f"\n#### {tree.env}\n")
+        for app, changes in _by_app(tree.changes).items():
+            text = "".join(f"# {_heading(c)}\n{c.diff}" for c in changes)
+            fence = _fence(text)
+            body.append(
+                f"\n<details><summary><code>{_escape(app)}</code>: {_app_summary(changes)}"
+                f"</summary>\n\n{fence}diff\n{text}{fence}\n\n</details>\n"
+            )
+    result = head
+    for block in body:
+        if len(result) + len(block) > limit:
+            result += (
+                "\n(diff truncated to fit a pull-request comment; run `runwayc diff` for the "
+                "rest)\n"
+            )
+            break
+        result += block
+    return result
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def as_json(diffs: Iterable[TreeDiff]) -> list[dict[str, Any]]:
+    return [
+        {
+            "env": tree.env,
+            "summary": tree.counts(),
+            "changes": [
+                {
+                    "kind": c.kind,
+                    "app": c.app,
+                    "object": c.label,
+                    "diff": c.diff,
+                    **({"similarity": c.similarity} if c.similarity is not None else {}),
+                }
+                for c in tree.changes
+            ],
+        }
+        for tree in diffs
+    ]

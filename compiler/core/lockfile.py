@@ -1,0 +1,89 @@
+"""runway.lock: the pins that make `compile --locked` a pure function.
+
+Three sections, each keyed by a stable identity: `providers` (ModelDeployment `ns/name` ->
+provider and selection reason), `images` (requested reference -> digest), `recipes` (model id ->
+content sha256). `lock` writes it, `compile` only reads it. Serialisation is deterministic
+(sorted keys, fixed layout) so a re-lock that changes nothing changes no byte.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import Field, StringConstraints
+
+from compiler.core.model import Frozen
+
+LOCK_VERSION: Literal[1] = 1
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
+class ProviderPin(Frozen):
+    """The provider chosen for one ModelDeployment; immutable once recorded."""
+
+    name: str
+    reason: str
+
+
+class ImagePin(Frozen):
+    """One image reference resolved to a digest (or recorded as unresolved, with why)."""
+
+    requested: str
+    repository: str
+    tag: str | None = None
+    digest: Digest | None = None
+    resolved: str | None = None
+    source: str | None = None
+    resolved_at: str | None = None
+    unresolved_reason: str | None = None
+
+
+class RecipePin(Frozen):
+    """A vendored recipe file and the sha256 of its content."""
+
+    path: str
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    source: str | None = None
+    revision: str | None = None
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class LockFile(Frozen):
+    version: Literal[1]
+    providers: dict[str, ProviderPin] = Field(default_factory=dict)
+    images: dict[str, ImagePin] = Field(default_factory=dict)
+    recipes: dict[str, RecipePin] = Field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> LockFile:
+        return cls(version=LOCK_VERSION)
+
+
+LOCK_HEADER = (
+    "# runway.lock: pins written by `runwayc lock` (providers, images, recipes).\n"
+    "# Commit it. Change it only through runwayc: `lock --update`, `lock --forget`.\n"
+)
+
+
+def serialize_lock(lock: LockFile) -> str:
+    """Deterministic text of a lock file: sorted keys, block style, a fixed header."""
+    data = lock.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # The version leads so a reader (or an older runwayc) sees the format first.
+    head = yaml.dump({"version": data.pop("version")}, Dumper=_LockDumper)
+    body = head + yaml.dump(
+        data,
+        Dumper=_LockDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
+    )
+    return LOCK_HEADER + body
+
+
+class _LockDumper(yaml.SafeDumper):
+    """SafeDumper that never emits anchors, so equal entries stay written out."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True

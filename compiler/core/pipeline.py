@@ -1,0 +1,761 @@
+"""The pure compile pipeline: source texts in, manifests and diagnostics out.
+
+    load (YAML + positions) -> documents (models) -> policy -> provider selection
+      -> image pins -> provider renderer -> compiled ModelDeployment -> emit (bytes)
+
+No clock, network, environment or randomness: the same inputs give the same bytes. Every
+problem of every ModelDeployment is collected (not just the first); when any error remains,
+no file is produced at all, so a broken spec can never make a GitOps tool prune a live model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from compiler.core import cache
+from compiler.core.diagnostics import (
+    Diagnostic,
+    Location,
+    error,
+    has_errors,
+    sort_diagnostics,
+    warning,
+)
+from compiler.core.documents import parse_document
+from compiler.core.emit import App, KubeObject, dump_objects, render_tree
+from compiler.core.errors import ImageError
+from compiler.core.images import classify, parse_reference
+from compiler.core.load import LoadLimits, SourceDocument, format_path, load_yaml
+from compiler.core.lockfile import LockFile, ProviderPin
+from compiler.core.model import (
+    API_VERSION,
+    KIND,
+    ModelDeployment,
+    Overlay,
+    Policy,
+    ProjectConfig,
+    ProviderCatalog,
+)
+from compiler.core.outcome import CompiledDeployment, SourceOutcome
+from compiler.core.overlay import (
+    check_overlay,
+    clamp_replicas,
+    mapped_namespace,
+    mirrored_image,
+    with_defaults,
+)
+from compiler.core.policy import (
+    CheckContext,
+    PolicySet,
+    apply_overlay,
+    apply_user_policies,
+    builtin_policy_set,
+    check_model_deployment,
+    provider_immutability,
+)
+from compiler.core.providers import PROVIDERS, ImagePlan, RenderContext, engine_image_plan
+from compiler.core.providers.autoscaling import (
+    check_autoscaling,
+    release_replicas,
+    render_autoscaler,
+)
+from compiler.core.providers.common import ignored_field_warnings
+from compiler.core.providers.selection import select_provider
+from compiler.core.recipe_materialise import materialise, needs_materialising
+from compiler.core.recipes import content_sha256
+
+M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
+
+ANNOTATION_PREFIX = "runwayc.dev/"
+EXPLICIT_REASON = "explicit: spec.provider.name"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file's display path (relative to the repository) and its text."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompileInputs:
+    """Everything a compile reads, already read: the I/O edge (`workspace`) builds this."""
+
+    catalog: SourceFile
+    builtin_policies: tuple[SourceFile, ...]
+    deployments: tuple[SourceFile, ...]
+    project: SourceFile | None = None
+    lock: SourceFile | None = None
+    overlay: SourceFile | None = None
+    user_policies: tuple[SourceFile, ...] = ()
+    # Problems met while reading (a file that is not UTF-8, say): reported with the rest.
+    read_diagnostics: tuple[Diagnostic, ...] = ()
+    # Incremental compiles: earlier outcomes by cache key (see compiler.core.cache), and a
+    # fingerprint of the compiler's own code. None: compile everything, record nothing.
+    cache: Mapping[str, str] | None = None
+    code_fingerprint: str = ""
+    # With a cache: the memo of runway.lock a compile left (see `_read_lock`), if any.
+    lock_memo: str | None = None
+    # The pinned recipe store: every file under recipes/, by repo-relative path.
+    recipe_files: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CompileOptions:
+    env: str = "dev"
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompileResult:
+    deployments: tuple[CompiledDeployment, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    lock: LockFile
+    # The hydrated tree of the environment, relative to rendered/<env>/; empty on errors.
+    files: dict[str, bytes] = field(default_factory=dict)
+    # The cache entries of this compile (None when the inputs carried no cache), and how
+    # many source files were reused from it.
+    cache: dict[str, str] | None = None
+    reused: int = 0
+    lock_memo: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+# --- configuration documents ------------------------------------------------------------------
+
+
+def _single_model(
+    source: SourceFile, model: type[M], limits: LoadLimits
+) -> tuple[M | None, SourceDocument | None, list[Diagnostic]]:
+    loaded = load_yaml(source.text, source.path, limits)
+    diagnostics = list(loaded.diagnostics)
+    if diagnostics:
+        return None, None, diagnostics
+    if len(loaded.documents) != 1:
+        message = f"expected exactly one YAML document, found {len(loaded.documents)}"
+        return None, None, [error("CONFIG_DOCUMENTS", message, Location(source.path, 1, 1))]
+    doc = loaded.documents[0]
+    parsed, found = parse_document(doc, model)
+    return parsed, doc, found
+
+
+def _policies(
+    sources: Sequence[SourceFile], limits: LoadLimits
+) -> tuple[list[tuple[Policy, SourceDocument]], list[Diagnostic]]:
+    policies: list[tuple[Policy, SourceDocument]] = []
+    diagnostics: list[Diagnostic] = []
+    for source in sorted(sources, key=lambda s: s.path):
+        loaded = load_yaml(source.text, source.path, limits)
+        diagnostics.extend(loaded.diagnostics)
+        for doc in loaded.documents:
+            policy, found = parse_document(doc, Policy)
+            diagnostics.extend(found)
+            if policy is not None:
+                policies.append((policy, doc))
+    return policies, diagnostics
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The resolved configuration of one compile."""
+
+    catalog: ProviderCatalog
+    policy: PolicySet
+    lock: LockFile
+    project: ProjectConfig | None
+    overlay: Overlay | None
+    env: str
+    recipe_files: Mapping[str, bytes] = field(default_factory=dict)
+    # The memo of runway.lock to keep for the next compile (with a cache; None: nothing to keep).
+    lock_memo: str | None = None
+
+    def default_namespace(self) -> str:
+        """Overlay, then the environment entry, then runway.yaml, then `default`."""
+        if self.overlay is not None and self.overlay.namespace:
+            return self.overlay.namespace
+        if self.project is not None:
+            env = self.project.environments.get(self.env)
+            if env is not None and env.namespace:
+                return env.namespace
+            if self.project.namespace:
+                return self.project.namespace
+        return "default"
+
+    def source_namespace(self, md: ModelDeployment) -> str:
+        """The environment-independent namespace that keys an MD in runway.lock."""
+        if md.metadata.namespace:
+            return md.metadata.namespace
+        if self.project is not None and self.project.namespace:
+            return self.project.namespace
+        return "default"
+
+
+def resolve_policy(
+    builtin: Sequence[SourceFile], user: Sequence[SourceFile]
+) -> tuple[PolicySet, list[Diagnostic]]:
+    """The built-in policy files merged with the user's (`policies/`); no overlay."""
+    builtin_docs, diagnostics = _policies(builtin, LoadLimits())
+    policy = builtin_policy_set(p for p, _ in builtin_docs)
+    user_docs, found = _policies(user, policy.limits)
+    diagnostics.extend(found)
+    policy, found = apply_user_policies(policy, user_docs)
+    diagnostics.extend(found)
+    return policy, diagnostics
+
+
+def resolve_settings(
+    inputs: CompileInputs, options: CompileOptions
+) -> tuple[Settings | None, list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    policy, found = resolve_policy(inputs.builtin_policies, inputs.user_policies)
+    diagnostics.extend(found)
+    limits = policy.limits
+
+    catalog, _, found = _single_model(inputs.catalog, ProviderCatalog, limits)
+    diagnostics.extend(found)
+
+    project: ProjectConfig | None = None
+    if inputs.project is not None:
+        project, project_doc, found = _single_model(inputs.project, ProjectConfig, limits)
+        diagnostics.extend(found)
+        if (
+            project is not None
+            and project_doc is not None
+            and options.env not in project.environments
+        ):
+            known = ", ".join(sorted(project.environments)) or "none"
+            diagnostics.append(
+                error(
+                    "UNKNOWN_ENVIRONMENT",
+                    f'environment "{options.env}" is not listed in runway.yaml (known: {known})',
+                    project_doc.location(("environments",)),
+                    "environments",
+                )
+            )
+
+    lock, found, lock_memo = _read_lock(inputs, limits)
+    diagnostics.extend(found)
+    if options.locked and inputs.lock is not None:
+        diagnostics.extend(check_recipe_pins(lock, inputs.lock, limits, inputs.recipe_files))
+
+    overlay: Overlay | None = None
+    if inputs.overlay is not None:
+        overlay, overlay_doc, found = _single_model(inputs.overlay, Overlay, limits)
+        diagnostics.extend(found)
+        policy, found = apply_overlay(policy, overlay, overlay_doc)
+        diagnostics.extend(found)
+        if overlay is not None and overlay_doc is not None:
+            diagnostics.extend(check_overlay(overlay, overlay_doc))
+
+    if catalog is None or has_errors(diagnostics):
+        return None, diagnostics
+    settings = Settings(
+        catalog, policy, lock, project, overlay, options.env, inputs.recipe_files, lock_memo
+    )
+    return settings, diagnostics
+
+
+def _read_lock(
+    inputs: CompileInputs, limits: LoadLimits
+) -> tuple[LockFile, list[Diagnostic], str | None]:
+    """runway.lock (empty if absent), its problems, and the memo of it to keep (None when
+    there is nothing to keep). With a cache, a lock that parsed cleanly is memoised as JSON
+    under the hash of its text: the YAML of 10,000 pins takes half a second to read."""
+    if inputs.lock is None:
+        return LockFile.empty(), [], None
+    key = None
+    if inputs.cache is not None:
+        key = cache.lock_memo_key(inputs.code_fingerprint, limits, inputs.lock.text)
+        memoised = cache.decode_lock(inputs.lock_memo, key) if inputs.lock_memo else None
+        if memoised is not None:
+            return memoised, [], inputs.lock_memo
+    parsed, _, diagnostics = _single_model(inputs.lock, LockFile, limits)
+    if parsed is None:
+        return LockFile.empty(), diagnostics, None
+    if key is None or diagnostics:
+        return parsed, diagnostics, None
+    return parsed, diagnostics, cache.encode_lock(key, parsed)
+
+
+def check_recipe_pins(
+    lock: LockFile, lock_source: SourceFile, limits: LoadLimits, files: Mapping[str, bytes]
+) -> list[Diagnostic]:
+    """Under --locked, every vendored recipe file must still be the bytes that were pinned.
+    runway.lock is read for positions only when a pin is broken (it may come from the memo)."""
+    found = []
+    lock_doc: SourceDocument | None = None
+    for model_id, pin in sorted(lock.recipes.items()):
+        for path, expected in sorted({pin.path: pin.sha256, **pin.files}.items()):
+            content = files.get(path)
+            actual = None if content is None else content_sha256(content)
+            if actual == expected:
+                continue
+            state = (
+                "is missing"
+                if actual is None
+                else (
+                    f"does not match its pin (sha256 {actual[:12]}..., pinned {expected[:12]}...)"
+                )
+            )
+            if lock_doc is None:
+                lock_doc = _single_model(lock_source, LockFile, limits)[1]
+            found.append(
+                error(
+                    "RECIPE_PIN_MISMATCH",
+                    f"{path} {state}; run `runwayc recipe pull {model_id}` and review the change",
+                    lock_doc.location(("recipes", model_id))
+                    if lock_doc
+                    else Location(lock_source.path, 1, 1),
+                    f"recipes.{model_id}",
+                )
+            )
+    return found
+
+
+# --- one ModelDeployment ----------------------------------------------------------------------
+
+
+def load_deployments(
+    source: SourceFile, limits: LoadLimits
+) -> tuple[list[tuple[ModelDeployment, SourceDocument]], list[Diagnostic]]:
+    """Every ModelDeployment document of one source file, with the problems of the rest."""
+    found_mds: list[tuple[ModelDeployment, SourceDocument]] = []
+    loaded = load_yaml(source.text, source.path, limits)
+    diagnostics = list(loaded.diagnostics)
+    for doc in loaded.documents:
+        kind_problem = _kind_problem(doc)
+        if kind_problem is not None:
+            diagnostics.append(kind_problem)
+            continue
+        md, problems = parse_document(doc, ModelDeployment)
+        diagnostics.extend(problems)
+        if md is not None:
+            found_mds.append((md, doc))
+    return found_mds, diagnostics
+
+
+def _kind_problem(doc: SourceDocument) -> Diagnostic | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        shape = "list" if isinstance(data, list) else "scalar"
+        return error(
+            "NOT_A_MAPPING",
+            f"expected a ModelDeployment mapping with apiVersion and kind, got a {shape}",
+            doc.location(),
+        )
+    api_version: Any = data.get("apiVersion")
+    kind: Any = data.get("kind")
+    if api_version == API_VERSION and kind == KIND:
+        return None
+    if api_version is None or kind is None:
+        missing = "apiVersion" if api_version is None else "kind"
+        return error(
+            "MISSING_FIELD",
+            f'required field "{missing}" is missing (expected {API_VERSION} {KIND})',
+            doc.location(),
+            missing,
+        )
+    path = ("kind",) if api_version == API_VERSION else ("apiVersion",)
+    return error(
+        "WRONG_KIND",
+        f"expected apiVersion {API_VERSION} and kind {KIND}, got {str(api_version)[:100]} "
+        f"{str(kind)[:100]}",
+        doc.location(path),
+        format_path(path),
+    )
+
+
+def choose_provider(
+    md: ModelDeployment,
+    ctx: CheckContext,
+    settings: Settings,
+    lock_key: str,
+    locked: bool,
+) -> tuple[ProviderPin | None, list[Diagnostic]]:
+    """The provider for one MD: explicit, else as recorded, else auto-selected (unless locked)."""
+    recorded = settings.lock.providers.get(lock_key)
+    diagnostics = provider_immutability(md, ctx, recorded.name if recorded else None)
+    if diagnostics:
+        return None, diagnostics
+    requested = md.spec.provider.name if md.spec.provider else None
+    if locked and recorded is None:
+        return None, [
+            ctx.at(
+                "PROVIDER_NOT_LOCKED",
+                f"no provider is recorded in runway.lock for {lock_key}; run `runwayc lock`",
+                ("metadata", "name"),
+            )
+        ]
+    if requested:
+        known = {entry.name for entry in settings.catalog.providers}
+        if requested not in known:
+            message = (
+                f'InferenceProviderConfig "{requested}" not found '
+                f"(the catalog has: {', '.join(sorted(known))})"
+            )
+            return None, [ctx.at("UNKNOWN_PROVIDER", message, ("spec", "provider", "name"))]
+        return ProviderPin(
+            name=requested, reason=recorded.reason if recorded else EXPLICIT_REASON
+        ), []
+    if recorded is not None:
+        return recorded, []
+    selection = select_provider(settings.catalog, md)
+    if selection.provider is None:
+        return None, [ctx.at("NO_PROVIDER", selection.failure or "no provider matched", ("spec",))]
+    return ProviderPin(name=selection.provider, reason=selection.reason), []
+
+
+def choose_image(
+    requested: str | None,
+    ctx: CheckContext,
+    settings: Settings,
+    locked: bool,
+    path: tuple[str, ...] = ("spec", "engine", "image"),
+) -> tuple[str | None, dict[str, str], list[Diagnostic]]:
+    """The image reference to render: the pinned digest when runway.lock has one."""
+    facts: dict[str, str] = {}
+    if requested is None:
+        return None, facts, []
+    facts["image-requested"] = requested
+    try:
+        image_class = classify(parse_reference(requested))
+    except ImageError as exc:
+        return None, facts, [ctx.at("INVALID_IMAGE", exc.message, path)]
+    facts["image-source"] = image_class.source
+    facts["image-in-nightly"] = "true" if image_class.in_nightly else "false"
+    pin = settings.lock.images.get(requested)
+    if pin is not None and pin.digest is not None and pin.resolved is not None:
+        facts["image-resolved"] = pin.resolved
+        facts["image-digest"] = pin.digest
+        return pin.resolved, facts, []
+    if pin is not None and pin.unresolved_reason:
+        message = (
+            f'image "{requested}" could not be resolved to a digest ({pin.unresolved_reason}); '
+            "rendering the tag as written"
+        )
+        return requested, facts, [_warn(ctx, "IMAGE_UNRESOLVED", message, path)]
+    message = f'image "{requested}" has no digest pin in runway.lock; run `runwayc lock`'
+    if locked:
+        return None, facts, [ctx.at("IMAGE_NOT_PINNED", message, path)]
+    return (
+        requested,
+        facts,
+        [_warn(ctx, "IMAGE_NOT_PINNED", message + " (rendering the tag)", path)],
+    )
+
+
+def _image_path(md: ModelDeployment, plan: ImagePlan) -> tuple[str, ...]:
+    """Where a diagnostic about the engine image points: the field that named it."""
+    if plan.engine_is_default:
+        return ("spec",)
+    if md.spec.engine is not None and md.spec.engine.image:
+        return ("spec", "engine", "image")
+    return ("spec", "image")
+
+
+def choose_images(
+    md: ModelDeployment,
+    ctx: CheckContext,
+    settings: Settings,
+    plan: ImagePlan,
+    locked: bool,
+) -> tuple[str | None, dict[str, str], dict[str, str], list[Diagnostic]]:
+    """(engine image, its facts, component role -> image, diagnostics), all pinned and
+    mirrored; None for the engine image when it is planned but unusable."""
+    image, facts, diagnostics = choose_image(
+        plan.engine, ctx, settings, locked, _image_path(md, plan)
+    )
+    components: dict[str, str] = {}
+    for role, reference in sorted(plan.components.items()):
+        rendered, _, found = choose_image(reference, ctx, settings, locked, ("spec",))
+        diagnostics.extend(found)
+        if rendered is not None:
+            components[role] = rendered
+    mirrors = settings.overlay.image_mirrors if settings.overlay is not None else None
+    if mirrors:
+        if image is not None:
+            image, mirror = mirrored_image(image, mirrors)
+            if mirror is not None:
+                facts["image-mirror"] = mirror
+        components = {role: mirrored_image(ref, mirrors)[0] for role, ref in components.items()}
+    return image, facts, components, diagnostics
+
+
+def _warn(ctx: CheckContext, code: str, message: str, path: tuple[str, ...]) -> Diagnostic:
+    return warning(code, message, ctx.doc.location(path), format_path(path))
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def compiled_model_deployment(
+    md: ModelDeployment, namespace: str, facts: dict[str, str]
+) -> KubeObject:
+    """The MD as applied to the cluster: its spec, plus compile facts as annotations."""
+    spec: dict[str, Any] = md.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    annotations = dict(md.metadata.annotations or {})
+    annotations.update({ANNOTATION_PREFIX + key: value for key, value in facts.items()})
+    annotations[ANNOTATION_PREFIX + "spec-hash"] = spec_hash(spec)
+    metadata: dict[str, Any] = {"name": md.name, "namespace": namespace}
+    if md.metadata.labels:
+        metadata["labels"] = dict(md.metadata.labels)
+    metadata["annotations"] = annotations
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def compile_deployment(
+    md: ModelDeployment, doc: SourceDocument, settings: Settings, options: CompileOptions
+) -> tuple[CompiledDeployment, list[Diagnostic]]:
+    """One ModelDeployment to its manifest bytes (empty when it has an error)."""
+    ctx = CheckContext(doc, settings.policy)
+    namespace = mapped_namespace(
+        settings.overlay,
+        settings.source_namespace(md),
+        md.metadata.namespace or settings.default_namespace(),
+    )
+    lock_key = f"{settings.source_namespace(md)}/{md.name}"
+    compiled = CompiledDeployment(
+        namespace,
+        md.name,
+        lock_key,
+        doc.file,
+        None,
+        name_location=doc.location(("metadata", "name")),
+    )
+    compiled, objects, diagnostics = _compile_objects(md, ctx, compiled, settings, options)
+    manifest = dump_objects(objects).encode("utf-8") if objects else b""
+    digest = cache.lock_digest(settings.lock, lock_key, compiled.images)
+    return replace(compiled, manifest=manifest, lock_digest=digest), diagnostics
+
+
+def _compile_objects(
+    md: ModelDeployment,
+    ctx: CheckContext,
+    compiled: CompiledDeployment,
+    settings: Settings,
+    options: CompileOptions,
+) -> tuple[CompiledDeployment, tuple[KubeObject, ...], list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    if needs_materialising(md):
+        materialised, diagnostics = materialise(
+            md, ctx.doc, settings.lock, settings.recipe_files, settings.policy
+        )
+        if materialised is None:
+            return compiled, (), diagnostics
+        md = materialised
+    clamped = clamp_replicas(md, settings.overlay)
+    # The autoscaling bounds are checked as written: an overlay's clamp must not hide them.
+    as_written, md = md, clamped.md
+    diagnostics.extend(check_model_deployment(md, ctx))
+    pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
+    diagnostics.extend(found)
+    compiled = replace(compiled, provider=pin)
+    if pin is None:
+        return compiled, (), diagnostics
+    entry = next(e for e in settings.catalog.providers if e.name == pin.name)
+    provider = PROVIDERS.get(pin.name)
+    plan = (provider.images if provider else engine_image_plan)(md, entry)
+    compiled = replace(
+        compiled,
+        image=plan.engine,
+        image_is_default=plan.engine_is_default,
+        component_images=tuple(sorted(set(plan.components.values()))),
+    )
+    if provider is None:
+        message = (
+            f'provider "{pin.name}" has no renderer in this version of runwayc '
+            f"(renderers: {', '.join(sorted(PROVIDERS))})"
+        )
+        diagnostics.append(ctx.at("NO_RENDERER", message, ("spec", "provider", "name")))
+        return compiled, (), diagnostics
+    diagnostics.extend(provider.check(md, ctx))
+    diagnostics.extend(check_autoscaling(as_written, ctx, pin.name))
+    diagnostics.extend(ignored_field_warnings(md, ctx, entry))
+    image, facts, component_images, found = choose_images(md, ctx, settings, plan, options.locked)
+    diagnostics.extend(found)
+    if has_errors(diagnostics) or (plan.engine is not None and image is None):
+        return compiled, (), diagnostics
+    context = RenderContext(
+        md, ctx.doc, compiled.namespace, image, settings.policy, component_images
+    )
+    result = provider.render(context)
+    diagnostics.extend(result.diagnostics)
+    if has_errors(diagnostics):
+        return compiled, (), diagnostics
+    overlay = settings.overlay
+    facts = {"provider": pin.name, "provider-reason": pin.reason, **facts}
+    warnings = sum(1 for d in diagnostics if not d.is_error)
+    facts["policy"] = "passed" if not warnings else f"passed with {warnings} warning(s)"
+    facts["environment"] = options.env
+    if clamped.note is not None:
+        facts["replicas-clamped"] = f"{clamped.note} (overlay {options.env})"
+    rendered = [
+        *release_replicas(result.objects, md),
+        *render_autoscaler(md, compiled.namespace, settings.policy.autoscaling),
+    ]
+    objects = with_defaults(
+        (compiled_model_deployment(md, compiled.namespace, facts), *rendered),
+        overlay.labels if overlay else None,
+        overlay.annotations if overlay else None,
+    )
+    return compiled, tuple(objects), diagnostics
+
+
+def compile_source(
+    source: SourceFile, settings: Settings, options: CompileOptions
+) -> SourceOutcome:
+    """Everything one source file compiles to; depends on no other source file."""
+    mds, diagnostics = load_deployments(source, settings.policy.limits)
+    compiled = []
+    for md, doc in mds:
+        item, found = compile_deployment(md, doc, settings, options)
+        compiled.append(item)
+        diagnostics.extend(found)
+    return SourceOutcome(tuple(compiled), tuple(diagnostics))
+
+
+def _duplicates(compiled: Sequence[CompiledDeployment]) -> list[Diagnostic]:
+    seen: dict[tuple[str, str], CompiledDeployment] = {}
+    diagnostics = []
+    for item in compiled:
+        key = (item.namespace, item.name)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = item
+            continue
+        here = item.name_location or Location(item.source)
+        diagnostics.append(
+            error(
+                "DUPLICATE_DEPLOYMENT",
+                f"ModelDeployment {key[0]}/{key[1]} is defined twice: here and at "
+                f"{first.name_location or Location(first.source)}",
+                here,
+                "metadata.name",
+            )
+        )
+    return diagnostics
+
+
+# How the misses of a compile are mapped over: `map` here; the edge may pass a parallel map.
+Work = Callable[[SourceFile], SourceOutcome]
+Mapper = Callable[[Work, Sequence[SourceFile]], Iterable[SourceOutcome]]
+
+
+def _serial_map(function: Work, sources: Sequence[SourceFile]) -> list[SourceOutcome]:
+    return [function(source) for source in sources]
+
+
+def _fingerprint(inputs: CompileInputs, options: CompileOptions) -> str:
+    texts = [inputs.catalog, *sorted(inputs.builtin_policies, key=lambda f: f.path)]
+    texts += sorted(inputs.user_policies, key=lambda f: f.path)
+    texts += [f for f in (inputs.project, inputs.overlay) if f is not None]
+    return cache.settings_fingerprint(
+        ((f.path, f.text) for f in texts),
+        inputs.code_fingerprint,
+        (
+            f"env={options.env}",
+            f"locked={options.locked}",
+            # Compile-time recipes read the store: a changed recipe file invalidates outcomes.
+            "recipes="
+            + ",".join(
+                f"{path}:{content_sha256(content)}"
+                for path, content in sorted(inputs.recipe_files.items())
+            ),
+        ),
+    )
+
+
+def compile_project(
+    inputs: CompileInputs,
+    options: CompileOptions,
+    forget: frozenset[str] = frozenset(),
+    mapper: Mapper = _serial_map,
+) -> CompileResult:
+    """Compile one environment. Pure: same inputs, same result, byte for byte.
+
+    `forget` drops provider pins before compiling: the delete-and-recreate path of `lock`.
+    `mapper` maps the per-file compile over the files the cache does not answer; whatever
+    it is (the edge may fan out over processes), the result is the same.
+    """
+    settings, diagnostics = resolve_settings(inputs, options)
+    diagnostics.extend(inputs.read_diagnostics)
+    if settings is None:
+        return CompileResult((), tuple(sort_diagnostics(diagnostics)), LockFile.empty())
+    if forget:
+        kept = {k: v for k, v in settings.lock.providers.items() if k not in forget}
+        settings = replace(settings, lock=settings.lock.model_copy(update={"providers": kept}))
+    sources = sorted(inputs.deployments, key=lambda s: s.path)
+    keys: list[str] = []
+    outcomes: dict[int, SourceOutcome] = {}
+    if inputs.cache is not None:
+        fingerprint = _fingerprint(inputs, options)
+        keys = [cache.entry_key(fingerprint, s.path, s.text) for s in sources]
+        digests = cache.LockDigests(settings.lock)
+        for index, key in enumerate(keys):
+            hit = cache.lookup(inputs.cache, key, digests)
+            if hit is not None:
+                outcomes[index] = hit
+    reused = len(outcomes)
+    misses = [i for i in range(len(sources)) if i not in outcomes]
+    missed = set(misses)
+
+    def work(source: SourceFile) -> SourceOutcome:
+        return compile_source(source, settings, options)
+
+    for index, outcome in zip(misses, mapper(work, [sources[i] for i in misses]), strict=True):
+        outcomes[index] = outcome
+    compiled: list[CompiledDeployment] = []
+    for index in range(len(sources)):
+        compiled.extend(outcomes[index].deployments)
+        diagnostics.extend(outcomes[index].diagnostics)
+    diagnostics.extend(_duplicates(compiled))
+    ordered = sorted(compiled, key=lambda c: (c.namespace, c.name, c.source))
+    final = tuple(sort_diagnostics(diagnostics))
+    files: dict[str, bytes] = {}
+    if not has_errors(final):
+        files = render_tree(
+            options.env, (App(c.namespace, c.name, c.source, c.manifest) for c in ordered)
+        )
+    entries = None
+    if inputs.cache is not None:
+        # Hits keep their stored JSON; only what was compiled now is encoded.
+        entries = {
+            key: inputs.cache[key] if i not in missed else cache.encode(outcomes[i])
+            for i, key in enumerate(keys)
+        }
+    return CompileResult(
+        tuple(ordered), final, settings.lock, files, entries, reused, settings.lock_memo
+    )
+
+
+def read_project(source: SourceFile | None) -> tuple[ProjectConfig | None, list[Diagnostic]]:
+    """runway.yaml alone, for commands that must know the environments before compiling."""
+    if source is None:
+        return None, []
+    project, _, diagnostics = _single_model(source, ProjectConfig, LoadLimits())
+    return project, diagnostics
+
+
+def plan_provider_lock(result: CompileResult, forget: frozenset[str]) -> LockFile:
+    """runway.lock after `lock`: every MD's provider, pins of vanished MDs pruned.
+
+    An MD that failed before a provider was chosen keeps its recorded pin: a broken spec must
+    not erase the record that makes its provider immutable.
+    """
+    providers: dict[str, ProviderPin] = {}
+    for item in result.deployments:
+        recorded = None if item.lock_key in forget else result.lock.providers.get(item.lock_key)
+        pin = item.provider or recorded
+        if pin is not None:
+            providers[item.lock_key] = pin
+    return result.lock.model_copy(update={"providers": dict(sorted(providers.items()))})

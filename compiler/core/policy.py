@@ -1,0 +1,619 @@
+"""The policy engine: AI Runway's admission rules, moved left into the compile step.
+
+Every limit comes from policy data (`policies/*.yaml`, then the user's `policies/`, then the
+environment's overlay); nothing here is a literal limit. User data may extend or tighten the
+built-in rules; loosening one needs an explicit, named waiver. The quoted messages are AI
+Runway's and stay verbatim because users grep for them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from compiler.core.diagnostics import Diagnostic, error, warning
+from compiler.core.load import LoadLimits, PathKey, SourceDocument, format_path
+from compiler.core.model import (
+    AutoscalingRules,
+    Ceilings,
+    ModelDeployment,
+    Overlay,
+    Policy,
+    effective_gpu_count,
+)
+from compiler.core.quantity import parse_quantity
+
+# --- messages (AI Runway's own words where it has a check of the same meaning) -------------
+
+MSG_SECURITY = 'overriding "{key}" is not allowed for security reasons'
+MSG_SIZING = (
+    'overriding "{key}" is not allowed because it can bypass admission resource limits; '
+    "use spec.resources / spec.scaling instead"
+)
+MSG_PROTECTED = 'overriding "{key}" is not allowed'
+MSG_GUARANTEE = (
+    'overriding "{key}" is not allowed: it would undo a runwayc guarantee '
+    "(digest-pinned images, no host access)"
+)
+MSG_RESERVED = (
+    "{what} conflicts with Direct vLLM generated networking; Direct vLLM currently requires "
+    "host 0.0.0.0 and port 8000 to keep the container, Service, and probes aligned"
+)
+MSG_DUPLICATE_FLAG = 'launch flag "{key}" is set in both spec.engine.args and spec.engine.extraArgs'
+MSG_IMAGE_CONFLICT = (
+    'spec.image "{a}" conflicts with spec.engine.image "{b}"; remove spec.image or set both '
+    "fields to the same value (spec.engine.image is preferred)"
+)
+MSG_IMMUTABLE = "provider.name is immutable (changing it requires delete and recreate)"
+# Kubernetes' field.Invalid rendering of AI Runway's ceiling error.
+MSG_CEILING = "Invalid value: {value}: exceeds maximum allowed ({limit})"
+MSG_ARG_KEY = (
+    'invalid engine arg key "{key}": must contain only alphanumeric characters, hyphens, '
+    "and underscores"
+)
+
+ARG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+# --- the merged policy -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    """One sizing limit: its exact value for comparison and its text for messages."""
+
+    value: Fraction
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """Built-in policy data merged with the user's files and the environment's overlay."""
+
+    security: frozenset[str] = frozenset()
+    sizing: frozenset[str] = frozenset()
+    protected_top_level: frozenset[str] = frozenset()
+    guarantees: frozenset[str] = frozenset()
+    reserved_networking: frozenset[str] = frozenset()
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
+    name_max_length: int = 63
+    limits: LoadLimits = field(default_factory=LoadLimits)
+    autoscaling: AutoscalingRules = field(default_factory=AutoscalingRules)
+
+
+_LIST_RULES = {
+    "overrides.security": "security",
+    "overrides.sizing": "sizing",
+    "overrides.protectedTopLevel": "protected_top_level",
+    "overrides.guarantees": "guarantees",
+    "vllmFlags.reservedNetworking": "reserved_networking",
+}
+_CEILING_FIELDS = {
+    "gpuCount": "gpu_count",
+    "replicas": "replicas",
+    "cpu": "cpu",
+    "memory": "memory",
+}
+
+
+def _ceiling_values(ceilings: Ceilings | None) -> dict[str, Ceiling]:
+    out: dict[str, Ceiling] = {}
+    if ceilings is None:
+        return out
+    for wire, attr in _CEILING_FIELDS.items():
+        raw = getattr(ceilings, attr)
+        if raw is None:
+            continue
+        value = parse_quantity(raw)
+        if value is not None:
+            out[wire] = Ceiling(value, str(raw))
+    return out
+
+
+def builtin_policy_set(builtin: Iterable[Policy]) -> PolicySet:
+    """Union of the built-in policy files (they never conflict: each owns a section)."""
+    policy = PolicySet()
+    for doc in builtin:
+        policy = _extend(policy, doc)
+        if doc.ceilings is not None:
+            policy = replace(policy, ceilings={**policy.ceilings, **_ceiling_values(doc.ceilings)})
+        if doc.limits is not None:
+            limits = doc.limits.model_dump(exclude_none=True)
+            policy = replace(policy, limits=replace(policy.limits, **limits))
+        if doc.names is not None and doc.names.max_length is not None:
+            policy = replace(policy, name_max_length=doc.names.max_length)
+    return policy
+
+
+def _extend(policy: PolicySet, doc: Policy) -> PolicySet:
+    if doc.autoscaling is not None:
+        # Rendering settings, not limits: a later file replaces the fields it sets.
+        given = {
+            name: value
+            for name in doc.autoscaling.model_fields_set
+            if (value := getattr(doc.autoscaling, name)) is not None
+        }
+        policy = replace(policy, autoscaling=policy.autoscaling.model_copy(update=given))
+    if doc.overrides is not None:
+        policy = replace(
+            policy,
+            security=policy.security | set(doc.overrides.security),
+            sizing=policy.sizing | set(doc.overrides.sizing),
+            protected_top_level=policy.protected_top_level | set(doc.overrides.protected_top_level),
+            guarantees=policy.guarantees | set(doc.overrides.guarantees),
+        )
+    if doc.vllm_flags is not None:
+        policy = replace(
+            policy,
+            reserved_networking=policy.reserved_networking
+            | set(doc.vllm_flags.reserved_networking),
+            aliases={**policy.aliases, **doc.vllm_flags.aliases},
+        )
+    return policy
+
+
+def _tighten(
+    policy: PolicySet,
+    ceilings: Ceilings | None,
+    waived: Mapping[str, Ceiling],
+    where: SourceDocument,
+    base_path: PathKey,
+    source_name: str,
+) -> tuple[PolicySet, list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    merged = dict(policy.ceilings)
+    for wire, wanted in _ceiling_values(ceilings).items():
+        current = merged.get(wire)
+        if current is None or wanted.value <= current.value or wire in waived:
+            merged[wire] = wanted
+            continue
+        path = (*base_path, "ceilings", wire)
+        diagnostics.append(
+            error(
+                "POLICY_LOOSENING",
+                f"{source_name} raises ceilings.{wire} from {current.text} to {wanted.text}; "
+                "loosening a built-in rule needs a named waiver in a policy file",
+                where.location(path),
+                format_path(path),
+            )
+        )
+    return replace(policy, ceilings=merged), diagnostics
+
+
+def apply_user_policies(
+    policy: PolicySet, user: Sequence[tuple[Policy, SourceDocument]]
+) -> tuple[PolicySet, list[Diagnostic]]:
+    """Merge the user's policy files: extend and tighten freely, loosen only by waiver."""
+    diagnostics: list[Diagnostic] = []
+    waived_ceilings: dict[str, Ceiling] = {}
+    for doc, source in user:
+        policy = _extend(policy, doc)
+        for index, waiver in enumerate(doc.waivers):
+            attr = _LIST_RULES.get(waiver.rule)
+            if attr is not None:
+                if waiver.key is None:
+                    path = ("waivers", index, "key")
+                    diagnostics.append(
+                        error(
+                            "POLICY_WAIVER",
+                            f'waiver "{waiver.name}" for {waiver.rule} must name the key it waives',
+                            source.location(path),
+                            format_path(path),
+                        )
+                    )
+                    continue
+                current: frozenset[str] = getattr(policy, attr)
+                changes: dict[str, Any] = {attr: current - {waiver.key}}
+                policy = replace(policy, **changes)
+                continue
+            wire = waiver.rule.removeprefix("ceilings.")
+            value = parse_quantity(waiver.value) if waiver.value is not None else None
+            if value is None:
+                path = ("waivers", index, "value")
+                diagnostics.append(
+                    error(
+                        "POLICY_WAIVER",
+                        f'waiver "{waiver.name}" for {waiver.rule} needs a numeric value',
+                        source.location(path),
+                        format_path(path),
+                    )
+                )
+                continue
+            ceiling = Ceiling(value, str(waiver.value))
+            waived_ceilings[wire] = ceiling
+            policy = replace(policy, ceilings={**policy.ceilings, wire: ceiling})
+        policy, found = _tighten(
+            policy, doc.ceilings, waived_ceilings, source, (), f'policy "{doc.metadata.name}"'
+        )
+        diagnostics.extend(found)
+    return policy, diagnostics
+
+
+def apply_overlay(
+    policy: PolicySet, overlay: Overlay | None, source: SourceDocument | None
+) -> tuple[PolicySet, list[Diagnostic]]:
+    """An environment overlay may only tighten ceilings."""
+    if overlay is None or source is None:
+        return policy, []
+    return _tighten(policy, overlay.ceilings, {}, source, (), f"overlay {source.file}")
+
+
+# --- flag identity ---------------------------------------------------------------------------
+
+
+def flag_identity(token: str, aliases: Mapping[str, str]) -> str:
+    """The one name of a vLLM flag however it is spelled.
+
+    Leading dashes stripped, an `=value` (or a value after whitespace) dropped, `_` read as `-`,
+    then short aliases mapped (`-tp` -> `tensor-parallel-size`).
+    """
+    name = token.strip().lstrip("-")
+    name = re.split(r"[=\s]", name, maxsplit=1)[0]
+    name = name.replace("_", "-")
+    return aliases.get(name, name)
+
+
+def is_flag_token(token: str) -> bool:
+    """A token that names a flag (`--x`, `-x`), not a value such as `-1` or a path."""
+    stripped = token.lstrip("-")
+    return token.startswith("-") and bool(stripped) and not _is_number(stripped.split("=")[0])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def extra_arg_flags(extra_args: Sequence[str], aliases: Mapping[str, str]) -> list[tuple[int, str]]:
+    """(index, identity) of every flag token in `extraArgs`."""
+    return [
+        (index, flag_identity(token, aliases))
+        for index, token in enumerate(extra_args)
+        if is_flag_token(token)
+    ]
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a check needs to report: the source document and the policy in force."""
+
+    doc: SourceDocument
+    policy: PolicySet
+
+    def at(self, code: str, message: str, path: PathKey) -> Diagnostic:
+        return error(code, message, self.doc.location(path), format_path(path))
+
+
+SPEC: PathKey = ("spec",)
+OVERRIDES: PathKey = ("spec", "provider", "overrides")
+
+
+def _walk_keys(value: Any, path: PathKey) -> Iterator[tuple[str, PathKey, int]]:
+    """Every mapping key under `value`, through maps and arrays: (key, path, depth)."""
+    stack: list[tuple[Any, PathKey, int]] = [(value, path, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, dict):
+            for key in sorted(node, key=str):
+                yield str(key), (*where, key), depth
+                stack.append((node[key], (*where, key), depth + 1))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                stack.append((item, (*where, index), depth))
+
+
+def check_overrides(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """Override denylist, sizing guard and protected top-level keys, at any depth."""
+    overrides = md.spec.provider.overrides if md.spec.provider else None
+    if not overrides:
+        return []
+    found: list[Diagnostic] = []
+    policy = ctx.policy
+    for key, path, depth in _walk_keys(overrides, OVERRIDES):
+        if depth == 0 and key in policy.protected_top_level:
+            found.append(ctx.at("OVERRIDE_PROTECTED", MSG_PROTECTED.format(key=key), path))
+        elif key in policy.security:
+            found.append(ctx.at("OVERRIDE_DENIED", MSG_SECURITY.format(key=key), path))
+        elif key in policy.sizing:
+            found.append(ctx.at("OVERRIDE_SIZING", MSG_SIZING.format(key=key), path))
+        elif key in policy.guarantees:
+            found.append(ctx.at("OVERRIDE_GUARANTEE", MSG_GUARANTEE.format(key=key), path))
+    return found
+
+
+def check_arg_keys(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    engine = md.spec.engine
+    if engine is None or not engine.args:
+        return []
+    found = []
+    for key in engine.args:
+        if not ARG_KEY.match(key.lstrip("-")):
+            path = (*SPEC, "engine", "args", key)
+            found.append(ctx.at("INVALID_ARG_KEY", MSG_ARG_KEY.format(key=key), path))
+    return found
+
+
+def check_duplicate_flags(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """The same flag in `engine.args` and `engine.extraArgs`: one of them would be ignored."""
+    engine = md.spec.engine
+    if engine is None or not engine.args or not engine.extra_args:
+        return []
+    aliases = ctx.policy.aliases
+    in_extra = {identity: index for index, identity in extra_arg_flags(engine.extra_args, aliases)}
+    found = []
+    for key in engine.args:
+        identity = flag_identity(key, aliases)
+        if identity in in_extra:
+            path = (*SPEC, "engine", "extraArgs", in_extra[identity])
+            found.append(ctx.at("DUPLICATE_FLAG", MSG_DUPLICATE_FLAG.format(key=identity), path))
+    return found
+
+
+def check_reserved_networking(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """Direct vLLM owns --host and --port; any user spelling of them is refused."""
+    engine = md.spec.engine
+    if engine is None:
+        return []
+    reserved = ctx.policy.reserved_networking
+    aliases = ctx.policy.aliases
+    found = []
+    for key in engine.args or {}:
+        if flag_identity(key, aliases) in reserved:
+            path = (*SPEC, "engine", "args", key)
+            what = f'engine arg "{key}"'
+            found.append(ctx.at("RESERVED_ARG", MSG_RESERVED.format(what=what), path))
+    for index, identity in extra_arg_flags(engine.extra_args or [], aliases):
+        if identity in reserved:
+            token = (engine.extra_args or [])[index]
+            path = (*SPEC, "engine", "extraArgs", index)
+            what = f'engine extraArg "{token}"'
+            found.append(ctx.at("RESERVED_ARG", MSG_RESERVED.format(what=what), path))
+    return found
+
+
+def check_image_conflict(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    legacy = md.spec.image
+    preferred = md.spec.engine.image if md.spec.engine else None
+    if legacy and preferred and legacy != preferred:
+        message = MSG_IMAGE_CONFLICT.format(a=legacy, b=preferred)
+        return [ctx.at("IMAGE_CONFLICT", message, (*SPEC, "image"))]
+    return []
+
+
+def check_ceilings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    ceilings = ctx.policy.ceilings
+    spec = md.spec
+    measured: list[tuple[str, PathKey, Fraction | None, str]] = []
+    if spec.resources is not None:
+        if spec.resources.gpu is not None:
+            count = spec.resources.gpu.count
+            measured.append(
+                ("gpuCount", ("resources", "gpu", "count"), Fraction(count), str(count))
+            )
+        for wire in ("cpu", "memory"):
+            raw = getattr(spec.resources, wire)
+            if raw is not None:
+                measured.append((wire, ("resources", wire), parse_quantity(raw), raw))
+    else:
+        count = effective_gpu_count(md)
+        measured.append(("gpuCount", ("resources", "gpu", "count"), Fraction(count), str(count)))
+    if spec.scaling is not None:
+        replicas = spec.scaling.replicas
+        measured.append(("replicas", ("scaling", "replicas"), Fraction(replicas), str(replicas)))
+        if spec.scaling.autoscaling is not None:
+            most = spec.scaling.autoscaling.max_replicas
+            bound: PathKey = ("scaling", "autoscaling", "maxReplicas")
+            measured.append(("replicas", bound, Fraction(most), str(most)))
+        for role in ("prefill", "decode"):
+            component = getattr(spec.scaling, role)
+            if component is None:
+                continue
+            measured.append(
+                (
+                    "replicas",
+                    ("scaling", role, "replicas"),
+                    Fraction(component.replicas),
+                    str(component.replicas),
+                )
+            )
+            if component.gpu is not None:
+                count = component.gpu.count
+                measured.append(
+                    ("gpuCount", ("scaling", role, "gpu", "count"), Fraction(count), str(count))
+                )
+            if component.memory is not None:
+                measured.append(
+                    (
+                        "memory",
+                        ("scaling", role, "memory"),
+                        parse_quantity(component.memory),
+                        component.memory,
+                    )
+                )
+    found = []
+    for wire, rel, value, text in measured:
+        path = (*SPEC, *rel)
+        if value is None:
+            found.append(
+                ctx.at("INVALID_QUANTITY", f'"{text}" is not a valid resource quantity', path)
+            )
+            continue
+        limit = ceilings.get(wire)
+        if limit is not None and value > limit.value:
+            message = MSG_CEILING.format(value=text, limit=limit.text)
+            found.append(ctx.at("CEILING_EXCEEDED", message, path))
+    return found
+
+
+def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """DNS-1035 label for the name (the Service takes it), DNS-1123 label for the namespace."""
+    found = []
+    name = md.metadata.name
+    limit = ctx.policy.name_max_length
+    if "." in name:
+        found.append(
+            ctx.at(
+                "INVALID_NAME",
+                "name must not contain dots (dots are invalid in derived Kubernetes volume and "
+                "service names)",
+                ("metadata", "name"),
+            )
+        )
+    elif len(name) > limit:
+        found.append(
+            ctx.at(
+                "INVALID_NAME",
+                f'metadata.name "{name[:80]}" is {len(name)} characters; at most {limit} are '
+                "allowed (the Service takes the same name)",
+                ("metadata", "name"),
+            )
+        )
+    elif not DNS_1035.match(name):
+        found.append(
+            ctx.at(
+                "INVALID_NAME",
+                f'metadata.name "{name}" is not a valid DNS-1035 label: lower-case letters, '
+                "digits and '-', starting with a letter and ending with a letter or digit, "
+                "no dots",
+                ("metadata", "name"),
+            )
+        )
+    namespace = md.metadata.namespace
+    if namespace is not None and (len(namespace) > 63 or not DNS_1123_LABEL.match(namespace)):
+        found.append(
+            ctx.at(
+                "INVALID_NAMESPACE",
+                f'metadata.namespace "{namespace[:80]}" is not a valid DNS-1123 label',
+                ("metadata", "namespace"),
+            )
+        )
+    return found
+
+
+def check_model(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    if md.spec.model.source == "huggingface" and not md.spec.model.id:
+        return [
+            ctx.at(
+                "MISSING_FIELD",
+                "model.id is required when source is huggingface",
+                (*SPEC, "model", "id"),
+            )
+        ]
+    return []
+
+
+def check_disaggregated(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """AI Runway's webhook rules for `serving.mode: disaggregated`, whatever the provider."""
+    if md.serving_mode != "disaggregated":
+        return []
+    found = []
+    resources = md.spec.resources
+    if resources is not None and resources.gpu is not None and resources.gpu.count > 0:
+        found.append(
+            ctx.at(
+                "DISAGGREGATED",
+                "cannot specify both resources.gpu and scaling.prefill/decode in disaggregated "
+                "mode",
+                (*SPEC, "resources", "gpu"),
+            )
+        )
+    scaling = md.spec.scaling
+    if scaling is None:
+        message = "disaggregated mode requires scaling configuration"
+        return [*found, ctx.at("DISAGGREGATED", message, (*SPEC, "scaling"))]
+    for role in ("prefill", "decode"):
+        component = getattr(scaling, role)
+        if component is None:
+            message = f"disaggregated mode requires scaling.{role}"
+            found.append(ctx.at("DISAGGREGATED", message, (*SPEC, "scaling", role)))
+        elif component.gpu is None or component.gpu.count == 0:
+            message = f"disaggregated mode requires scaling.{role}.gpu.count > 0"
+            path = (*SPEC, "scaling", role, "gpu", "count")
+            found.append(ctx.at("DISAGGREGATED", message, path))
+    return found
+
+
+def admission_warnings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """AI Runway's non-fatal admission warnings, as warning diagnostics."""
+    found = []
+
+    def warn(message: str, path: PathKey) -> None:
+        found.append(
+            warning("ADMISSION_WARNING", message, ctx.doc.location(path), format_path(path))
+        )
+
+    model = md.spec.model
+    if model.source == "custom" and model.served_name:
+        warn(
+            "servedName is ignored for custom source (model name is defined by the container)",
+            (*SPEC, "model", "servedName"),
+        )
+    engine = md.spec.engine
+    if engine is not None and engine.trust_remote_code:
+        warn(
+            "trustRemoteCode=true allows execution of arbitrary code from HuggingFace",
+            (*SPEC, "engine", "trustRemoteCode"),
+        )
+    if engine is not None and engine.type == "trtllm" and engine.context_length is not None:
+        warn(
+            "contextLength is ignored for TensorRT-LLM (must be configured at engine build time)",
+            (*SPEC, "engine", "contextLength"),
+        )
+    volumes = model.storage.volumes or [] if model.storage else []
+    for index, volume in enumerate(volumes):
+        path = (*SPEC, "model", "storage", "volumes", index, "readOnly")
+        if volume.purpose == "compilationCache" and volume.read_only:
+            warn(
+                f'storage volume "{volume.name}" has purpose=compilationCache with readOnly=true; '
+                "compilation cache requires write access",
+                path,
+            )
+        if volume.purpose == "modelCache" and volume.read_only and model.source == "huggingface":
+            warn(
+                f'storage volume "{volume.name}" has purpose=modelCache with readOnly=true; model '
+                "download will be skipped (ensure the PVC already contains the model data)",
+                path,
+            )
+    return found
+
+
+COMMON_CHECKS = (
+    check_names,
+    check_model,
+    check_disaggregated,
+    admission_warnings,
+    check_overrides,
+    check_arg_keys,
+    check_duplicate_flags,
+    check_image_conflict,
+    check_ceilings,
+)
+
+
+def check_model_deployment(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """Every provider-independent check; all violations, not just the first."""
+    found: list[Diagnostic] = []
+    for check in COMMON_CHECKS:
+        found.extend(check(md, ctx))
+    return found
+
+
+def provider_immutability(
+    md: ModelDeployment, ctx: CheckContext, recorded: str | None
+) -> list[Diagnostic]:
+    requested = md.spec.provider.name if md.spec.provider else None
+    if recorded is not None and requested and requested != recorded:
+        return [ctx.at("PROVIDER_IMMUTABLE", MSG_IMMUTABLE, (*SPEC, "provider", "name"))]
+    return []

@@ -1,0 +1,171 @@
+"""Pieces every provider shares: AI Runway's labels, engine-arg rendering, overrides, and the
+warnings for spec fields a provider never reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from compiler.core.diagnostics import Diagnostic, warning
+from compiler.core.load import PathKey, format_path
+from compiler.core.model import ModelDeployment, ProviderEntry, effective_gpu_count
+from compiler.core.policy import OVERRIDES, CheckContext
+from compiler.core.providers.merge import merge_overrides
+
+MANAGED_BY = "airunway.ai/managed-by"
+DEPLOYMENT_LABEL = "airunway.ai/deployment"
+MODEL_DEPLOYMENT_LABEL = "airunway.ai/model-deployment"
+HF_TOKEN_KEY = "HF_TOKEN"  # noqa: S105 - the env var and Secret key name, not a secret
+
+
+def airunway_labels(md: ModelDeployment) -> dict[str, str]:
+    """The labels AI Runway's transformers put on what they create."""
+    return {
+        MANAGED_BY: "airunway",
+        DEPLOYMENT_LABEL: md.name,
+        "airunway.ai/model-source": md.spec.model.source,
+        "airunway.ai/engine-type": md.engine_type or "vllm",
+    }
+
+
+def pod_labels(md: ModelDeployment) -> dict[str, str]:
+    meta = md.spec.pod_template.metadata if md.spec.pod_template else None
+    return dict(meta.labels or {}) if meta is not None else {}
+
+
+def pod_annotations(md: ModelDeployment) -> dict[str, str]:
+    meta = md.spec.pod_template.metadata if md.spec.pod_template else None
+    return dict(meta.annotations or {}) if meta is not None else {}
+
+
+def engine_arg_tokens(md: ModelDeployment, skip: frozenset[str] = frozenset()) -> list[str]:
+    """`engine.args` sorted by key as `--key value` (or `--key` for an empty value).
+
+    Keys are written without their leading dashes (policy allows `--max-model-len` as a key),
+    so a key never renders as `----flag`.
+    """
+    args = md.spec.engine.args if md.spec.engine else None
+    tokens: list[str] = []
+    for key in sorted(args or {}):
+        if key in skip:
+            continue
+        tokens.append(f"--{key.lstrip('-')}")
+        value = (args or {})[key]
+        if value != "":
+            tokens.append(value)
+    return tokens
+
+
+def hf_token_env(md: ModelDeployment) -> list[dict[str, Any]]:
+    secret = md.spec.secrets.hugging_face_token if md.spec.secrets else None
+    if not secret:
+        return []
+    return [
+        {"name": HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": {"name": secret, "key": HF_TOKEN_KEY}}}
+    ]
+
+
+def serving_roles(md: ModelDeployment) -> tuple[str | None, ...]:
+    """The pod roles a spec runs: prefill and decode when disaggregated, else one (None)."""
+    return ("prefill", "decode") if md.serving_mode == "disaggregated" else (None,)
+
+
+def scheduling(md: ModelDeployment) -> dict[str, Any]:
+    """`nodeSelector` and `tolerations` as pod-spec entries (only those the spec sets)."""
+    out: dict[str, Any] = {}
+    if md.spec.node_selector:
+        out["nodeSelector"] = dict(md.spec.node_selector)
+    if md.spec.tolerations:
+        out["tolerations"] = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in md.spec.tolerations
+        ]
+    return out
+
+
+def component_gpus(md: ModelDeployment, role: str | None) -> int:
+    """GPUs per pod: the whole spec's, or a prefill/decode component's."""
+    if role is None:
+        return effective_gpu_count(md)
+    scaling = md.spec.scaling
+    component = getattr(scaling, role) if scaling is not None else None
+    if component is None or component.gpu is None:
+        return 0
+    return int(component.gpu.count)
+
+
+def overrides_of(md: ModelDeployment) -> dict[str, Any]:
+    return dict(md.spec.provider.overrides or {}) if md.spec.provider else {}
+
+
+def check_override_root(
+    md: ModelDeployment, ctx: CheckContext, allowed: tuple[str, ...]
+) -> list[Diagnostic]:
+    """Override root keys the rendered object has no place for: the API server would prune
+    them silently, so they are refused (AI Runway's message, Go's %q rendering of the list).
+    Protected keys (apiVersion, kind, ...) have their own policy message."""
+    protected = ctx.policy.protected_top_level
+    unsupported = sorted(k for k in overrides_of(md) if k not in allowed and k not in protected)
+    if not unsupported:
+        return []
+    listed = "[" + " ".join(f'"{key}"' for key in unsupported) + "]"
+    names = ", ".join(f'"{key}"' for key in allowed)
+    verb = "is" if len(allowed) == 1 else "are"
+    message = f"unsupported provider.overrides key(s) {listed}: only {names} {verb} supported"
+    return [ctx.at("OVERRIDE_UNSUPPORTED", message, (*OVERRIDES, unsupported[0]))]
+
+
+def apply_overrides(
+    obj: dict[str, Any],
+    overrides: Mapping[str, Any],
+    ctx: CheckContext,
+    skeleton: tuple[PathKey, ...],
+) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """Deep-merge overrides into one rendered object (JSON merge patch: null deletes)."""
+    if not overrides:
+        return obj, []
+    merged, refused = merge_overrides(obj, overrides, skeleton)
+    problems = [ctx.at("OVERRIDE_SHAPE", reason, (*OVERRIDES, *path)) for path, reason in refused]
+    return merged, problems
+
+
+# --- fields a provider never reads -------------------------------------------------------------
+
+
+def _camel_parts(field: str) -> tuple[str, ...]:
+    return tuple(field.split(".")[1:])  # drop the leading "spec"
+
+
+def _set_value(spec: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
+    node: Any = spec
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def ignored_field_warnings(
+    md: ModelDeployment, ctx: CheckContext, entry: ProviderEntry
+) -> list[Diagnostic]:
+    """A warning for each field the spec sets (to a non-default, non-empty value) that this
+    provider's AI Runway transformer never reads, so nothing is dropped silently."""
+    if not entry.ignored_fields:
+        return []
+    spec = md.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    engine = md.engine_type or "vllm"
+    found: list[Diagnostic] = []
+    for ignored in entry.ignored_fields:
+        if ignored.engines is not None and engine not in ignored.engines:
+            continue
+        if ignored.serving_modes is not None and md.serving_mode not in ignored.serving_modes:
+            continue
+        parts = _camel_parts(ignored.field)
+        value = _set_value(spec, parts)
+        if value is None or value in ("", [], {}):
+            continue
+        message = f"{ignored.field} is ignored by provider {entry.name}"
+        if ignored.note:
+            message += f" ({ignored.note})"
+        path: PathKey = ("spec", *parts)
+        found.append(warning("FIELD_IGNORED", message, ctx.doc.location(path), format_path(path)))
+    return found

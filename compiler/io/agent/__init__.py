@@ -1,0 +1,1 @@
+"""The status agent, the edge: list/watch, leases, health, the Prometheus client."""

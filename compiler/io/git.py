@@ -1,0 +1,155 @@
+"""Real `git`, through subprocess: the I/O edge of diff and publish.
+
+Every call has a fixed argument list (never a shell), an environment that cannot prompt for
+credentials or open an editor, and errors that become PublishError with git's own words,
+minus any credentials a remote URL carried.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.core.errors import PublishError
+
+# Credentials in a URL (https://user:token@host/...) never reach a message or a file.
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+# A tree exported for compiling is a source repo, not a monorepo: refuse absurd ones.
+MAX_EXPORT_BYTES = 512 * 1024 * 1024
+
+
+def redact(text: str) -> str:
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "GIT_TERMINAL_PROMPT": "0",  # fail rather than wait for a password
+            "GIT_EDITOR": "true",
+            "GIT_PAGER": "cat",
+            "LC_ALL": "C",  # messages we match on (non-fast-forward) stay in English
+        }
+    )
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Git:
+    """git in one working directory."""
+
+    cwd: Path
+
+    def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> str:
+        return self.run_bytes(*args, check=check, input_bytes=input_bytes).decode(
+            "utf-8", "replace"
+        )
+
+    def run_bytes(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> bytes:
+        done = self._run(args, input_bytes)
+        if check and done.returncode != 0:
+            stderr = redact(done.stderr.decode("utf-8", "replace").strip())
+            raise PublishError(f"git {args[0]} failed: {stderr or 'exit ' + str(done.returncode)}")
+        return done.stdout
+
+    def attempt(self, *args: str) -> tuple[int, str]:
+        """Run and return (exit code, stderr) instead of raising: for expected refusals."""
+        done = self._run(args, None)
+        return done.returncode, redact(done.stderr.decode("utf-8", "replace"))
+
+    def _run(
+        self, args: tuple[str, ...], input_bytes: bytes | None
+    ) -> subprocess.CompletedProcess[bytes]:
+        executable = shutil.which("git")
+        if executable is None:
+            raise PublishError("git is not installed (it is needed for diff and publish)")
+        # A fixed argument list, no shell: nothing in `args` is interpreted by anything but git.
+        return subprocess.run(  # noqa: S603
+            [executable, *args],
+            cwd=self.cwd,
+            input=input_bytes,
+            capture_output=True,
+            env=_environment(),
+            check=False,
+        )
+
+    # --- questions ---------------------------------------------------------------------------
+
+    def toplevel(self) -> Path:
+        return Path(self.run("rev-parse", "--show-toplevel").strip())
+
+    def prefix(self) -> str:
+        """The repo-relative path of `cwd` ("" at the top or outside a repository), with a
+        trailing slash."""
+        return self.run("rev-parse", "--show-prefix", check=False).strip()
+
+    def remote_url(self, remote: str) -> str | None:
+        """`remote`'s fetch URL as configured, credentials and all (callers strip them);
+        None outside a repository or when there is no such remote."""
+        if remote.startswith("-"):
+            return None
+        return self.run("remote", "get-url", remote, check=False).strip() or None
+
+    def default_branch(self, remote: str) -> str | None:
+        """The branch `remote`'s HEAD points at, as the last fetch recorded it."""
+        ref = f"refs/remotes/{remote}/HEAD"
+        short = self.run("symbolic-ref", "--quiet", "--short", ref, check=False).strip()
+        return short.removeprefix(f"{remote}/") or None
+
+    def tracks(self, path: str) -> bool:
+        """True when the index holds any file under `path` (relative to `cwd`)."""
+        return bool(self.run("ls-files", "--", path, check=False).strip())
+
+    def resolve(self, ref: str) -> str:
+        if ref.startswith("-"):
+            raise PublishError(f'"{ref}" is not a git revision')
+        sha = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if not sha.strip():
+            raise PublishError(f'"{ref}" is not a commit in {self.cwd}')
+        return sha.strip()
+
+    def subject(self, sha: str) -> str:
+        return self.run("log", "-1", "--format=%s", sha).strip()
+
+    def is_dirty(self) -> bool:
+        return bool(self.run("status", "--porcelain", "--untracked-files=no").strip())
+
+    def export(self, ref: str, path: str, target: Path) -> None:
+        """The files of `ref` under `path` (repo-relative, "" for all) into `target`."""
+        with self._archive(self.resolve(ref), path, ref) as archive:
+            target.mkdir(parents=True, exist_ok=True)
+            # The "data" filter refuses absolute paths, links out of the tree and devices.
+            archive.extractall(target, filter="data")
+
+    def files(self, commit: str, path: str) -> dict[str, bytes]:
+        """The regular files under `path` at `commit`, in memory ({} when there is no such
+        directory); paths relative to `path`."""
+        code, _ = self.attempt("rev-parse", "--verify", "--quiet", _tree(commit, path))
+        if code != 0:
+            return {}
+        found: dict[str, bytes] = {}
+        with self._archive(commit, path, commit) as archive:
+            for member in archive.getmembers():
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    found[member.name] = handle.read()
+        return found
+
+    def _archive(self, commit: str, path: str, label: str) -> tarfile.TarFile:
+        data = self.run_bytes("archive", "--format=tar", _tree(commit, path))
+        if len(data) > MAX_EXPORT_BYTES:
+            raise PublishError(f"{label} is larger than {MAX_EXPORT_BYTES} bytes; refusing to read")
+        return tarfile.open(fileobj=io.BytesIO(data))
+
+
+def _tree(commit: str, path: str) -> str:
+    """`commit:path`, git's name for a directory of a commit (the commit itself at the top)."""
+    clean = path.strip("/")
+    return f"{commit}:{clean}" if clean else commit

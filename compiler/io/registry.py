@@ -1,0 +1,292 @@
+"""The OCI distribution client: image tags to manifest digests. The only network edge of
+`lock` for images.
+
+Shaped like lightkube's client: requests are built as plain values, sent in one place
+(`_send`), and answers parsed purely. Bounded everywhere an untrusted registry could make us
+wait or allocate: connect/read timeouts, a cap on bodies (streamed, never buffered past the
+cap), a small retry budget on 429/5xx that honours Retry-After up to a ceiling, and no
+redirect to another origin. Credentials come from `~/.docker/config.json` `auths` and never
+reach a message or a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from compiler.core.errors import ImageError
+from compiler.core.hosts import is_loopback
+from compiler.core.images import DOCKER_HUB, ImageReference
+
+# Order matters only for readability: a registry picks the best type it has. The index and
+# manifest-list types come first so a multi-arch image pins its index digest.
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+DOCKER_HUB_API = "registry-1.docker.io"
+DOCKER_CONFIG_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryLimits:
+    timeout_seconds: float = 10.0
+    max_body_bytes: int = 4 << 20
+    max_attempts: int = 3
+    max_retry_after_seconds: float = 10.0
+    max_workers: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+    def basic(self) -> str:
+        raw = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def load_docker_credentials(path: Path) -> dict[str, Credentials]:
+    """`auths` of a Docker config file, keyed by registry host; unreadable means none."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    auths = config.get("auths") if isinstance(config, dict) else None
+    found: dict[str, Credentials] = {}
+    for key, entry in (auths or {}).items() if isinstance(auths, dict) else []:
+        if not isinstance(entry, dict):
+            continue
+        host = (
+            DOCKER_HUB
+            if key in DOCKER_CONFIG_HUB_KEYS
+            else urlsplit(key if "//" in key else f"//{key}").netloc
+        )
+        username, password = entry.get("username"), entry.get("password")
+        if isinstance(entry.get("auth"), str):
+            try:
+                username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
+        if isinstance(username, str) and isinstance(password, str):
+            found[host] = Credentials(username, password)
+    return found
+
+
+def registry_base(reference: ImageReference) -> str:
+    """`https://host` for the registry API; plain HTTP only for loopback registries."""
+    host = DOCKER_HUB_API if reference.registry == DOCKER_HUB else reference.registry
+    return f"{'http' if is_loopback(host) else 'https'}://{host}"
+
+
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """`Bearer realm="…",service="…",scope="…"` -> ("bearer", {...})."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), dict(_PARAM.findall(rest))
+
+
+class ResolutionError(ImageError):
+    """A reference could not be resolved; the message names it and the registry's answer."""
+
+
+@dataclass
+class RegistryClient:
+    credentials: Mapping[str, Credentials] = field(default_factory=dict, repr=False)
+    limits: RegistryLimits = field(default_factory=RegistryLimits)
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+    requests_sent: int = 0
+
+    def _client(self) -> httpx.Client:
+        timeout = httpx.Timeout(self.limits.timeout_seconds)
+        return httpx.Client(timeout=timeout, transport=self.transport, follow_redirects=False)
+
+    def resolve_many(
+        self, references: Iterable[str], progress: Callable[[], None] | None = None
+    ) -> dict[str, str | ResolutionError]:
+        """Digest (or the error) for each distinct reference, resolved concurrently, once each."""
+        distinct = sorted(set(references))
+
+        def one(reference: str) -> str | ResolutionError:
+            result = self._resolve_safely(client, reference)
+            if progress is not None:
+                progress()
+            return result
+
+        with self._client() as client, ThreadPoolExecutor(self.limits.max_workers) as pool:
+            results = list(pool.map(one, distinct))
+        return dict(zip(distinct, results, strict=True))
+
+    def resolve(self, reference: str) -> str:
+        with self._client() as client:
+            result = self._resolve_safely(client, reference)
+        if isinstance(result, ResolutionError):
+            raise result
+        return result
+
+    def _resolve_safely(self, client: httpx.Client, text: str) -> str | ResolutionError:
+        from compiler.core.images import parse_reference
+
+        try:
+            reference = parse_reference(text)
+            if reference.digest:
+                return reference.digest
+            return self._resolve(client, reference, text)
+        except ResolutionError as exc:
+            return exc
+        except ImageError as exc:
+            return ResolutionError(exc.message)
+        except httpx.TimeoutException:
+            limit = self.limits.timeout_seconds
+            return ResolutionError(f'image "{text}": registry timed out after {limit:g}s')
+        except httpx.HTTPError as exc:
+            return ResolutionError(
+                f'image "{text}": registry connection failed ({type(exc).__name__})'
+            )
+
+    def _resolve(self, client: httpx.Client, reference: ImageReference, text: str) -> str:
+        base = registry_base(reference)
+        url = f"{base}/v2/{reference.repository}/manifests/{reference.tag}"
+        headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+        creds = self.credentials.get(reference.registry)
+        response = self._send(client, "HEAD", url, headers, text)
+        if response.status_code == 401:
+            headers["Authorization"] = self._authorize(client, response, reference, creds, text)
+            response = self._send(client, "HEAD", url, headers, text)
+        if response.status_code == 200 and _valid_digest(
+            response.headers.get("Docker-Content-Digest")
+        ):
+            return str(response.headers["Docker-Content-Digest"])
+        if response.status_code not in (200, 405):
+            raise self._status_error(text, response)
+        # No usable digest header on HEAD: GET the manifest and hash what we were sent.
+        return self._get_and_hash(client, url, headers, text)
+
+    def _get_and_hash(
+        self, client: httpx.Client, url: str, headers: dict[str, str], text: str
+    ) -> str:
+        with client.stream("GET", url, headers=headers) as response:
+            self.requests_sent += 1
+            if response.status_code != 200:
+                raise self._status_error(text, response)
+            digest = hashlib.sha256()
+            for chunk in self._bounded_chunks(response, text, "manifest body"):
+                digest.update(chunk)
+            computed = "sha256:" + digest.hexdigest()
+            claimed = response.headers.get("Docker-Content-Digest")
+            if claimed is not None and claimed != computed:
+                raise ResolutionError(
+                    f'image "{text}": registry digest {claimed[:80]} does not match the '
+                    f"manifest's sha256 {computed}"
+                )
+            return computed
+
+    def _send(
+        self, client: httpx.Client, method: str, url: str, headers: dict[str, str], text: str
+    ) -> httpx.Response:
+        for attempt in range(1, self.limits.max_attempts + 1):
+            response = client.request(method, url, headers=headers)
+            self.requests_sent += 1
+            if response.is_redirect:
+                target = urlsplit(str(response.headers.get("Location", "")))
+                origin = urlsplit(url)
+                if target.netloc and (target.scheme, target.netloc) != (
+                    origin.scheme,
+                    origin.netloc,
+                ):
+                    raise ResolutionError(
+                        f'image "{text}": registry redirected to another origin; refused'
+                    )
+                url = str(response.url.join(response.headers.get("Location", "")))
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt == self.limits.max_attempts:
+                    raise self._status_error(text, response)
+                self.sleep(self._retry_after(response, attempt))
+                continue
+            return response
+        raise ResolutionError(f'image "{text}": too many redirects')
+
+    def _retry_after(self, response: httpx.Response, attempt: int) -> float:
+        header = response.headers.get("Retry-After", "")
+        try:
+            wanted = float(header)
+        except ValueError:
+            wanted = 0.5 * 2 ** (attempt - 1)
+        return max(0.0, min(wanted, self.limits.max_retry_after_seconds))
+
+    def _authorize(
+        self,
+        client: httpx.Client,
+        response: httpx.Response,
+        reference: ImageReference,
+        creds: Credentials | None,
+        text: str,
+    ) -> str:
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if scheme == "basic":
+            if creds is None:
+                raise ResolutionError(f'image "{text}": registry requires credentials (HTTP 401)')
+            return creds.basic()
+        if scheme != "bearer" or "realm" not in params:
+            raise ResolutionError(f'image "{text}": unsupported registry authentication')
+        query = {"service": params.get("service", "")}
+        query["scope"] = params.get("scope") or f"repository:{reference.repository}:pull"
+        headers = {"Authorization": creds.basic()} if creds else {}
+        realm = urlsplit(params["realm"])
+        if realm.scheme != "https" and not is_loopback(realm.netloc):
+            # Credentials travel to the realm: never in clear text off this machine.
+            raise ResolutionError(f'image "{text}": token service must use https')
+        with client.stream("GET", params["realm"], params=query, headers=headers) as answer:
+            self.requests_sent += 1
+            if answer.status_code != 200:
+                raise self._status_error(text, answer, what="token service")
+            raw = self._read_bounded(answer, text, "token response")
+        try:
+            body = json.loads(raw)
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise ResolutionError(f'image "{text}": token service returned no token')
+        return f"Bearer {token}"
+
+    def _bounded_chunks(self, response: httpx.Response, text: str, what: str) -> Iterator[bytes]:
+        """The body's chunks; an error the moment it passes the cap (never buffered past it)."""
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                raise ResolutionError(
+                    f'image "{text}": {what} exceeds {self.limits.max_body_bytes} bytes'
+                )
+            yield chunk
+
+    def _read_bounded(self, response: httpx.Response, text: str, what: str) -> bytes:
+        return b"".join(self._bounded_chunks(response, text, what))
+
+    @staticmethod
+    def _status_error(
+        text: str, response: httpx.Response, what: str = "registry"
+    ) -> ResolutionError:
+        return ResolutionError(f'image "{text}": {what} answered HTTP {response.status_code}')
+
+
+def _valid_digest(value: str | None) -> bool:
+    return value is not None and re.fullmatch(r"sha256:[0-9a-f]{64}", value) is not None
