@@ -83,7 +83,9 @@ def test_hostile_registry_ends_in_a_clear_error(behaviour, message):
         started = time.monotonic()
         with pytest.raises(ResolutionError, match=message.replace("(", r"\(")) as caught:
             client.resolve(f"{host}/acme/vllm:v1")
-        assert time.monotonic() - started < 8
+        # The message says which limit ended it (the body cap, the 2 s timeout, the
+        # attempts); this only bounds a hang, so a loaded machine cannot fail it.
+        assert time.monotonic() - started < 60
     assert f'image "{host}/acme/vllm:v1"' in caught.value.message
     if behaviour is too_many_requests:
         assert len(log) == LIMITS.max_attempts  # bounded retries

@@ -10,24 +10,11 @@ import json
 
 from tests.conftest import run_cli
 from tests.recipes.conftest import recipe_cli
+from tests.recipes.test_compile_time import reference
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 DEEP = "[" * 200_000 + "]" * 200_000
 REFUSAL = "error[YAML_TOO_DEEP]: document nests deeper than 64 levels"
-REFERENCE = f"""\
-apiVersion: airunway.ai/v1alpha1
-kind: ModelDeployment
-metadata:
-  name: qwen-ref
-  namespace: team-a
-  annotations:
-    airunway.ai/recipe.id: {QWEN}
-    airunway.ai/recipe.hardware: a100
-spec:
-  model: {{}}
-  provider:
-    name: vllm
-"""
 
 
 def test_the_recipes_api_answer_is_refused_at_the_bound(quickstart, recipes_server):
@@ -45,7 +32,7 @@ def test_a_pinned_store_document_is_refused_at_the_bound(quickstart, recipes_ser
     stored = quickstart / "recipes" / f"{QWEN}.json"
     text = json.dumps({"deep": None, **json.loads(stored.read_text())})
     stored.write_text(text.replace("null", DEEP, 1))
-    (quickstart / "deployments/team-a/ref.yaml").write_text(REFERENCE)
+    (quickstart / "deployments/team-a/ref.yaml").write_text(reference())
     result = run_cli("check", quickstart)
     assert result.exit_code == 1
     assert f"recipes/{QWEN}.json:1:73: {REFUSAL}" in result.stderr  # after `{"deep": `
@@ -55,8 +42,8 @@ def test_a_pinned_store_document_is_refused_at_the_bound(quickstart, recipes_ser
 def test_a_deep_features_annotation_is_a_plain_refusal(quickstart, recipes_server):
     pulled = recipe_cli("pull", quickstart, recipes_server, QWEN, "--hardware", "a100")
     assert pulled.exit_code == 0, pulled.stderr
-    features = "    airunway.ai/recipe.features: '" + "[" * 5_000 + "]" * 5_000 + "'\n"
-    text = REFERENCE.replace("spec:\n", features + "spec:\n")
+    deep = "[" * 5_000 + "]" * 5_000
+    text = reference().replace("""'["tool_calling"]'""", f"'{deep}'")
     (quickstart / "deployments/team-a/ref.yaml").write_text(text)
     result = run_cli("check", quickstart)
     assert result.exit_code == 1
