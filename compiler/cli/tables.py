@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from compiler.core.images import classify, parse_reference
+from compiler.core.kube import TIMESTAMP_FORMAT
 from compiler.core.lockfile import LockFile
 from compiler.core.pins import ImageNeed
 
@@ -19,7 +20,7 @@ def format_age(resolved_at: str | None, now: datetime) -> str:
     if not resolved_at:
         return "-"
     try:
-        then = datetime.strptime(resolved_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        then = datetime.strptime(resolved_at, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return "-"
     seconds = max(0, int((now - then).total_seconds()))

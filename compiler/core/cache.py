@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic, Location, Severity
@@ -29,6 +31,29 @@ from compiler.core.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.core.outcome import CompiledDeployment, SourceOutcome
 
 CACHE_FORMAT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CacheView:
+    """What the edge read from one environment's cache, for a compile to look things up in;
+    the compile never changes it."""
+
+    entries: Mapping[str, str]  # key -> entry text, exactly as read (see `lookup`)
+    code: str  # the fingerprint of the compiler's own code, supplied by the edge
+    lock_memo: str | None = None  # the memo of runway.lock the last compile left, if any
+
+
+@dataclass(frozen=True, slots=True)
+class CacheUpdate:
+    """What a compile would store: the entries of this compile's keys, and the lock memo.
+
+    A hit keeps the very str object the view held, so the edge can tell an unchanged shard
+    by comparing the entries with the view's (mostly identity checks) and leave it alone;
+    only what was compiled now is a new string."""
+
+    entries: dict[str, str]
+    lock_memo: str | None  # None: nothing worth keeping
+    reused: int  # how many source files were answered by the view
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -261,3 +286,51 @@ def lookup(entries: Mapping[str, str], key: str, digests: LockDigests) -> Source
     if outcome is None or not still_valid(outcome, digests):
         return None
     return outcome
+
+
+# --- shards ------------------------------------------------------------------------------------
+
+# The cache of one environment is a directory of shards, `<xx>.entries` holding the entries
+# whose key starts with the hex digits xx: a header line, then per entry "<key> <length>\n",
+# the entry's text of that many characters, and "\n" (an entry holds manifests, newlines and
+# all, so it is framed by its length rather than by lines). A compile rewrites only the
+# shards whose entries changed, so storing a 10,000-entry cache after a one-model change
+# writes two small files, not 50 MB.
+SHARD_HEADER = json.dumps({"format": CACHE_FORMAT})
+SHARD_PREFIX = re.compile(r"[0-9a-f]{2}")
+_ENTRY_HEAD = re.compile(r"([0-9a-f]{64}) ([0-9]{1,12})\n")
+
+
+def format_shard(entries: Mapping[str, str]) -> str:
+    """A shard's text: its header, then each entry framed by its key and length, by key."""
+    framed = [f"{key} {len(entry)}\n{entry}\n" for key, entry in sorted(entries.items())]
+    return "".join([SHARD_HEADER, "\n", *framed])
+
+
+def parse_shard(text: str, prefix: str) -> dict[str, str]:
+    """The entries of a shard's text whose keys start with `prefix`. A foreign header is an
+    empty shard; a frame that does not hold (a damaged length, a file cut short) ends it, so
+    a shard cut short loses its last entry, not the others."""
+    entries: dict[str, str] = {}
+    header, newline, _ = text.partition("\n")
+    if header != SHARD_HEADER or not newline:
+        return entries
+    position = len(header) + 1
+    while (head := _ENTRY_HEAD.match(text, position)) is not None:
+        start = head.end()
+        end = start + int(head.group(2))
+        if text[end : end + 1] != "\n":
+            break
+        if head.group(1).startswith(prefix):
+            entries[head.group(1)] = text[start:end]
+        position = end + 1
+    return entries
+
+
+def by_shard(entries: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`entries` grouped by shard prefix (a key that names no shard is left out)."""
+    shards: dict[str, dict[str, str]] = {}
+    for key, entry in entries.items():
+        if SHARD_PREFIX.fullmatch(key[:2]):
+            shards.setdefault(key[:2], {})[key] = entry
+    return shards

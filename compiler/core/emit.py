@@ -16,8 +16,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from compiler.core.gitops import hydrate
-
-KubeObject = dict[str, Any]
+from compiler.core.kube import KubeObject
 
 # The one table that orders kinds in a manifest; anything unlisted goes last, by kind name.
 RANK_ORDER: tuple[str, ...] = (
@@ -285,7 +284,7 @@ class App:
     manifest: bytes
 
 
-def render_tree(env: str, apps: Iterable[App]) -> dict[str, bytes]:
+def hydrated_tree(env: str, apps: Iterable[App]) -> dict[str, bytes]:
     """The environment's files, relative to `rendered/<env>/`: one directory per MD, in the
     Source Hydrator's layout, and a kustomization listing the manifests."""
     files: dict[str, bytes] = {}

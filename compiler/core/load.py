@@ -32,11 +32,16 @@ PathKey = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True)
 class LoadLimits:
-    """Bounds on untrusted YAML; the values live in policies/limits.yaml."""
+    """Bounds on untrusted YAML (specs, overlays, policies, the lock, recipe JSON).
 
-    max_document_bytes: int = 1 << 20
-    max_file_bytes: int = 16 << 20
-    max_nodes: int = 100_000
+    The numbers live here, not in a policy file: they bound the reading of the policy files
+    themselves, and of runway.yaml, which is read before any policy is known. A built-in policy
+    file with a `limits:` section would still be merged over them (`builtin_policy_set`).
+    """
+
+    max_document_bytes: int = 1 << 20  # 1 MiB per document
+    max_file_bytes: int = 16 << 20  # 16 MiB per file
+    max_nodes: int = 100_000  # after alias expansion: stops billion-laughs bombs
     max_depth: int = 64
 
 

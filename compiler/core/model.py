@@ -15,10 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-API_GROUP = "airunway.ai"
-API_VERSION = "airunway.ai/v1alpha1"
-KIND = "ModelDeployment"
-RUNWAYC_API_VERSION = "runwayc.dev/v1alpha1"
+from compiler.core.kube import ApiVersionLiteral, KindLiteral
 
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 NonNegInt32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -33,7 +30,6 @@ QuantityText = Annotated[
 EngineType = Literal["vllm", "sglang", "trtllm", "llamacpp"]
 ServingMode = Literal["aggregated", "disaggregated"]
 ModelSource = Literal["huggingface", "custom"]
-AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"]
 
 
 class Frozen(BaseModel):
@@ -110,9 +106,13 @@ class ServingSpec(Frozen):
     mode: ServingMode = "aggregated"
 
 
+# The CRD's default GPU resource name (`resources.gpu.type`, a component's `gpu.type`).
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+
+
 class GPUSpec(Frozen):
     count: NonNegInt32 = 0
-    type: str = "nvidia.com/gpu"
+    type: str = DEFAULT_GPU_RESOURCE
 
 
 class ComponentScaling(Frozen):
@@ -346,8 +346,8 @@ class ObjectMeta(Frozen):
 
 
 class ModelDeployment(Frozen):
-    api_version: Literal["airunway.ai/v1alpha1"]
-    kind: Literal["ModelDeployment"]
+    api_version: ApiVersionLiteral
+    kind: KindLiteral
     metadata: ObjectMeta
     spec: ModelDeploymentSpec
     # Accepted so that `kubectl get -o yaml` exports load; never rendered (the agent owns it).
@@ -359,7 +359,13 @@ class ModelDeployment(Frozen):
 
     @property
     def engine_type(self) -> EngineType | None:
+        """`spec.engine.type` as written (None when unset); `engine` is the one that runs."""
         return self.spec.engine.type if self.spec.engine else None
+
+    @property
+    def engine(self) -> EngineType:
+        """The engine that runs: `spec.engine.type`, else vLLM (AI Runway's default)."""
+        return self.engine_type or "vllm"
 
     @property
     def serving_mode(self) -> ServingMode:
@@ -397,7 +403,7 @@ def gpu_resource_name(md: ModelDeployment) -> str:
     resources = md.spec.resources
     if resources is not None and resources.gpu is not None:
         return resources.gpu.type
-    return GPUSpec().type
+    return DEFAULT_GPU_RESOURCE
 
 
 # --- runway.yaml -----------------------------------------------------------------------------
@@ -534,15 +540,18 @@ class PolicyMetadata(Frozen):
 
 
 class KedaRules(Frozen):
-    server_address: Annotated[str, StringConstraints(max_length=512)]
-    polling_interval: NonNegInt32 = 30
-    cooldown_period: NonNegInt32 = 300
-    activation_threshold: QuantityText = "0"
+    """The ScaledObject's settings. Every value is policies/autoscaling.yaml's; a user policy
+    sets the fields it changes, and the rest keep the built-in values (merged field by field)."""
+
+    server_address: Annotated[str, StringConstraints(max_length=512)] | None = None
+    polling_interval: NonNegInt32 | None = None
+    cooldown_period: NonNegInt32 | None = None
+    activation_threshold: QuantityText | None = None
 
 
 class AutoscalingRules(Frozen):
     """How autoscalers are rendered (policies/autoscaling.yaml); a user policy may replace
-    any of these fields."""
+    any of these fields (`keda`, `metrics` and `defaultTargets` merge key by key)."""
 
     # Which providers render the Deployment an autoscaler can target.
     providers: list[str] | None = None

@@ -21,9 +21,9 @@ from compiler.core.images import (
     looks_like_registry,
     parse_reference,
 )
+from compiler.core.kube import KubeObject
 from compiler.core.load import PathKey, SourceDocument, format_path
 from compiler.core.model import ComponentScaling, ImageMirror, ModelDeployment, Overlay, ScalingSpec
-from compiler.core.providers.base import KubeObject
 
 
 def check_overlay(overlay: Overlay, doc: SourceDocument) -> list[Diagnostic]:

@@ -10,13 +10,11 @@ no file is produced at all, so a broken spec can never make a GitOps tool prune 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from compiler.core import cache
+from compiler.core import cache, stamp
 from compiler.core.diagnostics import (
     Diagnostic,
     Location,
@@ -26,14 +24,13 @@ from compiler.core.diagnostics import (
     warning,
 )
 from compiler.core.documents import parse_document
-from compiler.core.emit import App, KubeObject, dump_objects, render_tree
+from compiler.core.emit import App, dump_objects, hydrated_tree
 from compiler.core.errors import ImageError
 from compiler.core.images import classify, parse_reference
+from compiler.core.kube import API_VERSION, KIND, KubeObject
 from compiler.core.load import LoadLimits, SourceDocument, format_path, load_yaml
 from compiler.core.lockfile import LockFile, ProviderPin
 from compiler.core.model import (
-    API_VERSION,
-    KIND,
     ModelDeployment,
     Overlay,
     Policy,
@@ -70,9 +67,6 @@ from compiler.core.recipes import content_sha256
 
 M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
 
-ANNOTATION_PREFIX = "runwayc.dev/"
-EXPLICIT_REASON = "explicit: spec.provider.name"
-
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
@@ -95,12 +89,9 @@ class CompileInputs:
     user_policies: tuple[SourceFile, ...] = ()
     # Problems met while reading (a file that is not UTF-8, say): reported with the rest.
     read_diagnostics: tuple[Diagnostic, ...] = ()
-    # Incremental compiles: earlier outcomes by cache key (see compiler.core.cache), and a
-    # fingerprint of the compiler's own code. None: compile everything, record nothing.
-    cache: Mapping[str, str] | None = None
-    code_fingerprint: str = ""
-    # With a cache: the memo of runway.lock a compile left (see `_read_lock`), if any.
-    lock_memo: str | None = None
+    # Incremental compiles: what the edge read from the cache (see compiler.core.cache),
+    # looked up and never changed. None: compile everything, record nothing.
+    cache: cache.CacheView | None = None
     # The pinned recipe store: every file under recipes/, by repo-relative path.
     recipe_files: Mapping[str, bytes] = field(default_factory=dict)
 
@@ -118,11 +109,9 @@ class CompileResult:
     lock: LockFile
     # The hydrated tree of the environment, relative to rendered/<env>/; empty on errors.
     files: dict[str, bytes] = field(default_factory=dict)
-    # The cache entries of this compile (None when the inputs carried no cache), and how
-    # many source files were reused from it.
-    cache: dict[str, str] | None = None
-    reused: int = 0
-    lock_memo: str | None = None
+    # What this compile would store in the cache (None when the inputs carried no cache):
+    # its entries, the lock memo, and how many source files were reused.
+    cache: cache.CacheUpdate | None = None
 
     @property
     def ok(self) -> bool:
@@ -174,8 +163,6 @@ class Settings:
     overlay: Overlay | None
     env: str
     recipe_files: Mapping[str, bytes] = field(default_factory=dict)
-    # The memo of runway.lock to keep for the next compile (with a cache; None: nothing to keep).
-    lock_memo: str | None = None
 
     def default_namespace(self) -> str:
         """Overlay, then the environment entry, then runway.yaml, then `default`."""
@@ -214,6 +201,14 @@ def resolve_policy(
 def resolve_settings(
     inputs: CompileInputs, options: CompileOptions
 ) -> tuple[Settings | None, list[Diagnostic]]:
+    settings, diagnostics, _ = _resolve_settings(inputs, options)
+    return settings, diagnostics
+
+
+def _resolve_settings(
+    inputs: CompileInputs, options: CompileOptions
+) -> tuple[Settings | None, list[Diagnostic], str | None]:
+    """The settings, their problems, and the memo of runway.lock to keep (see `_read_lock`)."""
     diagnostics: list[Diagnostic] = []
     policy, found = resolve_policy(inputs.builtin_policies, inputs.user_policies)
     diagnostics.extend(found)
@@ -241,7 +236,7 @@ def resolve_settings(
                 )
             )
 
-    lock, found, lock_memo = _read_lock(inputs, limits)
+    lock, found, lock_memo = _read_lock(inputs.lock, limits, inputs.cache)
     diagnostics.extend(found)
     if options.locked and inputs.lock is not None:
         diagnostics.extend(check_recipe_pins(lock, inputs.lock, limits, inputs.recipe_files))
@@ -256,28 +251,26 @@ def resolve_settings(
             diagnostics.extend(check_overlay(overlay, overlay_doc))
 
     if catalog is None or has_errors(diagnostics):
-        return None, diagnostics
-    settings = Settings(
-        catalog, policy, lock, project, overlay, options.env, inputs.recipe_files, lock_memo
-    )
-    return settings, diagnostics
+        return None, diagnostics, None
+    settings = Settings(catalog, policy, lock, project, overlay, options.env, inputs.recipe_files)
+    return settings, diagnostics, lock_memo
 
 
 def _read_lock(
-    inputs: CompileInputs, limits: LoadLimits
+    source: SourceFile | None, limits: LoadLimits, view: cache.CacheView | None
 ) -> tuple[LockFile, list[Diagnostic], str | None]:
     """runway.lock (empty if absent), its problems, and the memo of it to keep (None when
     there is nothing to keep). With a cache, a lock that parsed cleanly is memoised as JSON
     under the hash of its text: the YAML of 10,000 pins takes half a second to read."""
-    if inputs.lock is None:
+    if source is None:
         return LockFile.empty(), [], None
     key = None
-    if inputs.cache is not None:
-        key = cache.lock_memo_key(inputs.code_fingerprint, limits, inputs.lock.text)
-        memoised = cache.decode_lock(inputs.lock_memo, key) if inputs.lock_memo else None
+    if view is not None:
+        key = cache.lock_memo_key(view.code, limits, source.text)
+        memoised = cache.decode_lock(view.lock_memo, key) if view.lock_memo else None
         if memoised is not None:
-            return memoised, [], inputs.lock_memo
-    parsed, _, diagnostics = _single_model(inputs.lock, LockFile, limits)
+            return memoised, [], view.lock_memo
+    parsed, _, diagnostics = _single_model(source, LockFile, limits)
     if parsed is None:
         return LockFile.empty(), diagnostics, None
     if key is None or diagnostics:
@@ -403,7 +396,7 @@ def choose_provider(
             )
             return None, [ctx.at("UNKNOWN_PROVIDER", message, ("spec", "provider", "name"))]
         return ProviderPin(
-            name=requested, reason=recorded.reason if recorded else EXPLICIT_REASON
+            name=requested, reason=recorded.reason if recorded else stamp.EXPLICIT_REASON
         ), []
     if recorded is not None:
         return recorded, []
@@ -424,17 +417,17 @@ def choose_image(
     facts: dict[str, str] = {}
     if requested is None:
         return None, facts, []
-    facts["image-requested"] = requested
+    facts[stamp.IMAGE_REQUESTED] = requested
     try:
         image_class = classify(parse_reference(requested))
     except ImageError as exc:
         return None, facts, [ctx.at("INVALID_IMAGE", exc.message, path)]
-    facts["image-source"] = image_class.source
-    facts["image-in-nightly"] = "true" if image_class.in_nightly else "false"
+    facts[stamp.IMAGE_SOURCE] = image_class.source
+    facts[stamp.IMAGE_IN_NIGHTLY] = "true" if image_class.in_nightly else "false"
     pin = settings.lock.images.get(requested)
     if pin is not None and pin.digest is not None and pin.resolved is not None:
-        facts["image-resolved"] = pin.resolved
-        facts["image-digest"] = pin.digest
+        facts[stamp.IMAGE_RESOLVED] = pin.resolved
+        facts[stamp.IMAGE_DIGEST] = pin.digest
         return pin.resolved, facts, []
     if pin is not None and pin.unresolved_reason:
         message = (
@@ -484,33 +477,13 @@ def choose_images(
         if image is not None:
             image, mirror = mirrored_image(image, mirrors)
             if mirror is not None:
-                facts["image-mirror"] = mirror
+                facts[stamp.IMAGE_MIRROR] = mirror
         components = {role: mirrored_image(ref, mirrors)[0] for role, ref in components.items()}
     return image, facts, components, diagnostics
 
 
 def _warn(ctx: CheckContext, code: str, message: str, path: tuple[str, ...]) -> Diagnostic:
     return warning(code, message, ctx.doc.location(path), format_path(path))
-
-
-def spec_hash(spec: dict[str, Any]) -> str:
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def compiled_model_deployment(
-    md: ModelDeployment, namespace: str, facts: dict[str, str]
-) -> KubeObject:
-    """The MD as applied to the cluster: its spec, plus compile facts as annotations."""
-    spec: dict[str, Any] = md.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    annotations = dict(md.metadata.annotations or {})
-    annotations.update({ANNOTATION_PREFIX + key: value for key, value in facts.items()})
-    annotations[ANNOTATION_PREFIX + "spec-hash"] = spec_hash(spec)
-    metadata: dict[str, Any] = {"name": md.name, "namespace": namespace}
-    if md.metadata.labels:
-        metadata["labels"] = dict(md.metadata.labels)
-    metadata["annotations"] = annotations
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
 def compile_deployment(
@@ -593,18 +566,18 @@ def _compile_objects(
     if has_errors(diagnostics):
         return compiled, (), diagnostics
     overlay = settings.overlay
-    facts = {"provider": pin.name, "provider-reason": pin.reason, **facts}
+    facts = {stamp.PROVIDER: pin.name, stamp.PROVIDER_REASON: pin.reason, **facts}
     warnings = sum(1 for d in diagnostics if not d.is_error)
-    facts["policy"] = "passed" if not warnings else f"passed with {warnings} warning(s)"
-    facts["environment"] = options.env
+    facts[stamp.POLICY] = stamp.policy_verdict(warnings)
+    facts[stamp.ENVIRONMENT] = options.env
     if clamped.note is not None:
-        facts["replicas-clamped"] = f"{clamped.note} (overlay {options.env})"
+        facts[stamp.REPLICAS_CLAMPED] = f"{clamped.note} (overlay {options.env})"
     rendered = [
         *release_replicas(result.objects, md),
         *render_autoscaler(md, compiled.namespace, settings.policy.autoscaling),
     ]
     objects = with_defaults(
-        (compiled_model_deployment(md, compiled.namespace, facts), *rendered),
+        (stamp.stamp_model_deployment(md, compiled.namespace, facts), *rendered),
         overlay.labels if overlay else None,
         overlay.annotations if overlay else None,
     )
@@ -655,13 +628,13 @@ def _serial_map(function: Work, sources: Sequence[SourceFile]) -> list[SourceOut
     return [function(source) for source in sources]
 
 
-def _fingerprint(inputs: CompileInputs, options: CompileOptions) -> str:
+def _fingerprint(inputs: CompileInputs, options: CompileOptions, code: str) -> str:
     texts = [inputs.catalog, *sorted(inputs.builtin_policies, key=lambda f: f.path)]
     texts += sorted(inputs.user_policies, key=lambda f: f.path)
     texts += [f for f in (inputs.project, inputs.overlay) if f is not None]
     return cache.settings_fingerprint(
         ((f.path, f.text) for f in texts),
-        inputs.code_fingerprint,
+        code,
         (
             f"env={options.env}",
             f"locked={options.locked}",
@@ -687,7 +660,7 @@ def compile_project(
     `mapper` maps the per-file compile over the files the cache does not answer; whatever
     it is (the edge may fan out over processes), the result is the same.
     """
-    settings, diagnostics = resolve_settings(inputs, options)
+    settings, diagnostics, lock_memo = _resolve_settings(inputs, options)
     diagnostics.extend(inputs.read_diagnostics)
     if settings is None:
         return CompileResult((), tuple(sort_diagnostics(diagnostics)), LockFile.empty())
@@ -697,12 +670,13 @@ def compile_project(
     sources = sorted(inputs.deployments, key=lambda s: s.path)
     keys: list[str] = []
     outcomes: dict[int, SourceOutcome] = {}
-    if inputs.cache is not None:
-        fingerprint = _fingerprint(inputs, options)
+    view = inputs.cache
+    if view is not None:
+        fingerprint = _fingerprint(inputs, options, view.code)
         keys = [cache.entry_key(fingerprint, s.path, s.text) for s in sources]
         digests = cache.LockDigests(settings.lock)
         for index, key in enumerate(keys):
-            hit = cache.lookup(inputs.cache, key, digests)
+            hit = cache.lookup(view.entries, key, digests)
             if hit is not None:
                 outcomes[index] = hit
     reused = len(outcomes)
@@ -723,19 +697,18 @@ def compile_project(
     final = tuple(sort_diagnostics(diagnostics))
     files: dict[str, bytes] = {}
     if not has_errors(final):
-        files = render_tree(
+        files = hydrated_tree(
             options.env, (App(c.namespace, c.name, c.source, c.manifest) for c in ordered)
         )
-    entries = None
-    if inputs.cache is not None:
-        # Hits keep their stored JSON; only what was compiled now is encoded.
+    update = None
+    if view is not None:
+        # Hits keep the very strings the view held; only what was compiled now is encoded.
         entries = {
-            key: inputs.cache[key] if i not in missed else cache.encode(outcomes[i])
+            key: view.entries[key] if i not in missed else cache.encode(outcomes[i])
             for i, key in enumerate(keys)
         }
-    return CompileResult(
-        tuple(ordered), final, settings.lock, files, entries, reused, settings.lock_memo
-    )
+        update = cache.CacheUpdate(entries, lock_memo, reused)
+    return CompileResult(tuple(ordered), final, settings.lock, files, update)
 
 
 def read_project(source: SourceFile | None) -> tuple[ProjectConfig | None, list[Diagnostic]]:

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from pydantic import BaseModel
+
 from compiler.core.diagnostics import Diagnostic, error, warning
 from compiler.core.load import LoadLimits, PathKey, SourceDocument, format_path
 from compiler.core.model import (
     AutoscalingRules,
     Ceilings,
+    KedaRules,
     ModelDeployment,
     Overlay,
     Policy,
@@ -82,7 +85,8 @@ class PolicySet:
     reserved_networking: frozenset[str] = frozenset()
     aliases: Mapping[str, str] = field(default_factory=dict)
     ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
-    name_max_length: int = 63
+    # policies/ceilings.yaml `names.maxLength`; None only in a set built without it.
+    name_max_length: int | None = None
     limits: LoadLimits = field(default_factory=LoadLimits)
     autoscaling: AutoscalingRules = field(default_factory=AutoscalingRules)
 
@@ -131,14 +135,28 @@ def builtin_policy_set(builtin: Iterable[Policy]) -> PolicySet:
     return policy
 
 
+def _fields_given(model: BaseModel) -> dict[str, Any]:
+    """The fields a policy file sets (omitted and null ones keep the earlier value)."""
+    return {
+        name: value
+        for name in model.model_fields_set
+        if (value := getattr(model, name)) is not None
+    }
+
+
 def _extend(policy: PolicySet, doc: Policy) -> PolicySet:
     if doc.autoscaling is not None:
         # Rendering settings, not limits: a later file replaces the fields it sets.
-        given = {
-            name: value
-            for name in doc.autoscaling.model_fields_set
-            if (value := getattr(doc.autoscaling, name)) is not None
-        }
+        # Blocks merge field by field (setting only keda.serverAddress keeps the built-in
+        # cooldownPeriod; one mode's default target keeps the others'); `behavior` is an HPA
+        # behavior rendered verbatim, so it is replaced whole.
+        given = _fields_given(doc.autoscaling)
+        keda, before = given.get("keda"), policy.autoscaling.keda
+        if isinstance(keda, KedaRules) and before is not None:
+            given["keda"] = before.model_copy(update=_fields_given(keda))
+        for name in ("metrics", "default_targets"):
+            if name in given:
+                given[name] = {**(getattr(policy.autoscaling, name) or {}), **given[name]}
         policy = replace(policy, autoscaling=policy.autoscaling.model_copy(update=given))
     if doc.overrides is not None:
         policy = replace(
@@ -471,7 +489,7 @@ def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
                 ("metadata", "name"),
             )
         )
-    elif len(name) > limit:
+    elif limit is not None and len(name) > limit:
         found.append(
             ctx.at(
                 "INVALID_NAME",

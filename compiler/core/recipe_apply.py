@@ -21,11 +21,9 @@ from ruamel.yaml.error import YAMLError
 
 from compiler.core.diagnostics import Location, error
 from compiler.core.errors import RecipeError
+from compiler.core.kube import API_VERSION, KIND
 from compiler.core.load import LoadLimits, nesting_crossing
 from compiler.core.recipes import ANNOTATION_PREFIX, GENERATED_BY, Resolution
-
-API_VERSION = "airunway.ai/v1alpha1"
-KIND = "ModelDeployment"
 
 
 def _yaml() -> YAML:

@@ -82,9 +82,6 @@ class Git:
 
     # --- questions ---------------------------------------------------------------------------
 
-    def toplevel(self) -> Path:
-        return Path(self.run("rev-parse", "--show-toplevel").strip())
-
     def prefix(self) -> str:
         """The repo-relative path of `cwd` ("" at the top or outside a repository), with a
         trailing slash."""
@@ -117,9 +114,6 @@ class Git:
 
     def subject(self, sha: str) -> str:
         return self.run("log", "-1", "--format=%s", sha).strip()
-
-    def is_dirty(self) -> bool:
-        return bool(self.run("status", "--porcelain", "--untracked-files=no").strip())
 
     def export(self, ref: str, path: str, target: Path) -> None:
         """The files of `ref` under `path` (repo-relative, "" for all) into `target`."""

@@ -13,17 +13,18 @@ import hashlib
 import io
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.core.diagnostics import has_errors
+from compiler.core.diagnostics import Diagnostic, has_errors
 from compiler.core.errors import PublishError
 from compiler.core.gitops import hydrate
 from compiler.core.gitops.diff import TreeDiff, diff_trees
 from compiler.core.pipeline import CompileOptions, CompileResult
+from compiler.io.cache_store import CacheStore
 from compiler.io.git import Git, redact
-from compiler.io.workspace import Workspace, compile_env
+from compiler.io.workspace import Workspace, compile_env, environments
 
 MAX_PUSH_ATTEMPTS = 5
 DEFAULT_IDENTITY = ("runwayc", "runwayc@users.noreply.github.com")
@@ -39,12 +40,13 @@ def compile_at(
     """Compile `env` of the runwayc project at `repo` as of `ref` (None: the working tree),
     reusing what `repo`'s compile cache holds and storing nothing there."""
     options = CompileOptions(env=env, locked=locked)
+    borrowed = CacheStore.for_repo(repo, env, writable=False)
     if ref is None:
-        return compile_env(Workspace(repo), env, options, borrowed_cache=repo)
+        return compile_env(Workspace(repo), env, options, store=borrowed)
     git = Git(repo)
     target = scratch / hashlib.sha256(ref.encode()).hexdigest()[:16]
     git.export(ref, git.prefix(), target)
-    return compile_env(Workspace(target), env, options, borrowed_cache=repo)
+    return compile_env(Workspace(target), env, options, store=borrowed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,29 @@ def diff_refs(
         old = rendered_at(repo, base, env, Path(scratch))
         new = rendered_at(repo, head, env, Path(scratch))
     return diff_trees(env, old.files, new.files), old, new
+
+
+@dataclass(frozen=True, slots=True)
+class EnvDiff:
+    env: str
+    diff: TreeDiff
+    old: RefTree
+    new: RefTree
+
+
+def diff_environments(
+    repo: Path, base: str, head: str | None, env: str | None
+) -> tuple[list[Diagnostic], Iterator[EnvDiff]]:
+    """runway.yaml's problems, then (lazily, one environment at a time) the diff of `env`'s
+    rendered trees at `base` and `head` (else of every environment runway.yaml lists)."""
+    names, problems = environments(Workspace(repo), env)
+
+    def each() -> Iterator[EnvDiff]:
+        for name in names:
+            diff, old, new = diff_refs(repo, base, head, name)
+            yield EnvDiff(name, diff, old, new)
+
+    return problems, each()
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -262,6 +287,21 @@ def publish(
         f"{target.remote} {target.branch} kept moving: {attempts} pushes were rejected as "
         "non-fast-forward; nothing was forced, try again"
     )
+
+
+def publish_env(
+    repo: Path,
+    env: str,
+    *,
+    remote: str,
+    branch: str | None,
+    path: str | None,
+    pull_request: bool = False,
+) -> Published:
+    """`publish` to where the flags say (`target_for`: environments/<env>, or `path` on
+    `branch`, by default the current one)."""
+    target = target_for(Git(repo), env, remote, branch, path)
+    return publish(repo, env, target, pull_request=pull_request)
 
 
 def _tree(git: Git, commit: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -84,6 +85,17 @@ def load_docker_credentials(path: Path) -> dict[str, Credentials]:
         if isinstance(username, str) and isinstance(password, str):
             found[host] = Credentials(username, password)
     return found
+
+
+def docker_config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where Docker keeps credentials: $DOCKER_CONFIG/config.json, else ~/.docker."""
+    base = environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+def default_client() -> RegistryClient:
+    """A client with the credentials `docker login` left (none when there are none)."""
+    return RegistryClient(credentials=load_docker_credentials(docker_config_path()))
 
 
 def registry_base(reference: ImageReference) -> str:

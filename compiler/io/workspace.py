@@ -1,26 +1,21 @@
 """The filesystem edge: read a GitOps source repo into `CompileInputs`, write the tree.
 
-Everything that touches the disk for `compile`, `check` and `lock` is here, so the pipeline
-itself stays a pure function. Writes are atomic: the new tree is built in a temporary
-directory beside the target and swapped in with renames, so a reader (or a crash) never sees
-half a tree, and files of removed ModelDeployments disappear with the old tree.
+Reading a repository for a compile is here (the cache is `cache_store`'s, writing the tree
+`tree_writer`'s), so the pipeline itself stays a pure function. Writes are atomic: a temp
+file beside the target and a rename, so a reader (or a crash) never sees half a file.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
-import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compiler.core.cache import CACHE_FORMAT
 from compiler.core.diagnostics import Diagnostic, Location, error, has_errors
 from compiler.core.errors import ConfigError
 from compiler.core.pipeline import (
@@ -29,18 +24,22 @@ from compiler.core.pipeline import (
     CompileResult,
     SourceFile,
     compile_project,
+    read_project,
     resolve_policy,
 )
 from compiler.core.policy import PolicySet
+from compiler.core.project import default_environment_of, environments_of
 from compiler.core.recipes import MAX_BODY_BYTES, RECIPES_DIR
+from compiler.core.schema import json_schemas
 from compiler.io.parallel import process_map
+
+if TYPE_CHECKING:  # the store imports this module
+    from compiler.io.cache_store import CacheStore
 
 PROJECT_FILE = "runway.yaml"
 LOCK_FILE = "runway.lock"
 SOURCES_DIR = "deployments"
 SOURCE_SUFFIXES = (".yaml", ".yml")
-CACHE_DIR = ".runwayc_cache"
-CACHE_ENV = "RUNWAYC_CACHE_DIR"
 
 
 # compiler/, the package: this module is compiler/io/workspace.py.
@@ -270,136 +269,39 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-# --- the incremental-compile cache --------------------------------------------------------------
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` atomically unless the file already holds exactly it; True when written."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text_atomic(path, text)
+    return True
 
 
-@cache
-def code_fingerprint() -> str:
-    """A hash of this compiler's own code: a cache entry is only as good as the code that made
-    it, and an editable install changes code without changing the version number."""
-    digest = hashlib.sha256()
-    package = PACKAGE_DIR  # every layer: a change to the core must miss the cache too
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def write_schemas(out: Path) -> int:
+    """The JSON Schemas of every input file, into `out` (only those that changed are
+    rewritten); how many there are."""
+    schemas = json_schemas()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in schemas.items():
+        write_if_changed(out / name, text)
+    return len(schemas)
 
 
-def cache_directory(root: Path) -> Path:
-    """`$RUNWAYC_CACHE_DIR`, else `.runwayc_cache/` in the repository (like ruff's)."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else root / CACHE_DIR
+# --- the environments of a command ----------------------------------------------------------------
 
 
-def _cache_file(directory: Path, env: str, kind: str = "compile") -> Path:
-    safe = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", env)
-    name = env if safe else hashlib.sha256(env.encode()).hexdigest()[:32]
-    return directory / f"{kind}-{name}.json"
+def environments(workspace: Workspace, env: str | None) -> tuple[list[str], list[Diagnostic]]:
+    """The environments a command covers: `--env`, else every one runway.yaml lists."""
+    project, diagnostics = read_project(workspace.project())
+    return environments_of(project, env), diagnostics
 
 
-def tree_record_file(directory: Path, env: str) -> Path:
-    """Where `rendered_tree.write_tree` keeps its record of the tree it last wrote for `env`."""
-    return _cache_file(directory, env, "tree")
-
-
-# The cache of one environment is a directory of shards, `<xx>.entries` holding the entries
-# whose key starts with the hex digits xx: a header line, then per entry "<key> <length>\n",
-# the entry's text of that many characters, and "\n" (an entry holds manifests, newlines and
-# all, so it is framed by its length rather than by lines). A compile rewrites only the
-# shards whose entries changed, so storing a 10,000-entry cache after a one-model change
-# writes two small files, not 50 MB.
-_CACHE_HEADER = json.dumps({"format": CACHE_FORMAT})
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_SHARD_SUFFIX = ".entries"
-_ENTRY_HEAD = re.compile(r"([0-9a-f]{64}) ([0-9]{1,12})\n")
-
-
-def _shards(directory: Path, env: str) -> Path:
-    return _cache_file(directory, env).with_suffix("")
-
-
-def format_shard(entries: Mapping[str, str]) -> str:
-    """A shard's text: its header, then each entry framed by its key and length, by key."""
-    framed = [f"{key} {len(entry)}\n{entry}\n" for key, entry in sorted(entries.items())]
-    return "".join([_CACHE_HEADER, "\n", *framed])
-
-
-def parse_shard(text: str, prefix: str) -> dict[str, str]:
-    """The entries of a shard's text whose keys start with `prefix`. A foreign header is an
-    empty shard; a frame that does not hold (a damaged length, a file cut short) ends it, so
-    a shard cut short loses its last entry, not the others."""
-    entries: dict[str, str] = {}
-    header, newline, _ = text.partition("\n")
-    if header != _CACHE_HEADER or not newline:
-        return entries
-    position = len(header) + 1
-    while (head := _ENTRY_HEAD.match(text, position)) is not None:
-        start = head.end()
-        end = start + int(head.group(2))
-        if text[end : end + 1] != "\n":
-            break
-        if head.group(1).startswith(prefix):
-            entries[head.group(1)] = text[start:end]
-        position = end + 1
-    return entries
-
-
-def read_cache(directory: Path, env: str) -> dict[str, str]:
-    """The stored entries for `env`, as their text (decoded only when looked up); a missing,
-    unreadable or foreign shard is an empty one."""
-    entries: dict[str, str] = {}
-    shards = _shards(directory, env)
-    try:
-        names = sorted(os.listdir(shards))
-    except OSError:
-        return entries
-    for name in names:
-        prefix = name.partition(".")[0]
-        if name != prefix + _SHARD_SUFFIX or not _SHARD.fullmatch(prefix):
-            continue
-        try:
-            text = (shards / name).read_bytes().decode("utf-8")
-        except (OSError, ValueError):
-            continue
-        entries.update(parse_shard(text, prefix))
-    return entries
-
-
-def _by_shard(entries: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    shards: dict[str, dict[str, str]] = {}
-    for key, entry in entries.items():
-        if _SHARD.fullmatch(key[:2]):
-            shards.setdefault(key[:2], {})[key] = entry
-    return shards
-
-
-def write_cache(
-    directory: Path, env: str, entries: Mapping[str, str], stored: Mapping[str, str]
-) -> None:
-    """Store `entries` (only this compile's: the cache never outgrows the repository),
-    rewriting the shards that differ from `stored`, what was read.
-
-    Best effort: a read-only checkout still compiles, it just does not get faster."""
-    try:
-        new, old = _by_shard(entries), _by_shard(stored)
-        if new == old:  # hits are the very strings read, so this is mostly identity checks
-            return
-        shards = _shards(directory, env)
-        shards.mkdir(parents=True, exist_ok=True)
-        _cache_file(directory, env).unlink(missing_ok=True)  # format 2's single file
-        for prefix in sorted(new.keys() | old.keys()):
-            path = shards / f"{prefix}{_SHARD_SUFFIX}"
-            if prefix not in new:
-                path.unlink(missing_ok=True)
-            elif new[prefix] != old.get(prefix):
-                write_text_atomic(path, format_shard(new[prefix]))
-        if not old:  # nothing was read: a first compile, or format 3's shards to clear away
-            for name in os.listdir(shards):
-                prefix, _, suffix = name.partition(".")
-                if suffix == "jsonl" and _SHARD.fullmatch(prefix):
-                    (shards / name).unlink(missing_ok=True)
-    except OSError:
-        pass
+def default_environment(workspace: Workspace, env: str | None = None) -> str:
+    """`env` when given, else runway.yaml's default environment, else `dev`."""
+    if env:
+        return env
+    project, _ = read_project(workspace.project())
+    return default_environment_of(project)
 
 
 def compile_env(
@@ -407,53 +309,17 @@ def compile_env(
     env: str,
     options: CompileOptions,
     *,
-    use_cache: bool = False,
+    store: CacheStore | None = None,
     jobs: int = 0,
     forget: frozenset[str] = frozenset(),
-    borrowed_cache: Path | None = None,
 ) -> CompileResult:
-    """Read, compile (reusing cached outcomes when asked) and store the new cache entries.
-
-    `borrowed_cache` is the checkout whose cache a compile of some other tree may read but
-    not write: diff and publish compile revisions exported beside the repository, whose
-    unchanged models are hits there (entries are keyed by everything an outcome depends on,
-    paths repo-relative), and the checkout's cache stays what its own last compile left.
-    """
+    """Read and compile, reusing what `store` holds (None: no cache, nothing recorded), and
+    keep the new entries there (a borrowed store keeps nothing)."""
     inputs = workspace.inputs(env)
-    owner = workspace.root if borrowed_cache is None else borrowed_cache
-    directory = cache_directory(owner)
-    stored: dict[str, str] = {}
-    memo_file = _cache_file(directory, env, "lock")
-    memo = None
-    if use_cache or borrowed_cache is not None:
-        stored = read_cache(directory, env)
-        memo = _read_memo(memo_file)
-        fingerprint = code_fingerprint()
-        inputs = replace(inputs, cache=stored, code_fingerprint=fingerprint, lock_memo=memo)
-    result = compile_project(inputs, options, forget=forget, mapper=process_map(jobs))
-    if result.cache is not None and borrowed_cache is None:
-        # Before anything is stored there: the entries, the lock memo, and the tree record
-        # `compile` writes next (a repository without models has only the last two).
-        _make_cache_directory(directory)
-        write_cache(directory, env, result.cache, stored)
-        if result.lock_memo is not None and result.lock_memo != memo:
-            with suppress(OSError):  # best effort, like the cache shards
-                write_text_atomic(memo_file, result.lock_memo)
+    view = store.view() if store is not None else None
+    result = compile_project(
+        replace(inputs, cache=view), options, forget=forget, mapper=process_map(jobs)
+    )
+    if store is not None and view is not None and result.cache is not None:
+        store.store(result.cache, view)
     return result
-
-
-def _make_cache_directory(directory: Path) -> None:
-    """The cache directory, ignoring itself like pytest's and ruff's caches: never committed,
-    whatever the repository's .gitignore says. Best effort, like everything stored there."""
-    ignore = directory / ".gitignore"
-    with suppress(OSError):
-        if not ignore.exists():
-            directory.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(ignore, "# created by runwayc\n*\n")
-
-
-def _read_memo(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except (OSError, ValueError):
-        return None

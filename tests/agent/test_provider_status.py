@@ -20,7 +20,7 @@ from compiler.core.agent.readers import (
 )
 from compiler.core.agent.status import desired_status
 from compiler.core.model import ModelDeploymentStatus
-from compiler.core.pipeline import spec_hash
+from compiler.core.stamp import spec_hash
 from compiler.io.workspace import load_policy
 
 POLICY = load_policy(None)

@@ -250,13 +250,13 @@ def test_variant_from_live_objects():
         },
     }
     deployment = {"spec": {"replicas": 3}, "status": {"readyReplicas": 2}}
-    found = variant_of(md, deployment)
+    found = variant_of(md, deployment, Decimal("10.0"))
     assert found == variant("llama-a100", current=3, ready=2, cost=Decimal("20.0"), max_replicas=4)
     assert found is not None
     assert found.pending == 1
-    assert variant_of(md, None) is None
+    assert variant_of(md, None, Decimal("10.0")) is None
     queue_mode = {**md, "spec": {**md["spec"], "scaling": {"autoscaling": {"mode": "queue"}}}}
-    assert variant_of(queue_mode, deployment) is None
+    assert variant_of(queue_mode, deployment, Decimal("10.0")) is None
 
 
 def test_a_variant_without_a_cost_takes_the_policys_default():

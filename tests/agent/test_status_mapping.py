@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 
 from compiler.core.agent.readers import Observed, deployment_phase
-from compiler.core.agent.status import (
-    desired_status,
-    live_spec_hash,
-    merge_patch,
-)
+from compiler.core.agent.status import desired_status, merge_patch
 from compiler.core.model import ModelDeploymentStatus
-from compiler.core.pipeline import spec_hash
+from compiler.core.stamp import live_spec_hash, spec_hash
 from compiler.io.workspace import load_policy
 
 POLICY = load_policy(None)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.io.workspace import format_shard, parse_shard
+from compiler.core.cache import format_shard, parse_shard
 from tests.conftest import run_cli
 from tests.helpers import md_yaml
 

@@ -184,11 +184,13 @@ def test_a_revision_compile_reads_the_checkouts_cache_and_stores_nothing(
     before = cache_state(source)
 
     warm = compile_at(source, "HEAD", "prod", tmp_path / "warm", locked=True)
-    assert warm.reused == models - 1  # every model but the changed one is a hit
+    assert warm.cache is not None
+    assert warm.cache.reused == models - 1  # every model but the changed one is a hit
     assert cache_state(source) == before  # nothing stored, not even the changed model
 
     monkeypatch.setenv("RUNWAYC_CACHE_DIR", str(tmp_path / "empty-cache"))
     cold = compile_at(source, "HEAD", "prod", tmp_path / "cold", locked=True)
-    assert cold.reused == 0
+    assert cold.cache is not None
+    assert cold.cache.reused == 0
     assert warm.files == cold.files
     assert warm.files == expected_tree(source, "prod")

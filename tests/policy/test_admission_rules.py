@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.harness import Checked, Repo
 from tests.helpers import dedent, line_col, md_yaml
 
 
-def check(make_repo, text: str, files: dict[str, str] | None = None):
-    return run_cli("check", make_repo({"deployments/a.yaml": text, **(files or {})}))
+def check(text: str, files: dict[str, str] | None = None) -> Checked:
+    """`runwayc check` of a repository holding `text` as deployments/a.yaml, in memory."""
+    return Repo.of({"deployments/a.yaml": text, **(files or {})}).check()
 
 
 @pytest.mark.parametrize(
@@ -24,27 +25,27 @@ def check(make_repo, text: str, files: dict[str, str] | None = None):
     ],
     ids=["dots", "uppercase", "leading-digit", "too-long"],
 )  # fmt: skip
-def test_names_are_dns_1035_labels(make_repo, name, message):
+def test_names_are_dns_1035_labels(name, message):
     text = md_yaml(name)
-    result = check(make_repo, text)
-    assert result.exit_code == 1
+    result = check(text)
+    assert not result.ok
     line, col = line_col(text, "name: ")
-    assert f"deployments/a.yaml:{line}:{col}: error[INVALID_NAME]: metadata.name: " in result.stderr
-    assert message in result.stderr
+    assert f"deployments/a.yaml:{line}:{col}: error[INVALID_NAME]: metadata.name: " in result.text
+    assert message in result.text
 
 
-def test_duplicate_namespace_and_name_names_both_files(make_repo):
-    result = check(make_repo, md_yaml("m"), {"deployments/b.yaml": md_yaml("m")})
-    assert result.exit_code == 1
+def test_duplicate_namespace_and_name_names_both_files():
+    result = check(md_yaml("m"), {"deployments/b.yaml": md_yaml("m")})
+    assert not result.ok
     assert (
         "deployments/b.yaml:4:3: error[DUPLICATE_DEPLOYMENT]: metadata.name: ModelDeployment "
         "team-a/m is defined twice: here and at deployments/a.yaml:4:3"
-    ) in result.stderr
+    ) in result.text
 
 
-def test_model_id_is_required_for_huggingface(make_repo):
-    result = check(make_repo, md_yaml(model={"source": "huggingface"}))
-    assert "spec.model.id: model.id is required when source is huggingface" in result.stderr
+def test_model_id_is_required_for_huggingface():
+    result = check(md_yaml(model={"source": "huggingface"}))
+    assert "spec.model.id: model.id is required when source is huggingface" in result.text
 
 
 @pytest.mark.parametrize(
@@ -57,12 +58,12 @@ def test_model_id_is_required_for_huggingface(make_repo):
     ],
     ids=["gpu", "replicas", "cpu", "memory"],
 )
-def test_builtin_ceilings(make_repo, field, value, path, limit):
+def test_builtin_ceilings(field, value, path, limit):
     files = {"overlays/dev.yaml": "apiVersion: runwayc.dev/v1alpha1\nkind: Overlay\n"}
-    result = check(make_repo, md_yaml(**{field: value}), files)
-    assert result.exit_code == 1
-    assert f"error[CEILING_EXCEEDED]: {path}: Invalid value: " in result.stderr
-    assert f"exceeds maximum allowed ({limit})" in result.stderr
+    result = check(md_yaml(**{field: value}), files)
+    assert not result.ok
+    assert f"error[CEILING_EXCEEDED]: {path}: Invalid value: " in result.text
+    assert f"exceeds maximum allowed ({limit})" in result.text
 
 
 OVERLAY = dedent(
@@ -75,25 +76,23 @@ OVERLAY = dedent(
 )
 
 
-def test_overlay_tightens_a_ceiling(make_repo):
-    result = check(
-        make_repo, md_yaml(resources={"gpu": {"count": 8}}), {"overlays/dev.yaml": OVERLAY}
-    )
-    assert result.exit_code == 1
+def test_overlay_tightens_a_ceiling():
+    result = check(md_yaml(resources={"gpu": {"count": 8}}), {"overlays/dev.yaml": OVERLAY})
+    assert not result.ok
     assert "spec.resources.gpu.count: Invalid value: 8: exceeds maximum allowed (4)" in (
-        result.stderr
+        result.text
     )
 
 
-def test_overlay_cannot_loosen_a_ceiling(make_repo):
+def test_overlay_cannot_loosen_a_ceiling():
     loose = OVERLAY.replace("gpuCount: 4", "gpuCount: 128")
-    result = check(make_repo, md_yaml(), {"overlays/dev.yaml": loose})
-    assert result.exit_code == 1
+    result = check(md_yaml(), {"overlays/dev.yaml": loose})
+    assert not result.ok
     assert (
         "overlays/dev.yaml:4:3: error[POLICY_LOOSENING]: ceilings.gpuCount: overlay "
         "overlays/dev.yaml raises ceilings.gpuCount from 64 to 128; loosening a built-in rule "
         "needs a named waiver in a policy file"
-    ) in result.stderr
+    ) in result.text
 
 
 POLICY = dedent(
@@ -108,12 +107,12 @@ POLICY = dedent(
 )
 
 
-def test_user_policy_loosening_needs_a_named_waiver(make_repo):
+def test_user_policy_loosening_needs_a_named_waiver():
     files = {"overlays/dev.yaml": "apiVersion: runwayc.dev/v1alpha1\nkind: Overlay\n"}
     spec = md_yaml(resources={"gpu": {"count": 100}})
-    result = check(make_repo, spec, {**files, "policies/big.yaml": POLICY})
-    assert result.exit_code == 1
-    assert 'policy "big-training-cluster" raises ceilings.gpuCount from 64 to 128' in result.stderr
+    result = check(spec, {**files, "policies/big.yaml": POLICY})
+    assert not result.ok
+    assert 'policy "big-training-cluster" raises ceilings.gpuCount from 64 to 128' in result.text
     waived = POLICY + dedent(
         """
         waivers:
@@ -123,11 +122,11 @@ def test_user_policy_loosening_needs_a_named_waiver(make_repo):
             reason: the superpod serves 100-GPU models
         """
     )
-    result = check(make_repo, spec, {**files, "policies/big.yaml": waived})
-    assert result.exit_code == 0, result.stderr
+    result = check(spec, {**files, "policies/big.yaml": waived})
+    assert result.ok, result.text
 
 
-def test_user_policy_extends_the_denylist_and_waives_a_builtin_key(make_repo):
+def test_user_policy_extends_the_denylist_and_waives_a_builtin_key():
     policy = dedent(
         """
         apiVersion: runwayc.dev/v1alpha1
@@ -145,9 +144,9 @@ def test_user_policy_extends_the_denylist_and_waives_a_builtin_key(make_repo):
     )
     overrides = {"spec": {"template": {"spec": {"dnsPolicy": "None", "priorityClassName": "x"}}}}
     text = md_yaml(provider={"name": "vllm", "overrides": overrides})
-    result = check(make_repo, text, {"policies/house.yaml": policy})
-    assert 'overriding "dnsPolicy" is not allowed for security reasons' in result.stderr
-    assert "priorityClassName" not in result.stderr
+    result = check(text, {"policies/house.yaml": policy})
+    assert 'overriding "dnsPolicy" is not allowed for security reasons' in result.text
+    assert "priorityClassName" not in result.text
 
 
 @pytest.mark.parametrize(
@@ -168,16 +167,16 @@ def test_user_policy_extends_the_denylist_and_waives_a_builtin_key(make_repo):
     ],
     ids=["no-scaling", "gpu-and-components", "no-decode", "decode-without-gpu"],
 )  # fmt: skip
-def test_disaggregated_rules(make_repo, spec, message):
-    result = check(make_repo, md_yaml(**spec))
-    assert result.exit_code == 1
-    assert message in result.stderr
+def test_disaggregated_rules(spec, message):
+    result = check(md_yaml(**spec))
+    assert not result.ok
+    assert message in result.text
 
 
-def test_trust_remote_code_is_a_warning_not_an_error(make_repo):
-    result = check(make_repo, md_yaml(engine={"type": "vllm", "trustRemoteCode": True}))
-    assert result.exit_code == 0
+def test_trust_remote_code_is_a_warning_not_an_error():
+    result = check(md_yaml(engine={"type": "vllm", "trustRemoteCode": True}))
+    assert result.ok
     assert (
         "warning[ADMISSION_WARNING]: spec.engine.trustRemoteCode: trustRemoteCode=true allows "
         "execution of arbitrary code from HuggingFace"
-    ) in result.stderr
+    ) in result.text

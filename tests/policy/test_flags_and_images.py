@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compiler.core.policy import flag_identity
-from tests.conftest import run_cli
+from tests.harness import Repo
 from tests.helpers import item_line_col, line_col, md_yaml
 
 ALIASES = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size"}
@@ -36,58 +36,56 @@ def test_flag_identity(token, identity):
     ],
     ids=["same-spelling", "underscore-vs-equals", "alias"],
 )
-def test_same_flag_in_args_and_extra_args_is_refused(make_repo, args, extra, flag):
+def test_same_flag_in_args_and_extra_args_is_refused(args, extra, flag):
     text = md_yaml(engine={"type": "vllm", "args": args, "extraArgs": extra})
-    repo = make_repo({"deployments/a.yaml": text})
-    result = run_cli("check", repo)
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     line, col = item_line_col(text, extra[0])
     assert (
         f"deployments/a.yaml:{line}:{col}: error[DUPLICATE_FLAG]: spec.engine.extraArgs[0]: "
         f'launch flag "{flag}" is set in both spec.engine.args and spec.engine.extraArgs'
-    ) in result.stderr
+    ) in result.text
 
 
 @pytest.mark.parametrize("key", ["bad key", "a/b", "_x", "--"])
-def test_invalid_engine_arg_key(make_repo, key):
+def test_invalid_engine_arg_key(key):
     text = md_yaml(engine={"type": "vllm", "args": {key: "1"}})
-    repo = make_repo({"deployments/a.yaml": text})
-    result = run_cli("check", repo)
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     assert (
         f'invalid engine arg key "{key}": must contain only alphanumeric characters, '
         "hyphens, and underscores"
-    ) in result.stderr
+    ) in result.text
 
 
-def test_image_conflict(make_repo):
+def test_image_conflict():
     text = md_yaml(
         image="vllm/vllm-openai:v0.10.0",
         engine={"type": "vllm", "image": "vllm/vllm-openai:v0.11.0"},
     )
-    repo = make_repo({"deployments/a.yaml": text})
-    result = run_cli("check", repo)
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     line, col = line_col(text, "image: vllm/vllm-openai:v0.10.0")
     assert (
         f"deployments/a.yaml:{line}:{col}: error[IMAGE_CONFLICT]: spec.image: "
         'spec.image "vllm/vllm-openai:v0.10.0" conflicts with spec.engine.image '
         '"vllm/vllm-openai:v0.11.0"; remove spec.image or set both fields to the same value '
         "(spec.engine.image is preferred)"
-    ) in result.stderr
+    ) in result.text
 
 
-def test_equal_images_do_not_conflict(make_repo):
+def test_equal_images_do_not_conflict():
     same = "vllm/vllm-openai:v0.11.0"
     text = md_yaml(image=same, engine={"type": "vllm", "image": same})
-    assert run_cli("check", make_repo({"deployments/a.yaml": text})).exit_code == 0
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert result.ok, result.text
 
 
-def test_unknown_provider_uses_ai_runway_words(make_repo):
+def test_unknown_provider_uses_ai_runway_words():
     text = md_yaml(provider={"name": "nope"})
-    result = run_cli("check", make_repo({"deployments/a.yaml": text}))
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     assert (
         'error[UNKNOWN_PROVIDER]: spec.provider.name: InferenceProviderConfig "nope" not found'
-        in (result.stderr)
+        in (result.text)
     )

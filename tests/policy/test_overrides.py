@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run_cli
+from tests.harness import ROOT, Repo
 from tests.helpers import line_col, md_yaml
 
 POLICY = yaml.safe_load((ROOT / "policies" / "overrides.yaml").read_text())["overrides"]
@@ -21,67 +19,67 @@ PROTECTED = 'overriding "{key}" is not allowed'
 GUARANTEE = 'overriding "{key}" is not allowed: it would undo a runwayc guarantee'
 
 
-def check(make_repo, overrides: dict) -> tuple[str, str]:
+def check(overrides: dict) -> tuple[str, str]:
+    """The source and the diagnostics text of `runwayc check`, which must fail, in memory."""
     text = md_yaml(provider={"name": "vllm", "overrides": overrides})
-    repo = make_repo({"deployments/a.yaml": text})
-    result = run_cli("check", repo)
-    assert result.exit_code == 1, result.stderr
-    return text, result.stderr
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok, result.text
+    return text, result.text
 
 
 @pytest.mark.parametrize("key", POLICY["security"])
-def test_every_security_key_is_refused_nested_in_pod_spec(make_repo, key):
+def test_every_security_key_is_refused_nested_in_pod_spec(key):
     overrides = {"spec": {"template": {"spec": {key: True}}}}
-    text, stderr = check(make_repo, overrides)
+    text, diagnostics = check(overrides)
     line, col = line_col(text, f"{key}:")
     assert (
         f"deployments/a.yaml:{line}:{col}: error[OVERRIDE_DENIED]: "
         f"spec.provider.overrides.spec.template.spec.{key}: {SECURITY.format(key=key)}"
-    ) in stderr
+    ) in diagnostics
 
 
 @pytest.mark.parametrize("key", POLICY["sizing"])
-def test_every_sizing_key_is_refused_anywhere(make_repo, key):
+def test_every_sizing_key_is_refused_anywhere(key):
     overrides = {"spec": {"template": {"spec": {"containers": [{"name": "vllm", key: 1}]}}}}
-    _, stderr = check(make_repo, overrides)
+    _, diagnostics = check(overrides)
     assert (
         f"spec.provider.overrides.spec.template.spec.containers[0].{key}: {SIZING.format(key=key)}"
-    ) in stderr
+    ) in diagnostics
 
 
 @pytest.mark.parametrize("key", POLICY["protectedTopLevel"])
-def test_every_protected_top_level_key_is_refused(make_repo, key):
-    _, stderr = check(make_repo, {key: {"x": "y"}})
-    assert f"spec.provider.overrides.{key}: {PROTECTED.format(key=key)}\n" in stderr
+def test_every_protected_top_level_key_is_refused(key):
+    _, diagnostics = check({key: {"x": "y"}})
+    assert f"spec.provider.overrides.{key}: {PROTECTED.format(key=key)}\n" in diagnostics
 
 
 @pytest.mark.parametrize("key", POLICY["guarantees"])
-def test_every_guarantee_key_is_refused(make_repo, key):
+def test_every_guarantee_key_is_refused(key):
     overrides = {"spec": {"template": {"spec": {"containers": [{key: "x"}]}}}}
-    _, stderr = check(make_repo, overrides)
-    assert f"containers[0].{key}: {GUARANTEE.format(key=key)}" in stderr
+    _, diagnostics = check(overrides)
+    assert f"containers[0].{key}: {GUARANTEE.format(key=key)}" in diagnostics
 
 
-def test_top_level_security_context_and_host_network(make_repo):
-    text, stderr = check(make_repo, {"securityContext": {}, "hostNetwork": True})
+def test_top_level_security_context_and_host_network():
+    text, diagnostics = check({"securityContext": {}, "hostNetwork": True})
     for key in ("securityContext", "hostNetwork"):
         line, col = line_col(text, f"{key}:")
         assert (
             f"deployments/a.yaml:{line}:{col}: error[OVERRIDE_DENIED]: "
             f"spec.provider.overrides.{key}: {SECURITY.format(key=key)}"
-        ) in stderr
+        ) in diagnostics
 
 
-def test_security_context_nested_in_an_array(make_repo):
+def test_security_context_nested_in_an_array():
     overrides: dict = {"spec": {"template": {"spec": {"containers": [{"securityContext": {}}]}}}}
-    _, stderr = check(make_repo, overrides)
+    _, diagnostics = check(overrides)
     assert (
         "spec.provider.overrides.spec.template.spec.containers[0].securityContext: "
         + SECURITY.format(key="securityContext")
-    ) in stderr
+    ) in diagnostics
 
 
-def test_safe_overrides_are_deep_merged_last(make_repo, tmp_path: Path):
+def test_safe_overrides_are_deep_merged_last():
     overrides = {
         "spec": {
             "template": {
@@ -91,12 +89,10 @@ def test_safe_overrides_are_deep_merged_last(make_repo, tmp_path: Path):
             "selector": {"matchLabels": {"app": "hijack"}},
         }
     }
-    repo = make_repo(
-        {"deployments/a.yaml": md_yaml(provider={"name": "vllm", "overrides": overrides})}
-    )
-    out = tmp_path / "out"
-    assert run_cli("compile", repo, "--out", out).exit_code == 0
-    docs = list(yaml.safe_load_all((out / "team-a" / "m" / "manifest.yaml").read_text()))
+    text = md_yaml(provider={"name": "vllm", "overrides": overrides})
+    result = Repo.of({"deployments/a.yaml": text}).compile()
+    assert result.ok, result.text
+    docs = result.objects("team-a", "m")
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     spec = deployment["spec"]
     assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 60
@@ -107,15 +103,14 @@ def test_safe_overrides_are_deep_merged_last(make_repo, tmp_path: Path):
     assert spec["template"]["metadata"]["labels"]["extra"] == "yes"
 
 
-def test_null_in_overrides_deletes_a_key(make_repo, tmp_path: Path):
+def test_null_in_overrides_deletes_a_key():
     overrides = {"spec": {"template": {"spec": {"volumes": None}}}}
     spec = md_yaml(
         provider={"name": "vllm", "overrides": overrides}, resources={"gpu": {"count": 2}}
     )
-    repo = make_repo({"deployments/a.yaml": spec})
-    out = tmp_path / "out"
-    assert run_cli("compile", repo, "--out", out).exit_code == 0
-    docs = list(yaml.safe_load_all((out / "team-a" / "m" / "manifest.yaml").read_text()))
+    result = Repo.of({"deployments/a.yaml": spec}).compile()
+    assert result.ok, result.text
+    docs = result.objects("team-a", "m")
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     assert "volumes" not in deployment["spec"]["template"]["spec"]
 
@@ -141,6 +136,6 @@ def test_null_in_overrides_deletes_a_key(make_repo, tmp_path: Path):
     ],
     ids=["retype-list", "delete-template", "empty-containers"],
 )
-def test_overrides_cannot_break_the_workload_shape(make_repo, overrides, path, reason):
-    _, stderr = check(make_repo, overrides)
-    assert f"error[OVERRIDE_SHAPE]: {path}: {reason}" in stderr
+def test_overrides_cannot_break_the_workload_shape(overrides, path, reason):
+    _, diagnostics = check(overrides)
+    assert f"error[OVERRIDE_SHAPE]: {path}: {reason}" in diagnostics

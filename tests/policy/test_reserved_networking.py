@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.harness import Repo
 from tests.helpers import item_line_col, line_col, md_yaml
 
 TAIL = (
@@ -14,16 +14,15 @@ TAIL = (
 
 
 @pytest.mark.parametrize("key", ["port", "--port", "-port", "port=9000", "host", "--host"])
-def test_args_map_key(make_repo, key):
+def test_args_map_key(key):
     text = md_yaml(engine={"type": "vllm", "args": {key: "9000"}})
-    repo = make_repo({"deployments/a.yaml": text})
-    result = run_cli("check", repo)
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     line, col = line_col(text, f"{key}:")
     path = f"spec.engine.args.{key}" if key.isalpha() else f"spec.engine.args[{key!r}]"
     assert (
         f'deployments/a.yaml:{line}:{col}: error[RESERVED_ARG]: {path}: engine arg "{key}" {TAIL}'
-    ) in result.stderr
+    ) in result.text
 
 
 @pytest.mark.parametrize(
@@ -36,20 +35,19 @@ def test_args_map_key(make_repo, key):
     ],
     ids=["host-equals", "port-two-tokens", "port-equals", "after-other-flags"],
 )
-def test_extra_args_tokens(make_repo, extra, index):
+def test_extra_args_tokens(extra, index):
     text = md_yaml(engine={"type": "vllm", "extraArgs": extra})
-    repo = make_repo({"deployments/a.yaml": text})
-    result = run_cli("check", repo)
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     token = extra[index]
     line, col = item_line_col(text, token)
     assert (
         f"deployments/a.yaml:{line}:{col}: error[RESERVED_ARG]: "
         f'spec.engine.extraArgs[{index}]: engine extraArg "{token}" {TAIL}'
-    ) in result.stderr
+    ) in result.text
 
 
-def test_a_port_value_of_another_flag_is_not_a_conflict(make_repo):
+def test_a_port_value_of_another_flag_is_not_a_conflict():
     text = md_yaml(engine={"type": "vllm", "extraArgs": ["--api-key", "port"]})
-    repo = make_repo({"deployments/a.yaml": text})
-    assert run_cli("check", repo).exit_code == 0
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert result.ok, result.text

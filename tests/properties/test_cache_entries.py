@@ -14,13 +14,14 @@ from compiler.core.cache import (
     decode_lock,
     encode,
     encode_lock,
+    format_shard,
     lock_memo_key,
+    parse_shard,
 )
 from compiler.core.diagnostics import Diagnostic, Location, Severity
 from compiler.core.load import LoadLimits
 from compiler.core.lockfile import ImagePin, LockFile, ProviderPin
 from compiler.core.outcome import CompiledDeployment, SourceOutcome
-from compiler.io.workspace import format_shard, parse_shard
 
 text = st.text(max_size=20)
 locations = st.builds(Location, text, st.integers(0, 10**6), st.integers(0, 10**6))

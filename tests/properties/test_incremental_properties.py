@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.core.cache import CacheView
 from compiler.core.pipeline import (
     CompileInputs,
     CompileOptions,
@@ -28,7 +30,7 @@ from tests.conftest import QUICKSTART, ROOT
 
 @cache
 def base() -> CompileInputs:
-    return dataclasses.replace(Workspace(QUICKSTART).inputs("dev"), code_fingerprint="test")
+    return Workspace(QUICKSTART).inputs("dev")
 
 
 def overlay(env: str) -> SourceFile:
@@ -86,15 +88,31 @@ def same(a: CompileResult, b: CompileResult) -> None:
 @given(st.lists(edits, min_size=1, max_size=6))
 def test_cached_compiles_equal_uncached_compiles(session: list[tuple]) -> None:
     inputs = base()
-    entries: dict = {}
+    entries: Mapping[str, str] = {}
     for edit in session:
         inputs = apply(inputs, edit)
         env = "dev" if inputs.overlay is None else Path(inputs.overlay.path).stem
         options = CompileOptions(env=env)
-        with_cache = compile_project(dataclasses.replace(inputs, cache=entries), options)
+        view = CacheView(entries, code="test")
+        with_cache = compile_project(dataclasses.replace(inputs, cache=view), options)
         same(with_cache, compile_project(inputs, options))
         assert with_cache.cache is not None
-        entries = with_cache.cache
+        entries = with_cache.cache.entries
+
+
+def test_hits_are_passed_through_as_the_very_strings_read() -> None:
+    """The store leaves a shard alone when its entries are the strings it read: a hit must
+    come back as the same object, not an equal copy."""
+    inputs = base()
+    options = CompileOptions(env="dev")
+    first = compile_project(dataclasses.replace(inputs, cache=CacheView({}, code="t")), options)
+    assert first.cache is not None
+    view = CacheView(first.cache.entries, code="t", lock_memo=first.cache.lock_memo)
+    second = compile_project(dataclasses.replace(inputs, cache=view), options)
+    assert second.cache is not None
+    assert second.cache.reused == len(view.entries) > 0
+    assert all(second.cache.entries[key] is view.entries[key] for key in view.entries)
+    assert second.cache.lock_memo is view.lock_memo  # the memo read back, not re-encoded
 
 
 def _gen_fleet():

@@ -11,12 +11,12 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 
 from compiler.core.cluster.crd import model_deployment_crd
 from compiler.core.pipeline import CompileResult
 from compiler.io.workspace import load_policy
-from tests.conftest import FIXTURES, ROOT, needs_binary, run_cli
+from tests.conftest import FIXTURES, ROOT, needs_binary
+from tests.harness import Compiled, Repo
 from tests.helpers import (
     compile_example,
     crd_validator,
@@ -189,10 +189,10 @@ environments: {dev: {}, prod: {}}
 """
 
 
-def compile_one(make_repo, tmp_path, *extra: str, **spec: Any):
+def compile_one(env: str | None = None, **spec: Any) -> tuple[str, Compiled]:
+    """deployments/a.yaml of `spec`, compiled in memory for `env` (runway.yaml's default)."""
     text = md_yaml(**spec)
-    repo = make_repo({"deployments/a.yaml": text, "runway.yaml": PROJECT})
-    result = run_cli("compile", repo, "--out", tmp_path / "out", *extra)
+    result = Repo.of({"deployments/a.yaml": text, "runway.yaml": PROJECT}).compile(env)
     return text, result
 
 
@@ -293,48 +293,42 @@ def scaling(replicas: int = 1, **autoscaling: Any) -> dict[str, Any]:
         "variant-cost-pattern",
     ],
 )
-def test_autoscaling_refusals_name_file_line_path_and_reason(
-    make_repo, tmp_path, spec, needle, message
-):
+def test_autoscaling_refusals_name_file_line_path_and_reason(spec, needle, message):
     # prod: no replica clamp (dev's caps replicas at 1), so the ceiling meets the bounds.
-    text, result = compile_one(make_repo, tmp_path, "--env", "prod", **spec)
-    assert result.exit_code == 1, result.stderr
+    text, result = compile_one("prod", **spec)
+    assert not result.ok, result.text
     line, _ = line_col(text, needle)
-    errors = [ln for ln in result.stderr.splitlines() if ": error[" in ln]
+    errors = [ln for ln in result.lines if ": error[" in ln]
     assert any(ln.startswith(f"deployments/a.yaml:{line}:") and message in ln for ln in errors), (
         line,
-        result.stderr,
+        result.text,
     )
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("manifest.yaml"))
+    assert not result.files  # nothing to write
 
 
-def test_wva_fields_outside_wva_mode_warn(make_repo, tmp_path):
-    text, result = compile_one(
-        make_repo, tmp_path, **scaling(mode="queue", maxReplicas=4, variantCost="3.5")
-    )
-    assert result.exit_code == 0, result.stderr
+def test_wva_fields_outside_wva_mode_warn():
+    text, result = compile_one(**scaling(mode="queue", maxReplicas=4, variantCost="3.5"))
+    assert result.ok, result.text
     line, col = line_col(text, "variantCost")
     assert (
         f"deployments/a.yaml:{line}:{col}: warning[FIELD_IGNORED]: "
         "spec.scaling.autoscaling.variantCost: spec.scaling.autoscaling.variantCost is only "
         "read in mode wva"
-    ) in result.stderr
+    ) in result.text
 
 
-def test_bounds_are_checked_as_written_even_where_the_overlay_clamps(make_repo, tmp_path):
+def test_bounds_are_checked_as_written_even_where_the_overlay_clamps():
     spec = scaling(replicas=3, mode="queue", minReplicas=3, maxReplicas=2)
-    _, result = compile_one(make_repo, tmp_path, "--env", "dev", **spec)
-    assert result.exit_code == 1
-    assert "minReplicas (3) is greater than maxReplicas (2)" in result.stderr
+    _, result = compile_one("dev", **spec)
+    assert not result.ok
+    assert "minReplicas (3) is greater than maxReplicas (2)" in result.text
 
 
-def test_overlay_clamps_the_autoscaling_bounds(make_repo, tmp_path):
+def test_overlay_clamps_the_autoscaling_bounds():
     # The built-in dev overlay runs at most one replica.
-    _, result = compile_one(
-        make_repo, tmp_path, "--env", "dev", **scaling(mode="queue", minReplicas=1, maxReplicas=6)
-    )
-    assert result.exit_code == 0, result.stderr
-    objects = list(yaml.safe_load_all((tmp_path / "out/team-a/m/manifest.yaml").read_text()))
+    _, result = compile_one("dev", **scaling(mode="queue", minReplicas=1, maxReplicas=6))
+    assert result.ok, result.text
+    objects = result.objects("team-a", "m")
     (hpa,) = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 1)
     (md,) = [o for o in objects if o["kind"] == "ModelDeployment"]
@@ -342,16 +336,14 @@ def test_overlay_clamps_the_autoscaling_bounds(make_repo, tmp_path):
     assert note == "autoscaling 1..6 -> 1..1 (overlay dev)"
 
 
-def test_keda_query_keeps_an_injected_served_name_one_literal(make_repo, tmp_path):
+def test_keda_query_keeps_an_injected_served_name_one_literal():
     served = 'x"} or vector(1) or up{a="\\'
     _, result = compile_one(
-        make_repo,
-        tmp_path,
         model={"id": "Qwen/Qwen2.5-0.5B-Instruct", "servedName": served},
         **scaling(mode="keda", minReplicas=0, maxReplicas=2),
     )
-    assert result.exit_code == 0, result.stderr
-    objects = list(yaml.safe_load_all((tmp_path / "out/team-a/m/manifest.yaml").read_text()))
+    assert result.ok, result.text
+    objects = result.objects("team-a", "m")
     (scaled,) = [o for o in objects if o["kind"] == "ScaledObject"]
     query = scaled["spec"]["triggers"][0]["metadata"]["query"]
     assert query == (
@@ -360,16 +352,15 @@ def test_keda_query_keeps_an_injected_served_name_one_literal(make_repo, tmp_pat
     )
 
 
-def test_a_user_policy_sets_the_keda_prometheus_address(make_repo, tmp_path):
+def test_a_user_policy_sets_the_keda_prometheus_address():
     policy = (
         "apiVersion: runwayc.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: ours\n"
         "autoscaling:\n  keda:\n    serverAddress: http://prometheus.obs.svc:9090\n"
     )
     text = md_yaml(**scaling(mode="keda", minReplicas=0, maxReplicas=2))
-    repo = make_repo({"deployments/a.yaml": text, "policies/prometheus.yaml": policy})
-    result = run_cli("compile", repo, "--out", tmp_path / "out")
-    assert result.exit_code == 0, result.stderr
-    objects = list(yaml.safe_load_all((tmp_path / "out/team-a/m/manifest.yaml").read_text()))
+    result = Repo.of({"deployments/a.yaml": text, "policies/prometheus.yaml": policy}).compile()
+    assert result.ok, result.text
+    objects = result.objects("team-a", "m")
     (scaled,) = [o for o in objects if o["kind"] == "ScaledObject"]
     metadata = scaled["spec"]["triggers"][0]["metadata"]
     assert metadata["serverAddress"] == "http://prometheus.obs.svc:9090"
@@ -377,13 +368,11 @@ def test_a_user_policy_sets_the_keda_prometheus_address(make_repo, tmp_path):
 
 
 @pytest.mark.parametrize("accelerator", ["Ä100", "-H100", "H100 SXM", "H100\n"])
-def test_an_accelerator_that_is_no_label_value_is_not_written_as_a_label(
-    make_repo, tmp_path, accelerator
-):
+def test_an_accelerator_that_is_no_label_value_is_not_written_as_a_label(accelerator):
     spec = scaling(mode="wva", maxReplicas=2, accelerator=accelerator)
-    _, result = compile_one(make_repo, tmp_path, **spec)
-    assert result.exit_code == 0, result.stderr
-    objects = list(yaml.safe_load_all((tmp_path / "out/team-a/m/manifest.yaml").read_text()))
+    _, result = compile_one(**spec)
+    assert result.ok, result.text
+    objects = result.objects("team-a", "m")
     (variant,) = [o for o in objects if o["kind"] == "VariantAutoscaling"]
     assert "inference.optimization/acceleratorName" not in variant["metadata"]["labels"]
     kubernetes_validate.validate(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
+from pathlib import Path
 
 import pytest
-import yaml
 
 from compiler.core.model import ImageMirror
 from compiler.core.overlay import mirrored_image
-from tests.conftest import QUICKSTART, needs_binary, run_cli
-from tests.helpers import dedent, line_col, md_yaml
+from tests.conftest import QUICKSTART, needs_binary
+from tests.harness import Compiled, Repo
+from tests.helpers import dedent, kustomize_build, line_col, md_yaml
 
 PROJECT = dedent(
     """
@@ -60,18 +60,23 @@ OVERLAY = dedent(
 )
 
 
-def objects(repo, env, namespace, name):
-    path = repo / "rendered" / env / namespace / name / "manifest.yaml"
-    return {o["kind"]: o for o in yaml.safe_load_all(path.read_text())}
+def objects(result: Compiled, namespace: str, name: str) -> dict[str, dict]:
+    return {o["kind"]: o for o in result.objects(namespace, name)}
+
+
+def compiled(repo: Repo, env: str) -> Compiled:
+    result = repo.compile(env)
+    assert result.ok, result.text
+    return result
 
 
 @pytest.fixture
-def repo(make_repo):
+def repo() -> Repo:
     spec = {
         "engine": {"type": "vllm", "image": "vllm/vllm-openai:v0.11.0"},
         "scaling": {"replicas": 5},
     }
-    return make_repo(
+    return Repo.of(
         {
             "runway.yaml": PROJECT,
             "runway.lock": LOCK,
@@ -86,17 +91,16 @@ def repo(make_repo):
 
 
 def test_the_same_specs_compile_differently_per_environment(repo):
-    assert run_cli("compile", repo, "--env", "dev").exit_code == 0
-    assert run_cli("compile", repo, "--env", "prod").exit_code == 0
-    dev = objects(repo, "dev", "team-a-dev", "m")
-    prod = objects(repo, "prod", "team-a", "m")
+    dev_tree, prod_tree = compiled(repo, "dev"), compiled(repo, "prod")
+    dev = objects(dev_tree, "team-a-dev", "m")
+    prod = objects(prod_tree, "team-a", "m")
 
     # Namespace mapping applies to a named namespace, and to runway.yaml's default one only
     # when the overlay maps it; otherwise the overlay's default namespace applies.
     assert dev["Deployment"]["metadata"]["namespace"] == "team-a-dev"
     assert prod["Deployment"]["metadata"]["namespace"] == "team-a"
-    assert (repo / "rendered/dev/sandbox/n/manifest.yaml").is_file()
-    assert (repo / "rendered/prod/prod/n/manifest.yaml").is_file()
+    assert "sandbox/n/manifest.yaml" in dev_tree.files
+    assert "prod/n/manifest.yaml" in prod_tree.files
 
     # Replicas clamped into [1, 2] in dev, the spec's own in prod; the compiled MD agrees.
     assert dev["Deployment"]["spec"]["replicas"] == 2
@@ -126,24 +130,21 @@ def test_the_same_specs_compile_differently_per_environment(repo):
 
 
 def test_an_objects_own_labels_win_over_the_defaults(repo):
-    assert run_cli("compile", repo, "--env", "dev").exit_code == 0
-    md = objects(repo, "dev", "team-c", "o")["ModelDeployment"]
+    md = objects(compiled(repo, "dev"), "team-c", "o")["ModelDeployment"]
     assert md["metadata"]["labels"] == {"environment": "dev", "team": "own"}
 
 
-def test_environment_output_is_byte_identical_across_runs(repo, tmp_path):
-    first, second = tmp_path / "one", tmp_path / "two"
-    assert run_cli("compile", repo, "--env", "dev", "--out", first, "--no-cache").exit_code == 0
-    assert run_cli("compile", repo, "--env", "dev", "--out", second, "--no-cache").exit_code == 0
-    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+def test_environment_output_is_byte_identical_across_runs(repo):
+    first, second = compiled(repo, "dev").files, compiled(Repo(repo.files), "dev").files
+    files = sorted(first)
+    assert files == sorted(second)
     for relative in files:
-        assert (first / relative).read_bytes() == (second / relative).read_bytes()
+        assert first[relative] == second[relative]
 
 
-def test_two_sources_mapped_onto_one_namespace_collide(make_repo):
+def test_two_sources_mapped_onto_one_namespace_collide():
     overlay = OVERLAY.replace("team-a: team-a-dev", "team-a: shared\n  team-b: shared")
-    repo = make_repo(
+    repo = Repo.of(
         {
             "runway.yaml": PROJECT,
             "overlays/dev.yaml": overlay,
@@ -151,9 +152,9 @@ def test_two_sources_mapped_onto_one_namespace_collide(make_repo):
             "deployments/b.yaml": md_yaml("m", "team-b"),
         }
     )
-    result = run_cli("compile", repo, "--env", "dev")
-    assert result.exit_code == 1
-    assert "error[DUPLICATE_DEPLOYMENT]: metadata.name: ModelDeployment shared/m" in result.stderr
+    result = repo.compile("dev")
+    assert not result.ok
+    assert "error[DUPLICATE_DEPLOYMENT]: metadata.name: ModelDeployment shared/m" in result.text
 
 
 @pytest.mark.parametrize(
@@ -184,21 +185,21 @@ def test_two_sources_mapped_onto_one_namespace_collide(make_repo):
         ),
     ],
 )
-def test_a_bad_overlay_is_refused_with_its_position(make_repo, change, needle, message):
+def test_a_bad_overlay_is_refused_with_its_position(change, needle, message):
     overlay = OVERLAY.replace(*change)
-    repo = make_repo(
+    repo = Repo.of(
         {
             "runway.yaml": PROJECT,
             "overlays/dev.yaml": overlay,
             "deployments/a.yaml": md_yaml("m", "team-a"),
         }
     )
-    result = run_cli("compile", repo, "--env", "dev")
-    assert result.exit_code == 1
+    result = repo.compile("dev")
+    assert not result.ok
     line, column = line_col(overlay, needle)
-    assert f"overlays/dev.yaml:{line}:{column}: " in result.stderr
-    assert message in result.stderr
-    assert not (repo / "rendered").exists()
+    assert f"overlays/dev.yaml:{line}:{column}: " in result.text
+    assert message in result.text
+    assert not result.files  # nothing to write
 
 
 @pytest.mark.parametrize(
@@ -221,15 +222,11 @@ def test_mirror_prefixes_match_whole_components_longest_first(image, expected):
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_kubectl_kustomize_builds_every_example_environment(quickstart, env):
-    assert run_cli("compile", quickstart, "--env", env, "--locked").exit_code == 0
-    built = subprocess.run(
-        [needs_binary("kubectl"), "kustomize", str(quickstart / "rendered" / env)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    kinds = [doc["kind"] for doc in yaml.safe_load_all(built.stdout)]
-    manifests = list((quickstart / "rendered" / env).rglob("manifest.yaml"))
+def test_kubectl_kustomize_builds_every_example_environment(tmp_path: Path, env):
+    result = Repo.read(QUICKSTART).compile(env, locked=True)
+    assert result.ok, result.text
+    built = kustomize_build(needs_binary("kubectl"), result.files, tmp_path)
+    kinds = [doc["kind"] for doc in built]
+    manifests = [name for name in result.files if name.rpartition("/")[2] == "manifest.yaml"]
     assert kinds.count("ModelDeployment") == len(manifests) == 4
     assert (QUICKSTART / "deployments").is_dir()

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from tests.conftest import run_cli
+from tests.harness import Repo
 from tests.helpers import md_yaml
 
 
-def render(make_repo, tmp_path: Path, text: str) -> dict[str, dict]:
-    repo = make_repo({"deployments/a.yaml": text})
-    out = tmp_path / "out"
-    result = run_cli("compile", repo, "--out", out)
-    assert result.exit_code == 0, result.stderr
-    docs = yaml.safe_load_all((out / "team-a" / "m" / "manifest.yaml").read_text())
-    return {d["kind"]: d for d in docs}
+def render(text: str) -> dict[str, dict]:
+    """team-a/m's rendered objects by kind, compiled in memory from deployments/a.yaml."""
+    result = Repo.of({"deployments/a.yaml": text}).compile()
+    assert result.ok, result.text
+    return {d["kind"]: d for d in result.objects("team-a", "m")}
 
 
 def container(objects: dict[str, dict]) -> dict:
     return objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
 
 
-def test_managed_volume_renders_a_claim_and_purpose_mount_paths(make_repo, tmp_path):
+def test_managed_volume_renders_a_claim_and_purpose_mount_paths():
     volumes = [
         {"name": "cache", "purpose": "modelCache", "size": "50Gi", "accessMode": "ReadWriteMany"},
         {"name": "jit", "purpose": "compilationCache", "claimName": "shared-jit", "readOnly": True},
     ]
-    objects = render(
-        make_repo, tmp_path, md_yaml(model={"id": "a/b", "storage": {"volumes": volumes}})
-    )
+    objects = render(md_yaml(model={"id": "a/b", "storage": {"volumes": volumes}}))
     claim = objects["PersistentVolumeClaim"]
     assert claim["metadata"]["name"] == "m-cache"
     assert claim["spec"] == {
@@ -70,63 +63,62 @@ def test_managed_volume_renders_a_claim_and_purpose_mount_paths(make_repo, tmp_p
     ids=["claim-required", "read-only-managed", "claim-with-size", "access-mode",
          "relative-path", "system-path", "custom-needs-path"],
 )  # fmt: skip
-def test_storage_rules(make_repo, volume, field, message):
+def test_storage_rules(volume, field, message):
     text = md_yaml(model={"id": "a/b", "storage": {"volumes": [volume]}})
-    result = run_cli("check", make_repo({"deployments/a.yaml": text}))
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     assert (
-        f"error[INVALID_STORAGE]: spec.model.storage.volumes[0].{field}: {message}\n"
-        in result.stderr
+        f"error[INVALID_STORAGE]: spec.model.storage.volumes[0].{field}: {message}\n" in result.text
     )
 
 
-def test_env_prefers_value_from_and_drops_user_hf_token(make_repo, tmp_path):
+def test_env_prefers_value_from_and_drops_user_hf_token():
     env = [
         {"name": "A", "value": "1"},
         {"name": "B", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "HF_TOKEN", "value": "leaked"},
     ]
     text = md_yaml(env=env, secrets={"huggingFaceToken": "hf"})
-    assert container(render(make_repo, tmp_path, text))["env"] == [
+    assert container(render(text))["env"] == [
         {"name": "A", "value": "1"},
         {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "HF_TOKEN"}}},
     ]
 
 
-def test_prefix_caching_off_and_user_model_flag(make_repo, tmp_path):
+def test_prefix_caching_off_and_user_model_flag():
     text = md_yaml(
         engine={"type": "vllm", "enablePrefixCaching": False, "args": {"model": "/models/x"}}
     )
-    args = container(render(make_repo, tmp_path, text))["args"]
+    args = container(render(text))["args"]
     assert args.count("--model") == 1
     assert args[args.index("--model") + 1] == "/models/x"
     assert "--no-enable-prefix-caching" in args
     assert "--enable-prefix-caching" not in args
 
 
-def test_user_prefix_caching_spelling_replaces_the_derived_one(make_repo, tmp_path):
+def test_user_prefix_caching_spelling_replaces_the_derived_one():
     text = md_yaml(engine={"type": "vllm", "extraArgs": ["--no-enable-prefix-caching"]})
-    args = container(render(make_repo, tmp_path, text))["args"]
+    args = container(render(text))["args"]
     assert "--enable-prefix-caching" not in args
     assert args.count("--no-enable-prefix-caching") == 1
 
 
-def test_override_root_keys_other_than_spec_are_refused(make_repo):
+def test_override_root_keys_other_than_spec_are_refused():
     text = md_yaml(provider={"name": "vllm", "overrides": {"spek": {}, "data": {}}})
-    result = run_cli("check", make_repo({"deployments/a.yaml": text}))
-    assert result.exit_code == 1
+    result = Repo.of({"deployments/a.yaml": text}).check()
+    assert not result.ok
     assert (
         "error[OVERRIDE_UNSUPPORTED]: spec.provider.overrides.data: unsupported "
         'provider.overrides key(s) ["data" "spek"]: only "spec" is supported'
-    ) in result.stderr
+    ) in result.text
 
 
-def test_pod_template_metadata_reaches_deployment_and_pods(make_repo, tmp_path):
+def test_pod_template_metadata_reaches_deployment_and_pods():
     text = md_yaml(
         podTemplate={"metadata": {"labels": {"app": "x", "team": "a"}, "annotations": {"k": "v"}}}
     )
-    deployment = render(make_repo, tmp_path, text)["Deployment"]
+    deployment = render(text)["Deployment"]
     assert deployment["metadata"]["labels"]["team"] == "a"
     assert deployment["metadata"]["annotations"] == {"k": "v"}
     template = deployment["spec"]["template"]["metadata"]

@@ -15,20 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from compiler.core.agent.saturation import Decision
-from compiler.core.pipeline import ANNOTATION_PREFIX
+from compiler.core.kube import VLLM_HTTP_PORT
+from compiler.core.stamp import (
+    DEPLOYMENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    MODEL_DEPLOYMENT_LABEL,
+    stamped_provider,
+)
 
 Phase = Literal["Pending", "Deploying", "Running", "Failed", "Terminating"]
 ConditionStatus = Literal["True", "False", "Unknown"]
-
-HTTP_PORT = 8000
-MODEL_DEPLOYMENT_LABEL = "airunway.ai/model-deployment"
-
-# What marks a Deployment or Service as this ModelDeployment's: the labels every renderer
-# writes. GitOps tools apply objects before the MD has a UID to own them, so owner references
-# cannot be the mark; an owner reference to the MD's UID is accepted as well.
-MANAGED_BY_LABEL = "airunway.ai/managed-by"
-MANAGED_BY_VALUE = "airunway"
-DEPLOYMENT_LABEL = "airunway.ai/deployment"
 
 MSG_READY = "All replicas are ready"
 MSG_IN_PROGRESS = "Deployment is in progress"
@@ -77,6 +74,9 @@ def mapping(value: Any) -> Mapping[str, Any]:
 
 
 def is_ours(obj: Mapping[str, Any], md: Mapping[str, Any]) -> bool:
+    # What marks a Deployment or Service as this ModelDeployment's: the labels every renderer
+    # writes. GitOps tools apply objects before the MD has a UID to own them, so owner
+    # references cannot be the mark; an owner reference to the MD's UID is accepted as well.
     metadata = mapping(obj.get("metadata"))
     md_meta = mapping(md.get("metadata"))
     labels = mapping(metadata.get("labels"))
@@ -186,7 +186,7 @@ def _read_deployment(observed: Observed, name: str) -> ProviderView:
         created = Condition(
             "ResourceCreated", "True", "ResourcesCreated", f"Deployment and Service {where} exist"
         )
-        endpoint = {"service": name, "port": HTTP_PORT}
+        endpoint = {"service": name, "port": VLLM_HTTP_PORT}
     replicas = deployment_replicas(deployment)
     return ProviderView(phase, message, created, replicas, endpoint, "Deployment", name)
 
@@ -199,15 +199,12 @@ def read_deployment_provider(observed: Observed) -> ProviderView:
 
 
 ROLE_SUFFIXES = ("-decode", "-prefill")
-STAMP_PROVIDER = ANNOTATION_PREFIX + "provider"
-STAMP_HASH = ANNOTATION_PREFIX + "spec-hash"
 
 
 def provider_of(md: Mapping[str, Any]) -> str | None:
     """The provider an MD runs on: as compiled (a stamp is one with its spec hash), else as
     its spec names it."""
-    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
-    stamped = annotations.get(STAMP_PROVIDER) if STAMP_HASH in annotations else None
+    stamped = stamped_provider(md)
     named = mapping(mapping(md.get("spec")).get("provider")).get("name")
     found = stamped or named
     return found if isinstance(found, str) else None
@@ -351,7 +348,7 @@ def dynamo_endpoint(graph: Mapping[str, Any], name: str) -> dict[str, Any]:
     service = endpoint.get("service")
     return {
         "service": service if isinstance(service, str) and service else f"{name}-frontend",
-        "port": as_int(endpoint.get("port"), HTTP_PORT) or HTTP_PORT,
+        "port": as_int(endpoint.get("port"), VLLM_HTTP_PORT) or VLLM_HTTP_PORT,
     }
 
 
@@ -399,7 +396,7 @@ def kuberay_replicas(service: Mapping[str, Any]) -> dict[str, int]:
 def read_kuberay(observed: Observed) -> ProviderView:
     return _read_resource(
         observed, "RayService", kuberay_phase, kuberay_replicas,
-        lambda _, name: {"service": f"{name}-serve-svc", "port": HTTP_PORT},
+        lambda _, name: {"service": f"{name}-serve-svc", "port": VLLM_HTTP_PORT},
     )  # fmt: skip
 
 

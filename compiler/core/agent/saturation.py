@@ -32,14 +32,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from compiler.core.errors import ConfigError
 from compiler.core.load import LoadLimits, nesting_crossing
+from compiler.core.model import DEFAULT_GPU_RESOURCE
 from compiler.core.providers.autoscaling import GPU_PRODUCT_LABEL
 
 Action = Literal["ScaleUp", "ScaleDown", "Hold"]
 WVA_MODE = "wva"
-# The VariantAutoscaling CRD's default variantCost, for a policy that sets none.
-DEFAULT_COST = Decimal("10.0")
 # WVA's ConfigMap keeps the global thresholds under this key, as a YAML document.
 CONFIG_KEY = "default"
+# WVA v0.5.0's default thresholds, as `bootstrap --cluster` writes them under CONFIG_KEY; the
+# analyzer's defaults when the ConfigMap or its key is absent are read from the same text.
+DEFAULT_THRESHOLDS = (
+    "kvCacheThreshold: 0.80\nqueueLengthThreshold: 5\nkvSpareTrigger: 0.1\n"
+    "queueSpareTrigger: 3\nwindow: 1m\n"
+)
+_DEFAULTS: dict[str, Any] = yaml.safe_load(DEFAULT_THRESHOLDS)
 
 
 class SaturationConfig(BaseModel):
@@ -47,12 +53,18 @@ class SaturationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    kv_cache_threshold: float = Field(0.80, alias="kvCacheThreshold", ge=0, le=1)
-    queue_length_threshold: float = Field(5, alias="queueLengthThreshold", ge=0)
-    kv_spare_trigger: float = Field(0.1, alias="kvSpareTrigger", ge=0, le=1)
-    queue_spare_trigger: float = Field(3, alias="queueSpareTrigger", ge=0)
+    kv_cache_threshold: float = Field(
+        _DEFAULTS["kvCacheThreshold"], alias="kvCacheThreshold", ge=0, le=1
+    )
+    queue_length_threshold: float = Field(
+        _DEFAULTS["queueLengthThreshold"], alias="queueLengthThreshold", ge=0
+    )
+    kv_spare_trigger: float = Field(_DEFAULTS["kvSpareTrigger"], alias="kvSpareTrigger", ge=0, le=1)
+    queue_spare_trigger: float = Field(
+        _DEFAULTS["queueSpareTrigger"], alias="queueSpareTrigger", ge=0
+    )
     # The range `max_over_time` looks back over: a replica's worst moment in it counts.
-    window: str = Field("1m", pattern=r"^[0-9]+(s|m|h)$")
+    window: str = Field(_DEFAULTS["window"], pattern=r"^[0-9]+(s|m|h)$")
 
     @model_validator(mode="after")
     def _spare_below_threshold(self) -> SaturationConfig:
@@ -302,16 +314,27 @@ def _count(value: Any, default: int = 0) -> int:
     )
 
 
+def _cost(value: Any) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        cost = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return cost if cost.is_finite() else None
+
+
 def variant_of(
     md: Mapping[str, Any],
     deployment: Mapping[str, Any] | None,
-    default_cost: Decimal = DEFAULT_COST,
+    default_cost: Decimal | None,
 ) -> Variant | None:
     """The variant a live ModelDeployment in mode wva describes, with its Deployment's
     replicas (spec = what the autoscaler asked for, readyReplicas = what serves); None for
     any other MD or one whose Deployment does not exist yet. `default_cost` is the policy's
     (`autoscaling.defaultVariantCost`), as the compiler rendered it into the
-    VariantAutoscaling."""
+    VariantAutoscaling; None for a variant with no cost at all (a policy set without the
+    built-in files)."""
     spec = _mapping(md.get("spec"))
     autoscaling = _mapping(_mapping(spec.get("scaling")).get("autoscaling"))
     metadata = _mapping(md.get("metadata"))
@@ -328,14 +351,13 @@ def variant_of(
         autoscaling.get("accelerator")
         or node_selector.get(GPU_PRODUCT_LABEL)
         or gpu.get("type")
-        or "nvidia.com/gpu"
+        or DEFAULT_GPU_RESOURCE
     )
-    try:
-        cost = Decimal(str(autoscaling.get("variantCost") or default_cost))
-    except InvalidOperation:
+    cost = _cost(autoscaling.get("variantCost"))
+    if cost is None:
         cost = default_cost
-    if not cost.is_finite():
-        cost = default_cost
+    if cost is None:
+        return None
     deployment_spec = _mapping(deployment.get("spec"))
     deployment_status = _mapping(deployment.get("status"))
     return Variant(

@@ -14,10 +14,7 @@ and a resync writes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import ValidationError
 
 from compiler.core.agent.readers import (
     MSG_IN_PROGRESS,
@@ -36,12 +33,25 @@ from compiler.core.documents import parse_document
 from compiler.core.errors import ImageError
 from compiler.core.images import parse_reference
 from compiler.core.load import SourceDocument
-from compiler.core.model import ModelDeployment, ModelDeploymentSpec
-from compiler.core.pipeline import ANNOTATION_PREFIX, spec_hash
+from compiler.core.model import ModelDeployment
 from compiler.core.policy import CheckContext, PolicySet, check_model_deployment
 from compiler.core.providers import PROVIDERS
 from compiler.core.recipes import ANNOTATION_PREFIX as RECIPE_ANNOTATION_PREFIX
 from compiler.core.recipes import GENERATED_BY
+from compiler.core.stamp import (
+    EXPLICIT_FIELD,
+    IMAGE_DIGEST,
+    IMAGE_IN_NIGHTLY,
+    IMAGE_REQUESTED,
+    IMAGE_RESOLVED,
+    IMAGE_SOURCE,
+    POLICY,
+    PROVIDER_REASON,
+    SPEC_HASH,
+    Stamp,
+    is_explicit,
+    read_stamp,
+)
 
 # The order conditions are listed in `status.conditions` (AI Runway's, then runwayc's InSync).
 CONDITION_TYPES = (
@@ -60,53 +70,7 @@ RECIPE_ID_ANNOTATION = RECIPE_ANNOTATION_PREFIX + "id"
 MAX_MESSAGE = 1024  # a condition message is capped well below the CRD's 32768
 
 
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """The compile facts carried as `runwayc.dev/*` annotations, and whether they still
-    describe the live spec."""
-
-    facts: Mapping[str, str] = field(default_factory=dict)
-    live_hash: str | None = None
-
-    @property
-    def present(self) -> bool:
-        return "spec-hash" in self.facts
-
-    @property
-    def current(self) -> bool:
-        """The stamp vouches for this spec: compiled, policy passed, hash unchanged."""
-        return (
-            self.present
-            and self.live_hash == self.facts["spec-hash"]
-            and self.facts.get("policy", "").startswith("passed")
-        )
-
-
 # --- reading the ModelDeployment ---------------------------------------------------------------
-
-
-def live_spec_hash(spec: Any) -> str | None:
-    """The spec hash `compile` stamps, computed on the live spec.
-
-    The live spec passes through the same model and dump as at compile time, so API-server
-    defaulting and key order cannot make an unchanged spec look edited. None when the live spec
-    is not one the compiler accepts (then it was certainly not compiled that way).
-    """
-    try:
-        parsed = ModelDeploymentSpec.model_validate(spec, by_alias=True)
-    except (ValidationError, TypeError, ValueError):
-        return None
-    return spec_hash(parsed.model_dump(mode="json", by_alias=True, exclude_none=True))
-
-
-def read_stamp(md: Mapping[str, Any]) -> Stamp:
-    annotations = mapping(mapping(md.get("metadata")).get("annotations"))
-    facts = {
-        key.removeprefix(ANNOTATION_PREFIX): value
-        for key, value in annotations.items()
-        if isinstance(key, str) and key.startswith(ANNOTATION_PREFIX) and isinstance(value, str)
-    }
-    return Stamp(facts, live_spec_hash(md.get("spec")))
 
 
 def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
@@ -150,13 +114,13 @@ def _provider_condition(name: str | None, reason_text: str | None) -> Condition:
             "no compile stamp names a provider and spec.provider.name is not set",
         )
     if reason_text is None:
-        return Condition("ProviderSelected", "True", "Explicit", "spec.provider.name")
-    reason = "Explicit" if reason_text.startswith("explicit") else "AutoSelected"
+        return Condition("ProviderSelected", "True", "Explicit", EXPLICIT_FIELD)
+    reason = "Explicit" if is_explicit(reason_text) else "AutoSelected"
     return Condition("ProviderSelected", "True", reason, reason_text)
 
 
 def _image_status(facts: Mapping[str, str]) -> dict[str, Any] | None:
-    requested = facts.get("image-requested")
+    requested = facts.get(IMAGE_REQUESTED)
     if requested is None:
         return None
     image: dict[str, Any] = {"requested": requested}
@@ -168,18 +132,18 @@ def _image_status(facts: Mapping[str, str]) -> dict[str, Any] | None:
         image["repository"] = reference.short_repository
         if reference.tag:
             image["tag"] = reference.tag
-    for key, fact in (("resolved", "image-resolved"), ("digest", "image-digest")):
+    for key, fact in (("resolved", IMAGE_RESOLVED), ("digest", IMAGE_DIGEST)):
         if fact in facts:
             image[key] = facts[fact]
-    if "image-source" in facts:
-        image["source"] = facts["image-source"]
-    if "image-in-nightly" in facts:
-        image["inNightly"] = facts["image-in-nightly"] == "true"
+    if IMAGE_SOURCE in facts:
+        image["source"] = facts[IMAGE_SOURCE]
+    if IMAGE_IN_NIGHTLY in facts:
+        image["inNightly"] = facts[IMAGE_IN_NIGHTLY] == "true"
     return image
 
 
 def _image_conditions(facts: Mapping[str, str]) -> list[Condition]:
-    requested = facts.get("image-requested")
+    requested = facts.get(IMAGE_REQUESTED)
     if requested is None:
         return [
             Condition(
@@ -187,13 +151,13 @@ def _image_conditions(facts: Mapping[str, str]) -> list[Condition]:
             )
         ]
     found = []
-    if "image-digest" in facts:
+    if IMAGE_DIGEST in facts:
         found.append(
             Condition(
                 "ImageResolved",
                 "True",
                 "DigestPinned",
-                f"{requested} pinned to {facts.get('image-resolved', facts['image-digest'])}",
+                f"{requested} pinned to {facts.get(IMAGE_RESOLVED, facts[IMAGE_DIGEST])}",
             )
         )
     else:
@@ -205,7 +169,7 @@ def _image_conditions(facts: Mapping[str, str]) -> list[Condition]:
                 f"{requested} has no digest pin in runway.lock; the tag is deployed as written",
             )
         )
-    source = facts.get("image-source")
+    source = facts.get(IMAGE_SOURCE)
     if source == "custom":
         found.append(
             Condition(
@@ -243,13 +207,13 @@ def _in_sync_condition(stamp: Stamp) -> Condition:
             "NotCompiled",
             "no runwayc compile stamp: this ModelDeployment was applied without going through Git",
         )
-    if stamp.live_hash != stamp.facts["spec-hash"]:
+    if stamp.live_hash != stamp.facts[SPEC_HASH]:
         return Condition(
             "InSync",
             "False",
             "SpecChanged",
             "the live spec differs from the compiled one (spec hash "
-            f"{(stamp.live_hash or 'invalid')[:19]}… != {stamp.facts['spec-hash'][:19]}…): "
+            f"{(stamp.live_hash or 'invalid')[:19]}… != {stamp.facts[SPEC_HASH][:19]}…): "
             "it was edited in the cluster; the GitOps tool will restore it from Git",
         )
     return Condition("InSync", "True", "SpecMatchesCompiled", "live spec is the compiled spec")
@@ -354,7 +318,7 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
 
     conditions: list[Condition] = []
     provider_name = provider_of(md)
-    conditions.append(_provider_condition(provider_name, facts.get("provider-reason")))
+    conditions.append(_provider_condition(provider_name, facts.get(PROVIDER_REASON)))
     conditions.extend(_image_conditions(facts))
     recipe = _recipe_condition(md)
     if recipe is not None:
@@ -366,7 +330,7 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
     if stamp.current:
         conditions.append(
             Condition(
-                "Validated", "True", "CompiledPolicyPassed", f"runwayc compile: {facts['policy']}"
+                "Validated", "True", "CompiledPolicyPassed", f"runwayc compile: {facts[POLICY]}"
             )
         )
         problems: list[str] = []
@@ -406,8 +370,8 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
     status["message"] = _clip(message)
     if provider_name:
         provider: dict[str, Any] = {"name": provider_name}
-        if "provider-reason" in facts:
-            provider["selectedReason"] = facts["provider-reason"]
+        if PROVIDER_REASON in facts:
+            provider["selectedReason"] = facts[PROVIDER_REASON]
         if view is not None and view.resource_kind is not None:
             provider["resourceKind"] = view.resource_kind
             provider["resourceName"] = view.resource_name or metadata.get("name")

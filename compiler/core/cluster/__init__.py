@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from compiler.core.cluster.admission import admission_policy
 from compiler.core.cluster.agent import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, agent_objects
 from compiler.core.cluster.crd import model_deployment_crd
-from compiler.core.emit import KubeObject, object_sort_key
+from compiler.core.emit import object_sort_key
+from compiler.core.kube import KubeObject
 from compiler.core.policy import PolicySet
 
 __all__ = ["DEFAULT_NAMESPACE", "IMAGE_REPOSITORY", "cluster_objects"]

@@ -17,8 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from compiler.core.cluster.rules import cel_list, cel_string
-from compiler.core.emit import KubeObject
-from compiler.core.model import API_GROUP
+from compiler.core.kube import API_GROUP, PLURAL, VERSION, KubeObject
 from compiler.core.policy import (
     MSG_CEILING,
     MSG_GUARANTEE,
@@ -166,12 +165,13 @@ def admission_policy(policy: PolicySet) -> list[KubeObject]:
         variables.append({"name": variable[0], "expression": variable[1]})
         validations.append(validation)
     limit = policy.name_max_length
+    size = f"size(object.metadata.name) <= {limit} && " if limit is not None else ""
+    at_most = f" of at most {limit} characters" if limit is not None else ""
     validations.append(
         {
-            "expression": f"size(object.metadata.name) <= {limit} && "
-            f"object.metadata.name.matches({cel_string(DNS_1035)})",
+            "expression": f"{size}object.metadata.name.matches({cel_string(DNS_1035)})",
             "messageExpression": "'metadata.name \"' + object.metadata.name + '\" is not a valid "
-            f"DNS-1035 label of at most {limit} characters (the Service takes the same name)'",
+            f"DNS-1035 label{at_most} (the Service takes the same name)'",
             "reason": "Invalid",
         }
     )
@@ -187,9 +187,9 @@ def admission_policy(policy: PolicySet) -> list[KubeObject]:
                     "resourceRules": [
                         {
                             "apiGroups": [API_GROUP],
-                            "apiVersions": ["v1alpha1"],
+                            "apiVersions": [VERSION],
                             "operations": ["CREATE", "UPDATE"],
-                            "resources": ["modeldeployments"],
+                            "resources": [PLURAL],
                         }
                     ]
                 },

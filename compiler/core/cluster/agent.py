@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from compiler.core.agent.readers import RESOURCE_KINDS
-from compiler.core.emit import KubeObject
-from compiler.core.model import API_GROUP
+from compiler.core.agent.saturation import CONFIG_KEY, DEFAULT_THRESHOLDS
+from compiler.core.kube import API_GROUP, PLURAL, KubeObject
 
 AGENT = "runwayc-agent"
+# The Lease the replicas elect a leader with; the RBAC below grants exactly this name.
+LEASE_NAME = AGENT
 DEFAULT_NAMESPACE = "runwayc-system"
 # The image built from the repository's Dockerfile; the CLI adds its own version as the tag.
 IMAGE_REPOSITORY = "ghcr.io/runwayc/runwayc"
@@ -44,10 +46,10 @@ def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
 
 def rbac(namespace: str) -> list[KubeObject]:
     cluster_rules = [
-        {"apiGroups": [API_GROUP], "resources": ["modeldeployments"], "verbs": READ},
+        {"apiGroups": [API_GROUP], "resources": [PLURAL], "verbs": READ},
         {
             "apiGroups": [API_GROUP],
-            "resources": ["modeldeployments/status"],
+            "resources": [f"{PLURAL}/status"],
             "verbs": ["update", "patch"],
         },
         {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": READ},
@@ -65,7 +67,7 @@ def rbac(namespace: str) -> list[KubeObject]:
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "resourceNames": [AGENT],
+            "resourceNames": [LEASE_NAME],
             "verbs": ["get", "update", "patch"],
         },
     ]
@@ -223,10 +225,6 @@ def agent_deployment(namespace: str, image: str, saturation: bool = False) -> Ku
 def saturation_objects(namespace: str, prometheus_url: str) -> list[KubeObject]:
     """The analyzer's ConfigMaps: where Prometheus is (the PROMETHEUS_* keys, edit to suit)
     and WVA's thresholds, at WVA v0.5.0's defaults."""
-    thresholds = (
-        "kvCacheThreshold: 0.80\nqueueLengthThreshold: 5\nkvSpareTrigger: 0.1\n"
-        "queueSpareTrigger: 3\nwindow: 1m\n"
-    )
     return [
         {
             "apiVersion": "v1",
@@ -241,7 +239,7 @@ def saturation_objects(namespace: str, prometheus_url: str) -> list[KubeObject]:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": _meta(SATURATION_CONFIGMAP, namespace),
-            "data": {"default": thresholds},
+            "data": {CONFIG_KEY: DEFAULT_THRESHOLDS},
         },
     ]
 

@@ -18,12 +18,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from compiler.core.cluster.rules import crd_rules
-from compiler.core.emit import KubeObject
-from compiler.core.model import API_GROUP, KIND, ModelDeploymentSpec, ModelDeploymentStatus
+from compiler.core.kube import API_GROUP, KIND, PLURAL, VERSION, KubeObject
+from compiler.core.model import ModelDeploymentSpec, ModelDeploymentStatus
 from compiler.core.policy import PolicySet
 
-PLURAL = "modeldeployments"
-VERSION = "v1alpha1"
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
 # JSON Schema keywords the API server's structural schema keeps; titles and the like go.
 _KEPT = (

@@ -27,13 +27,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from compiler.core.diagnostics import shown
 from compiler.core.errors import ConfigError
-
-KubeObject = dict[str, Any]
+from compiler.core.kube import KubeObject
 
 ENV = "{env}"
 RENDERED_PATH = "rendered/{env}"

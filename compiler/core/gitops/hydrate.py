@@ -23,12 +23,10 @@ def compile_command(env: str) -> str:
     return f"runwayc compile --env {env} --locked"
 
 
-def metadata(env: str, dry_sha: str | None = None, repo_url: str | None = None) -> bytes:
+def metadata(env: str, dry_sha: str | None = None) -> bytes:
     document: dict[str, object] = {"commands": [compile_command(env)]}
     if dry_sha is not None:
         document["drySha"] = dry_sha
-    if repo_url is not None:
-        document["repoURL"] = repo_url
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic, warning
+from compiler.core.kube import KubeObject
 from compiler.core.load import format_path
 from compiler.core.model import (
     LABEL_VALUE_PATTERN,
@@ -27,7 +28,6 @@ from compiler.core.model import (
 )
 from compiler.core.policy import CheckContext
 from compiler.core.promql import total
-from compiler.core.providers.base import KubeObject
 from compiler.core.providers.common import airunway_labels
 from compiler.core.quantity import parse_quantity
 
@@ -252,7 +252,7 @@ def _variant_autoscaling(
     metadata: dict[str, Any],
     rules: AutoscalingRules,
 ) -> KubeObject:
-    cost = spec.variant_cost or rules.default_variant_cost or "10.0"
+    cost = spec.variant_cost or rules.default_variant_cost
     labels = {**metadata["labels"]}
     accelerator = accelerator_of(md)
     if len(accelerator) <= 63 and re.fullmatch(LABEL_VALUE_PATTERN, accelerator):
@@ -275,7 +275,7 @@ def _scaled_object(
     metadata: dict[str, Any],
     rules: AutoscalingRules,
 ) -> KubeObject:
-    keda = rules.keda or KedaRules(server_address="")  # check_autoscaling refused a missing one
+    keda = rules.keda or KedaRules()  # check_autoscaling refused a missing one
     labels = {"namespace": metadata["namespace"], "model_name": served_model(md)}
     query = total(_metric(spec, rules), labels)
     advanced: dict[str, Any] = {}

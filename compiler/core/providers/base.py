@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
+from compiler.core.kube import KubeObject
 from compiler.core.load import SourceDocument
 from compiler.core.model import ModelDeployment, ProviderEntry
 from compiler.core.policy import CheckContext, PolicySet
-
-KubeObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,7 @@ def engine_image_plan(md: ModelDeployment, entry: ProviderEntry) -> ImagePlan:
     requested = md.engine_image()
     if requested is not None:
         return ImagePlan(requested)
-    return ImagePlan(entry.engine_default_image(md.engine_type or "vllm"), engine_is_default=True)
+    return ImagePlan(entry.engine_default_image(md.engine), engine_is_default=True)
 
 
 @dataclass(frozen=True, slots=True)

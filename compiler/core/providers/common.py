@@ -11,20 +11,24 @@ from compiler.core.load import PathKey, format_path
 from compiler.core.model import ModelDeployment, ProviderEntry, effective_gpu_count
 from compiler.core.policy import OVERRIDES, CheckContext
 from compiler.core.providers.merge import merge_overrides
+from compiler.core.stamp import (
+    DEPLOYMENT_LABEL,
+    ENGINE_TYPE_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    MODEL_SOURCE_LABEL,
+)
 
-MANAGED_BY = "airunway.ai/managed-by"
-DEPLOYMENT_LABEL = "airunway.ai/deployment"
-MODEL_DEPLOYMENT_LABEL = "airunway.ai/model-deployment"
 HF_TOKEN_KEY = "HF_TOKEN"  # noqa: S105 - the env var and Secret key name, not a secret
 
 
 def airunway_labels(md: ModelDeployment) -> dict[str, str]:
     """The labels AI Runway's transformers put on what they create."""
     return {
-        MANAGED_BY: "airunway",
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         DEPLOYMENT_LABEL: md.name,
-        "airunway.ai/model-source": md.spec.model.source,
-        "airunway.ai/engine-type": md.engine_type or "vllm",
+        MODEL_SOURCE_LABEL: md.spec.model.source,
+        ENGINE_TYPE_LABEL: md.engine,
     }
 
 
@@ -152,7 +156,7 @@ def ignored_field_warnings(
     if not entry.ignored_fields:
         return []
     spec = md.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    engine = md.engine_type or "vllm"
+    engine = md.engine
     found: list[Diagnostic] = []
     for ignored in entry.ignored_fields:
         if ignored.engines is not None and engine not in ignored.engines:

@@ -21,18 +21,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
+from compiler.core.kube import KubeObject
 from compiler.core.model import ModelDeployment, ProviderEntry
 from compiler.core.policy import OVERRIDES, CheckContext
 from compiler.core.providers.base import (
     ImagePlan,
-    KubeObject,
     RenderContext,
     RenderResult,
     engine_image_plan,
 )
 from compiler.core.providers.common import (
-    MANAGED_BY,
-    MODEL_DEPLOYMENT_LABEL,
     apply_overrides,
     check_override_root,
     component_gpus,
@@ -43,10 +41,16 @@ from compiler.core.providers.common import (
 )
 from compiler.core.providers.storage import check_storage, claim_name, managed_claims, volumes_of
 from compiler.core.providers.storage import mount_path as volume_mount_path
+from compiler.core.stamp import (
+    ENGINE_TYPE_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    MODEL_DEPLOYMENT_LABEL,
+    MODEL_ID_LABEL,
+)
 
 API_VERSION = "nvidia.com/v1alpha1"
 KIND = "DynamoGraphDeployment"
-MODEL_ID_LABEL = "airunway.ai/model-id"
 MOCKER_ANNOTATION = "airunway.ai/dynamo-test-backend"
 # Component image roles in the catalog (policies/providers.yaml).
 SIDECAR_IMAGE = "frontendSidecar"
@@ -79,7 +83,7 @@ def gateway_enabled(md: ModelDeployment) -> bool:
 
 def check_dynamo(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    engine = md.engine_type or "vllm"
+    engine = md.engine
     if engine == "llamacpp":
         found.append(ctx.at("PROVIDER_ENGINE", MSG_LLAMACPP, ("spec", "engine", "type")))
     # In disaggregated mode a prefill GPU satisfies it (the webhook checks both components).
@@ -175,7 +179,7 @@ def sanitize_label_value(value: str) -> str:
 
 
 def engine_args(md: ModelDeployment) -> list[str]:
-    engine_type = md.engine_type or "vllm"
+    engine_type = md.engine
     engine = md.spec.engine
     real_vllm_or_sglang = engine_type in ("vllm", "sglang")
     args = ["--model" if engine_type == "vllm" else "--model-path", md.spec.model.id or ""]
@@ -228,7 +232,7 @@ def _worker_env(md: ModelDeployment) -> list[dict[str, Any]]:
     cache = next((v for v in volumes_of(md) if v.purpose == "modelCache"), None)
     if cache is not None and not user_sets_hf_home:
         env.append({"name": "HF_HOME", "value": volume_mount_path(cache) or ""})
-    if (md.engine_type or "vllm") == "vllm" and md.serving_mode == "disaggregated":
+    if md.engine == "vllm" and md.serving_mode == "disaggregated":
         env.append(
             {
                 "name": "VLLM_NIXL_SIDE_CHANNEL_HOST",
@@ -259,7 +263,7 @@ def _hf_secret(md: ModelDeployment) -> str | None:
 
 def worker(ctx: RenderContext, role: str | None) -> dict[str, Any]:
     md = ctx.md
-    engine_type = md.engine_type or "vllm"
+    engine_type = md.engine
     args = engine_args(md)
     if role is not None:
         args += ["--disaggregation-mode", role]
@@ -387,10 +391,10 @@ def frontend(ctx: RenderContext, typed: Mapping[str, Any]) -> dict[str, Any]:
 
 def labels(md: ModelDeployment) -> dict[str, str]:
     return {
-        MANAGED_BY: "airunway",
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         MODEL_DEPLOYMENT_LABEL: md.name,
         MODEL_ID_LABEL: sanitize_label_value(md.spec.model.id or ""),
-        "airunway.ai/engine-type": md.engine_type or "vllm",
+        ENGINE_TYPE_LABEL: md.engine,
     }
 
 
@@ -409,7 +413,7 @@ def render_dynamo(ctx: RenderContext) -> RenderResult:
         services["VllmDecodeWorker"] = worker(ctx, "decode")
     else:
         services["VllmWorker"] = worker(ctx, None)
-    spec: dict[str, Any] = {"backendFramework": md.engine_type or "vllm", "services": services}
+    spec: dict[str, Any] = {"backendFramework": md.engine, "services": services}
     volumes = volumes_of(md)
     if volumes:
         spec["pvcs"] = [{"name": claim_name(md, v), "create": False} for v in volumes]

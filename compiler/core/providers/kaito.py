@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic, warning
+from compiler.core.kube import KubeObject
 from compiler.core.load import format_path
 from compiler.core.model import ModelDeployment, ProviderEntry, effective_gpu_count
 from compiler.core.policy import CheckContext
-from compiler.core.providers.base import ImagePlan, KubeObject, RenderContext, RenderResult
+from compiler.core.providers.base import ImagePlan, RenderContext, RenderResult
 from compiler.core.providers.common import (
-    MODEL_DEPLOYMENT_LABEL,
     airunway_labels,
     apply_overrides,
     check_override_root,
@@ -29,6 +29,7 @@ from compiler.core.providers.common import (
     pod_labels,
 )
 from compiler.core.providers.vllm import user_env
+from compiler.core.stamp import MODEL_DEPLOYMENT_LABEL
 
 API_VERSION = "kaito.sh/v1beta1"
 KIND = "Workspace"
@@ -47,7 +48,7 @@ MSG_LLAMACPP_IMAGE = "llamacpp engine requires spec.image to be set (or spec.eng
 
 def check_kaito(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    engine = md.engine_type or "vllm"
+    engine = md.engine
     if engine in ("sglang", "trtllm"):
         found.append(
             ctx.at("PROVIDER_ENGINE", MSG_ENGINE.format(engine=engine), ("spec", "engine", "type"))
@@ -74,7 +75,7 @@ def check_kaito(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
 
 def kaito_images(md: ModelDeployment, entry: ProviderEntry) -> ImagePlan:
     """llamacpp runs the user's image (no default exists); a vllm preset picks its own."""
-    if (md.engine_type or "vllm") == "llamacpp":
+    if md.engine == "llamacpp":
         return ImagePlan(md.engine_image())
     return ImagePlan(None)
 
@@ -131,7 +132,7 @@ def render_kaito(ctx: RenderContext) -> RenderResult:
     annotations = pod_annotations(md)
     if annotations:
         metadata["annotations"] = annotations
-    if (md.engine_type or "vllm") == "llamacpp" and ctx.image is not None:
+    if md.engine == "llamacpp" and ctx.image is not None:
         inference: dict[str, Any] = {"template": llamacpp_template(md, ctx.image)}
     else:
         inference = {"preset": {"name": md.spec.model.id or ""}}

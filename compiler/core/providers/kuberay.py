@@ -13,11 +13,11 @@ from typing import Any
 import yaml
 
 from compiler.core.diagnostics import Diagnostic
-from compiler.core.model import ModelDeployment, gpu_resource_name
+from compiler.core.kube import KubeObject
+from compiler.core.model import DEFAULT_GPU_RESOURCE, ModelDeployment, gpu_resource_name
 from compiler.core.policy import CheckContext
-from compiler.core.providers.base import KubeObject, RenderContext, RenderResult
+from compiler.core.providers.base import RenderContext, RenderResult
 from compiler.core.providers.common import (
-    MODEL_DEPLOYMENT_LABEL,
     airunway_labels,
     component_gpus,
     engine_arg_tokens,
@@ -27,10 +27,10 @@ from compiler.core.providers.common import (
     serving_roles,
 )
 from compiler.core.providers.vllm import user_env
+from compiler.core.stamp import MODEL_DEPLOYMENT_LABEL
 
 API_VERSION = "ray.io/v1"
 KIND = "RayService"
-SERVE_PORT = 8000
 HEAD_CPU = "4"
 HEAD_MEMORY = "16Gi"
 WORKER_MEMORY = "32Gi"
@@ -41,7 +41,7 @@ MSG_NEEDS_GPU = "KubeRay requires GPU (set resources.gpu.count > 0)"
 
 def check_kuberay(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    engine = md.engine_type or "vllm"
+    engine = md.engine
     if engine != "vllm":
         found.append(
             ctx.at("PROVIDER_ENGINE", MSG_ENGINE.format(engine=engine), ("spec", "engine", "type"))
@@ -126,7 +126,7 @@ def worker_group(md: ModelDeployment, image: str, role: str | None) -> dict[str,
         name = f"{role}-workers"
         replicas = component.replicas
         gpus = component_gpus(md, role)
-        gpu_name = component.gpu.type if component.gpu is not None else "nvidia.com/gpu"
+        gpu_name = component.gpu.type if component.gpu is not None else DEFAULT_GPU_RESOURCE
         memory = component.memory
     limits = {"memory": memory or WORKER_MEMORY, gpu_name: str(gpus)}
     return {

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
-from compiler.core.model import ModelDeployment
+from compiler.core.kube import VLLM_HTTP_PORT, KubeObject
+from compiler.core.model import DEFAULT_GPU_RESOURCE, ModelDeployment
 from compiler.core.policy import OVERRIDES, CheckContext
-from compiler.core.providers.base import KubeObject, RenderContext, RenderResult
+from compiler.core.providers.base import RenderContext, RenderResult
 from compiler.core.providers.common import (
-    DEPLOYMENT_LABEL,
     airunway_labels,
     apply_overrides,
     check_override_root,
@@ -33,9 +33,8 @@ from compiler.core.providers.common import (
 )
 from compiler.core.providers.merge import SKELETON, pin_selector
 from compiler.core.providers.vllm import container_env, container_resources, with_user_flags
+from compiler.core.stamp import DEPLOYMENT_LABEL
 
-HTTP_PORT = 8000
-GPU_RESOURCE = "nvidia.com/gpu"
 ROLES = ("decode", "prefill")  # the decode Deployment comes first: it is the status source
 
 MSG_ENGINE = "llm-d provider only supports vllm engine, got {engine}"
@@ -48,7 +47,7 @@ MSG_POD_SPEC = 'overriding "spec.template.spec" is not allowed'
 
 def check_llmd(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    engine = md.engine_type or "vllm"
+    engine = md.engine
     if engine != "vllm":
         found.append(
             ctx.at("PROVIDER_ENGINE", MSG_ENGINE.format(engine=engine), ("spec", "engine", "type"))
@@ -122,11 +121,11 @@ def deployment(ctx: RenderContext, role: str | None) -> KubeObject:
         "name": "vllm",
         "image": ctx.image,
         "args": with_user_flags(md, derived_flags(md, role), ctx.policy.aliases),
-        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "ports": [{"name": "http", "containerPort": VLLM_HTTP_PORT, "protocol": "TCP"}],
     }
     resources = container_resources(
         component_gpus(md, role),
-        GPU_RESOURCE,
+        DEFAULT_GPU_RESOURCE,
         memory,
         md.spec.resources.cpu if md.spec.resources else None,
     )
@@ -173,7 +172,12 @@ def service(ctx: RenderContext, role: str | None) -> KubeObject:
             "type": "ClusterIP",
             "selector": selector(md, role),
             "ports": [
-                {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT, "protocol": "TCP"}
+                {
+                    "name": "http",
+                    "port": VLLM_HTTP_PORT,
+                    "targetPort": VLLM_HTTP_PORT,
+                    "protocol": "TCP",
+                }
             ],
         },
     }

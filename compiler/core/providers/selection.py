@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from compiler.core.model import ModelDeployment, ProviderCatalog, ProviderEntry, effective_gpu_count
+from compiler.core.model import (
+    DEFAULT_GPU_RESOURCE,
+    ModelDeployment,
+    ProviderCatalog,
+    ProviderEntry,
+    effective_gpu_count,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,7 @@ def cel_spec(md: ModelDeployment) -> dict[str, Any]:
     spec: dict[str, Any] = md.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     resources = spec.setdefault("resources", {})
     if "gpu" not in resources and effective_gpu_count(md) > 0:
-        resources["gpu"] = {"count": effective_gpu_count(md), "type": "nvidia.com/gpu"}
+        resources["gpu"] = {"count": effective_gpu_count(md), "type": DEFAULT_GPU_RESOURCE}
     if not resources:
         del spec["resources"]
     return spec
@@ -68,7 +74,7 @@ def rule_matches(condition: str, spec: dict[str, Any]) -> bool:
 
 def capability_mismatch(entry: ProviderEntry, md: ModelDeployment) -> str | None:
     """Why `entry` cannot serve `md`, or None when it can."""
-    engine_type = md.engine_type or "vllm"
+    engine_type = md.engine
     engine = next((e for e in entry.engines if e.name == engine_type), None)
     if engine is None:
         return f"engine {engine_type} not supported"
@@ -95,7 +101,7 @@ def gpu_need(md: ModelDeployment) -> int:
 
 
 def capability_summary(md: ModelDeployment) -> str:
-    return f"engine={md.engine_type or 'vllm'}, gpu={gpu_need(md)}, mode={md.serving_mode}"
+    return f"engine={md.engine}, gpu={gpu_need(md)}, mode={md.serving_mode}"
 
 
 def select_provider(catalog: ProviderCatalog, md: ModelDeployment) -> Selection:
@@ -135,7 +141,7 @@ def _cpu_failure(catalog: ProviderCatalog, md: ModelDeployment) -> str | None:
     """The message when the only thing wrong is asking for no GPU: name what would work."""
     if gpu_need(md) > 0:
         return None
-    engine = md.engine_type or "vllm"
+    engine = md.engine
     gpu_only = sorted(
         entry.name
         for entry in catalog.providers

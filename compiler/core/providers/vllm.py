@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
+from compiler.core.kube import VLLM_HTTP_PORT, KubeObject
 from compiler.core.model import ModelDeployment, effective_gpu_count, gpu_resource_name
 from compiler.core.policy import (
     CheckContext,
@@ -19,7 +20,7 @@ from compiler.core.policy import (
     extra_arg_flags,
     flag_identity,
 )
-from compiler.core.providers.base import KubeObject, RenderContext, RenderResult
+from compiler.core.providers.base import RenderContext, RenderResult
 from compiler.core.providers.common import (
     HF_TOKEN_KEY,
     airunway_labels,
@@ -34,9 +35,9 @@ from compiler.core.providers.common import (
 )
 from compiler.core.providers.merge import SKELETON, pin_selector
 from compiler.core.providers.storage import check_storage, managed_claims, pod_volumes
+from compiler.core.stamp import APP_MANAGED_BY_LABEL, DEPLOYMENT_LABEL, MANAGED_BY_VALUE
 
 CONTAINER_NAME = "vllm"
-HTTP_PORT = 8000
 HEALTH_PATH = "/health"
 SHM_SIZE = "20Gi"
 SHM_MOUNT_PATH = "/dev/shm"  # noqa: S108 - the container's shared memory, not a temp file
@@ -74,12 +75,12 @@ def labels(md: ModelDeployment) -> dict[str, str]:
         **airunway_labels(md),
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/managed-by": "airunway",
+        APP_MANAGED_BY_LABEL: MANAGED_BY_VALUE,
     }
 
 
 def selector(md: ModelDeployment) -> dict[str, str]:
-    return {"airunway.ai/deployment": md.name, "app": md.name}
+    return {DEPLOYMENT_LABEL: md.name, "app": md.name}
 
 
 def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
@@ -109,7 +110,7 @@ def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
 
 def container_args(md: ModelDeployment, aliases: Mapping[str, str]) -> list[str]:
     """`--host 0.0.0.0 --port 8000 --model <id>`, derived flags, sorted args, extraArgs."""
-    args = ["--host", "0.0.0.0", "--port", str(HTTP_PORT)]  # noqa: S104 - serve on the pod IP
+    args = ["--host", "0.0.0.0", "--port", str(VLLM_HTTP_PORT)]  # noqa: S104 - serve on the pod IP
     return args + with_user_flags(md, derived_flags(md), aliases)
 
 
@@ -144,7 +145,7 @@ def with_user_flags(
 
 def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": HEALTH_PATH, "port": HTTP_PORT},
+        "httpGet": {"path": HEALTH_PATH, "port": VLLM_HTTP_PORT},
         "initialDelaySeconds": initial,
         "periodSeconds": period,
         "failureThreshold": failures,
@@ -204,7 +205,7 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
         "name": CONTAINER_NAME,
         "image": ctx.image,
         "args": container_args(md, ctx.policy.aliases),
-        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "ports": [{"name": "http", "containerPort": VLLM_HTTP_PORT, "protocol": "TCP"}],
         "startupProbe": _probe(15, 10, 60),
         "livenessProbe": _probe(15, 10, 3),
         "readinessProbe": _probe(15, 5, 3),
@@ -267,7 +268,12 @@ def render_vllm_service(ctx: RenderContext) -> KubeObject:
             "type": "ClusterIP",
             "selector": selector(md),
             "ports": [
-                {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT, "protocol": "TCP"}
+                {
+                    "name": "http",
+                    "port": VLLM_HTTP_PORT,
+                    "targetPort": VLLM_HTTP_PORT,
+                    "protocol": "TCP",
+                }
             ],
         },
     }

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from compiler.core.agent.saturation import ReplicaLoad
+from compiler.core.cluster.agent import PROMETHEUS_MOUNT
 from compiler.core.errors import PrometheusError
 from compiler.core.promql import per_pod_max
 from compiler.io.workspace import mounted_configmap
@@ -35,7 +36,7 @@ KEYS = (
     "PROMETHEUS_SERVER_NAME",
     "PROMETHEUS_BEARER_TOKEN",
 )
-DEFAULT_CONFIGMAP_DIR = Path("/etc/runwayc/prometheus")
+DEFAULT_CONFIGMAP_DIR = Path(PROMETHEUS_MOUNT)
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 MAX_SERIES = 10_000
 TIMEOUT_SECONDS = 10.0

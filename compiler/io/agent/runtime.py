@@ -40,21 +40,19 @@ from compiler.core.agent.readers import (
     provider_of,
     status_source_name,
 )
-from compiler.core.agent.saturation import DEFAULT_COST, Decision, Variant, variant_of
+from compiler.core.agent.saturation import Decision, Variant, variant_of
 from compiler.core.agent.status import desired_status, merge_patch
-from compiler.core.model import API_GROUP
+from compiler.core.kube import API_GROUP, PLURAL, TIMESTAMP_FORMAT, VERSION
 from compiler.core.policy import PolicySet
 
 log = logging.getLogger("runwayc.agent")
 
-VERSION = "v1alpha1"
-PLURAL = "modeldeployments"
 MAX_CONFLICT_RETRIES = 5
 Key = tuple[str, str]
 
 
 def rfc3339_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +435,7 @@ class Agent:
             mds = list(self.cache["ModelDeployment"].items())
             deployments = dict(self.cache["Deployment"])
         rules = self.settings.policy.autoscaling
-        cost = Decimal(rules.default_variant_cost) if rules.default_variant_cost else DEFAULT_COST
+        cost = Decimal(rules.default_variant_cost) if rules.default_variant_cost else None
         found = []
         for key, md in sorted(mds):
             variant = variant_of(md, deployments.get(key), cost)

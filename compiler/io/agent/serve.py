@@ -22,17 +22,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from urllib3.exceptions import HTTPError
 
 from compiler.core.agent.saturation import CONFIG_KEY, SaturationConfig, saturation_config
+from compiler.core.cluster.agent import LEASE_NAME
 from compiler.core.errors import AgentError
 from compiler.core.policy import PolicySet
 from compiler.io.agent.analyzer import SaturationAnalyzer
 from compiler.io.agent.prometheus import PrometheusClient, PrometheusConfig
 from compiler.io.agent.prometheus import load_config as load_prometheus_config
 from compiler.io.agent.runtime import Agent, AgentSettings, Metrics
-from compiler.io.workspace import mounted_configmap
+from compiler.io.workspace import load_policy, mounted_configmap
 
 log = logging.getLogger("runwayc.agent")
 
-LEASE_NAME = "runwayc-agent"
 # client-go's defaults for controllers: a standby takes over within ~15 s of a lost leader.
 LEASE_SECONDS = 15
 RENEW_DEADLINE_SECONDS = 10
@@ -73,6 +73,37 @@ def saturation_options(
         saturation_config(data, source),
         load_prometheus_config(configmap_dir=prometheus_dir),
         interval_seconds,
+    )
+
+
+def agent_options(
+    *,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    metrics_port: int,
+    leader_elect: bool,
+    lease_namespace: str,
+    policies: Path | None,
+    resync_seconds: float,
+    saturation: bool,
+    saturation_interval: float,
+    saturation_config: Path | None,
+    prometheus_config: Path,
+) -> AgentOptions:
+    """`runwayc agent`'s flags as options, everything they name read and checked first: the
+    analyzer's settings (with --saturation), then the policy (built-in plus `policies`)."""
+    analysis = None
+    if saturation:
+        analysis = saturation_options(saturation_config, prometheus_config, saturation_interval)
+    return AgentOptions(
+        namespace=namespace,
+        kubeconfig=kubeconfig,
+        metrics_port=metrics_port,
+        leader_elect=leader_elect,
+        lease_namespace=lease_namespace,
+        policy=load_policy(policies),
+        resync_seconds=resync_seconds,
+        saturation=analysis,
     )
 
 

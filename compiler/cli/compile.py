@@ -1,0 +1,84 @@
+"""`runwayc compile` and `runwayc check`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from compiler.cli._common import (
+    EXIT_DIAGNOSTICS,
+    format_option,
+    jobs_option,
+    no_cache_option,
+    repo_argument,
+    report,
+    runway_errors,
+)
+from compiler.core.diagnostics import has_errors
+from compiler.core.pipeline import CompileResult
+from compiler.io.compile import check_environments, compile_to_disk
+
+
+@click.command("compile")
+@repo_argument
+@click.option("--env", "env", help="Environment to compile (default: runway.yaml's default).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default: <repo>/rendered/<env>).",
+)
+@click.option("--locked", is_flag=True, help="Fail on anything not pinned in runway.lock.")
+@no_cache_option
+@jobs_option
+@format_option
+@runway_errors
+def compile_command(
+    repo: Path,
+    env: str | None,
+    out: Path | None,
+    locked: bool,
+    no_cache: bool,
+    jobs: int,
+    output_format: str,
+) -> None:
+    """Render REPO's ModelDeployments for one environment."""
+    compiled = compile_to_disk(repo, env, out, locked=locked, use_cache=not no_cache, jobs=jobs)
+    result = compiled.result
+    report(result.diagnostics, output_format)
+    if compiled.target is None:
+        click.echo(f"runwayc: {compiled.env}: {_counts(result)}; nothing written", err=True)
+        sys.exit(EXIT_DIAGNOSTICS)
+    state = "written to" if compiled.changed else "unchanged in"
+    reused = f"; {compiled.reused} file(s) from cache" if compiled.reused else ""
+    click.echo(
+        f"runwayc: {compiled.env}: {len(result.deployments)} ModelDeployment(s) {state} "
+        f"{compiled.target} ({_counts(result)}{reused})",
+        err=True,
+    )
+
+
+@click.command("check")
+@repo_argument
+@click.option("--env", "env", help="Check one environment (default: every one in runway.yaml).")
+@click.option("--locked", is_flag=True, help="Also fail on anything not pinned in runway.lock.")
+@no_cache_option
+@jobs_option
+@format_option
+@runway_errors
+def check_command(
+    repo: Path, env: str | None, locked: bool, no_cache: bool, jobs: int, output_format: str
+) -> None:
+    """Validate REPO without writing anything (but the cache)."""
+    diagnostics = check_environments(repo, env, locked=locked, use_cache=not no_cache, jobs=jobs)
+    report(diagnostics, output_format)
+    if has_errors(diagnostics):
+        sys.exit(EXIT_DIAGNOSTICS)
+
+
+def _counts(result: CompileResult) -> str:
+    errors = sum(1 for d in result.diagnostics if d.is_error)
+    warnings = len(result.diagnostics) - errors
+    return f"{errors} error(s), {warnings} warning(s)"

@@ -1,0 +1,105 @@
+"""`runwayc diff` and `runwayc publish`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from compiler.cli._common import (
+    EXIT_DIAGNOSTICS,
+    repo_argument,
+    report,
+    runway_errors,
+)
+
+
+@click.command("diff")
+@repo_argument
+@click.option("--base", required=True, help="Git revision to compare against (origin/main).")
+@click.option("--head", help="Git revision to compare (default: the working tree).")
+@click.option("--env", "env", help="One environment (default: every one in runway.yaml).")
+@click.option(
+    "--format",
+    "diff_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Plain text for terminals, Markdown for a pull-request comment, or JSON.",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (like git diff).")
+@runway_errors
+def diff_command(
+    repo: Path, base: str, head: str | None, env: str | None, diff_format: str, exit_code: bool
+) -> None:
+    """Per-resource diff of the rendered trees of two revisions."""
+    from compiler.core.gitops import diff as tree_diff
+    from compiler.io.publish import diff_environments
+
+    problems, compared = diff_environments(repo, base, head, env)
+    report(problems, "text")
+    diffs = []
+    for one in compared:
+        for side, label in ((one.old, base), (one.new, head or "the working tree")):
+            if side.errors:
+                click.echo(
+                    f"runwayc: {one.env}: {label} does not compile ({side.errors} error(s)); "
+                    "its tree counts as empty (run `runwayc check` there)",
+                    err=True,
+                )
+        diffs.append(one.diff)
+    if diff_format == "markdown":
+        click.echo(tree_diff.format_markdown(diffs), nl=False)
+    elif diff_format == "json":
+        click.echo(json.dumps(tree_diff.as_json(diffs), indent=2))
+    else:
+        click.echo(tree_diff.format_text(diffs), nl=False)
+    if exit_code and any(d.differs for d in diffs):
+        sys.exit(EXIT_DIAGNOSTICS)
+
+
+@click.command("publish")
+@repo_argument
+@click.option("--env", "env", required=True, help="The environment to publish.")
+@click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
+@click.option(
+    "--branch",
+    help="Target branch (default: environments/<env>; with --path, the current branch).",
+)
+@click.option("--path", "path", help="Publish into this directory of the branch (Flux style).")
+@click.option(
+    "--pull-request",
+    is_flag=True,
+    help="Push a branch runwayc/<env>/<sha> instead and print a PR title and body.",
+)
+@runway_errors
+def publish_command(
+    repo: Path,
+    env: str,
+    remote: str,
+    branch: str | None,
+    path: str | None,
+    pull_request: bool,
+) -> None:
+    """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs."""
+    from compiler.core.gitops import diff as tree_diff
+    from compiler.io.publish import publish_env
+
+    published = publish_env(
+        repo, env, remote=remote, branch=branch, path=path, pull_request=pull_request
+    )
+    target = published.target
+    where = target.branch + (f":{target.path}" if target.path else "")
+    if published.commit is None:
+        click.echo(f"runwayc: {env}: nothing changed; {remote} {where} left as it is", err=True)
+        return
+    if pull_request:
+        click.echo(f"runwayc: publish {env} from {published.source[:12]}")
+        click.echo()
+        click.echo(tree_diff.format_markdown([published.diff]), nl=False)
+    click.echo(
+        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {remote} {where}",
+        err=True,
+    )

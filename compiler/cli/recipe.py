@@ -1,0 +1,192 @@
+"""`runwayc recipe`: list, show, pull and apply vLLM recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from compiler.cli._common import F, runway_errors, tool_version
+from compiler.core import recipes
+from compiler.core.emit import dump_document
+from compiler.io.workspace import LOCK_FILE
+
+if TYPE_CHECKING:  # the client imports httpx: only `recipe` commands pay for it, at run time
+    from compiler.io.recipe_client import Fetched
+
+
+@click.group("recipe")
+def recipe_group() -> None:
+    """vLLM recipes: list, show, pull into recipes/ (pinned), apply to a ModelDeployment."""
+
+
+recipe_repo_option = click.option(
+    "--repo",
+    "-C",
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The source repository (runway.yaml, runway.lock, recipes/).",
+)
+recipes_url_option = click.option(
+    "--recipes-url",
+    help="Recipes API base URL (default: $VLLM_RECIPES_BASE_URL, runway.yaml recipes.baseUrl, "
+    "then https://recipes.vllm.ai).",
+)
+
+
+def selection_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option("--hardware", help="Hardware rendering (default: the recommended)."),
+            click.option(
+                "--strategy", help="Strategy, e.g. single_node_tp (default: recommended)."
+            ),
+            click.option("--variant", help="Variant (default: the recommended)."),
+            click.option(
+                "--feature",
+                "features",
+                multiple=True,
+                help="Opt-in feature, `name` or `name=mode` (repeatable).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _selection(
+    hardware: str | None, strategy: str | None, variant: str | None, features: tuple[str, ...]
+) -> recipes.Selection:
+    # None: not given (the recommendation is used and recorded); "": given blank (the
+    # recommendation is used, and its annotation left out).
+    return recipes.Selection(hardware, strategy, variant, features)
+
+
+def _user_agent() -> str:
+    return f"runwayc/{tool_version()}"
+
+
+def _pinned(model_id: str, fetched: list[Fetched]) -> None:
+    files = ", ".join(f"recipes{d.path}" for d in fetched)
+    click.echo(f"runwayc: {model_id}: pinned {files} in {LOCK_FILE}", err=True)
+
+
+def _warn(warning: str) -> None:
+    click.echo(f"runwayc: warning: {warning}", err=True)
+
+
+@recipe_group.command("list")
+@recipe_repo_option
+@recipes_url_option
+@click.option("--filter", "text", help="Only models whose ID or title contains this text.")
+@runway_errors
+def recipe_list_command(repo: Path, recipes_url: str | None, text: str | None) -> None:
+    """The models the recipes API has recipes for."""
+    from compiler.io.recipes import list_models
+
+    for model in list_models(repo, recipes_url, text, user_agent=_user_agent()):
+        click.echo(f"{model.hf_id}\t{model.title or ''}")
+
+
+@recipe_group.command("show")
+@click.argument("model_id")
+@recipe_repo_option
+@recipes_url_option
+@selection_options
+@runway_errors
+def recipe_show_command(
+    model_id: str,
+    repo: Path,
+    recipes_url: str | None,
+    hardware: str | None,
+    strategy: str | None,
+    variant: str | None,
+    features: tuple[str, ...],
+) -> None:
+    """What a recipe resolves to: the spec fields `apply` would write."""
+    from compiler.io.recipes import show_recipe
+
+    selection = _selection(hardware, strategy, variant, features)
+    resolution = show_recipe(
+        repo, recipes_url, model_id, selection, user_agent=_user_agent(), warn=_warn
+    )
+    shown = {
+        "model": resolution.model_id,
+        "image": resolution.image,
+        "gpuCount": resolution.gpu_count,
+        "args": resolution.args,
+        "extraArgs": resolution.extra_args,
+        "env": resolution.env,
+        "annotations": resolution.annotations,
+    }
+    click.echo(dump_document(shown), nl=False)
+
+
+@recipe_group.command("pull")
+@click.argument("model_id")
+@recipe_repo_option
+@recipes_url_option
+@click.option("--hardware", help="Also pin this hardware's rendering.")
+@click.option("--strategy", help="Also pin this strategy's rendering.")
+@runway_errors
+def recipe_pull_command(
+    model_id: str, repo: Path, recipes_url: str | None, hardware: str | None, strategy: str | None
+) -> None:
+    """Vendor a recipe into recipes/ and pin its sha256 in runway.lock."""
+    from compiler.io.recipes import pull_recipe
+
+    model_id = recipes.check_model_id(model_id)
+    selection = _selection(hardware, strategy, None, ())
+    fetched = pull_recipe(repo, recipes_url, model_id, selection, user_agent=_user_agent())
+    _pinned(model_id, fetched)
+
+
+@recipe_group.command("apply")
+@click.argument("model_id")
+@recipe_repo_option
+@recipes_url_option
+@selection_options
+@click.option("--name", required=True, help="The ModelDeployment's metadata.name.")
+@click.option("--namespace", help="The ModelDeployment's metadata.namespace.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Source file to create or update (relative to the repository).",
+)
+@runway_errors
+def recipe_apply_command(
+    model_id: str,
+    repo: Path,
+    recipes_url: str | None,
+    hardware: str | None,
+    strategy: str | None,
+    variant: str | None,
+    features: tuple[str, ...],
+    name: str,
+    namespace: str | None,
+    output: Path,
+) -> None:
+    """Write (or update in place) a ModelDeployment from a recipe, pinning the recipe."""
+    from compiler.io.recipes import apply_to_source
+
+    model_id = recipes.check_model_id(model_id)
+    selection = _selection(hardware, strategy, variant, features)
+    state, fetched = apply_to_source(
+        repo,
+        recipes_url,
+        model_id,
+        selection,
+        name=name,
+        namespace=namespace,
+        output=output,
+        user_agent=_user_agent(),
+        warn=_warn,
+    )
+    _pinned(model_id, fetched)
+    click.echo(f"runwayc: {output}: ModelDeployment {name} {state}", err=True)

@@ -1,0 +1,55 @@
+"""Choices commands make from runway.yaml and their flags, before or around a compile (pure).
+
+The edge reads runway.yaml (and the process environment); these decide what follows from it:
+which environments a command covers, the default one, and the recipes API to ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from compiler.core import recipes
+from compiler.core.model import ProjectConfig
+
+FALLBACK_ENVIRONMENT = "dev"
+
+
+def environments_of(project: ProjectConfig | None, env: str | None) -> list[str]:
+    """The environments a command covers: `--env`, else every one runway.yaml lists (`dev`
+    without a readable runway.yaml)."""
+    if env is not None:
+        return [env]
+    if project is None:
+        return [FALLBACK_ENVIRONMENT]
+    return sorted(project.environments)
+
+
+def default_environment_of(project: ProjectConfig | None) -> str:
+    """runway.yaml's default environment, else `dev`."""
+    if project is not None and project.default_environment:
+        return project.default_environment
+    return FALLBACK_ENVIRONMENT
+
+
+def choose_base_url(flag: str | None, from_env: str | None, project: ProjectConfig | None) -> str:
+    """The recipes API: `--recipes-url`, else $VLLM_RECIPES_BASE_URL, else runway.yaml's
+    recipes.baseUrl, else the public API."""
+    if flag:
+        return flag
+    if from_env:
+        return from_env
+    if project is not None and project.recipes is not None and project.recipes.base_url:
+        return project.recipes.base_url
+    return recipes.DEFAULT_BASE_URL
+
+
+def filter_models(
+    models: Iterable[recipes.ModelEntry], text: str | None
+) -> list[recipes.ModelEntry]:
+    """The models whose ID or title contains `text` (case-insensitive), by ID."""
+    needle = (text or "").lower()
+    return [
+        model
+        for model in sorted(models, key=lambda m: m.hf_id.lower())
+        if needle in model.hf_id.lower() or needle in (model.title or "").lower()
+    ]

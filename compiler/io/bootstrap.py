@@ -1,0 +1,84 @@
+"""`bootstrap` at the edge: what git and the repository say, for the objects to print."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler.core.diagnostics import Diagnostic
+from compiler.core.gitops import bootstrap_plan
+from compiler.io.usage import UsageProblem
+from compiler.io.workspace import Workspace, environments, merged_policy, policy_sources
+
+
+def gitops_manifest(
+    repo: Path,
+    tool: str,
+    *,
+    envs: Sequence[str] = (),
+    repo_url: str | None = None,
+    published: bool = False,
+    branch: str | None = None,
+    path: str | None = None,
+    namespace: str | None = None,
+    destination: str,
+    secret_ref: str | None = None,
+    applications: bool = False,
+    report: Callable[[Sequence[Diagnostic]], None],
+    notice: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """The Argo CD (`tool` "argocd") or Flux objects that sync `repo`'s environments (`envs`,
+    else every one). runway.yaml's problems go to `report` and notices to `notice` as they
+    are found, before anything that can still fail."""
+    from compiler.io.git import Git
+
+    names, problems = environments(Workspace(repo), None)
+    report(problems)
+    unknown = bootstrap_plan.unknown_environments(envs, names)
+    if unknown:
+        raise UsageProblem(f"no environment {', '.join(unknown)} in runway.yaml")
+    selected = bootstrap_plan.selected_environments(envs, names)
+    git = Git(repo)
+    url = repo_url or git.remote_url("origin")
+    if url is None:
+        raise UsageProblem("no remote origin here to read the URL from: pass --repo-url")
+    facts = bootstrap_plan.GitFacts(
+        prefix=git.prefix(),  # the default path is repo-relative: REPO may be a subdirectory
+        default_branch=None if published else git.default_branch("origin"),
+        tracks_rendered=None if published or path is not None else git.tracks("rendered"),
+    )
+    source, notices = bootstrap_plan.resolve_source(
+        url, facts, published=published, branch=branch, path=path
+    )
+    for text in notices:
+        notice(text)
+    return bootstrap_plan.objects_for(
+        tool,
+        source,
+        selected,
+        all_environments=not envs,
+        applications=applications,
+        namespace=namespace,
+        destination=destination,
+        secret_ref=secret_ref,
+    )
+
+
+def cluster_manifest(
+    repo: Path, *, namespace: str | None, image: str | None, saturation: bool, version: str
+) -> list[dict[str, Any]]:
+    """The cluster side (CRD, admission policy, RBAC, the agent) with `repo`'s policies, as
+    `compile` applies them; the agent's image defaults to this `version`'s."""
+    from compiler.core.cluster import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, cluster_objects
+
+    sources = policy_sources(repo / "policies")
+    policy = merged_policy(sources)  # the repository's rules, as `compile` applies them
+    files = {Path(source.path).name: source.text for source in sources}
+    return cluster_objects(
+        policy,
+        namespace=namespace or DEFAULT_NAMESPACE,
+        image=image or f"{IMAGE_REPOSITORY}:{version}",
+        policy_files=files,
+        saturation=saturation,
+    )

@@ -1,0 +1,116 @@
+"""`lock` and `images` at the edge: compile, ask the registries, and keep runway.lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from compiler.core.diagnostics import Diagnostic
+from compiler.core.lock_plan import config_broken, unknown_updates
+from compiler.core.lockfile import LockFile, serialize_lock
+from compiler.core.pins import ImageNeed, image_needs, plan_image_lock, references_to_resolve
+from compiler.core.pipeline import CompileOptions, CompileResult, plan_provider_lock
+from compiler.io.usage import UsageProblem
+from compiler.io.workspace import (
+    LOCK_FILE,
+    Workspace,
+    compile_env,
+    default_environment,
+    repository_lock,
+    write_if_changed,
+)
+
+RESOLVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+# A progress display for `length` steps: a context manager giving the function to call after
+# each step (the CLI's progress bar).
+Progress = Callable[[int], AbstractContextManager[Callable[[], None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCounts:
+    resolved: int
+    reused: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockReport:
+    diagnostics: list[Diagnostic]
+    lock: LockFile
+    written: bool  # whether runway.lock changed on disk
+    images: ImageCounts | None  # None: images were not looked at (--skip-images, broken config)
+
+
+def lock_repository(
+    repo: Path,
+    env: str | None,
+    *,
+    forget: frozenset[str] = frozenset(),
+    update: frozenset[str] = frozenset(),
+    skip_images: bool = False,
+    progress: Progress | None = None,
+) -> LockReport:
+    """Record each ModelDeployment's provider and image digests in `repo`'s runway.lock.
+
+    One `lock` at a time per repository: a second one waits, then reads what the first wrote,
+    so neither loses the other's pins (the write itself is an atomic rename). Nothing is
+    written when the configuration or runway.lock could not be read."""
+    workspace = Workspace(repo)
+    env = default_environment(workspace, env)
+    with repository_lock(repo):
+        result = compile_env(workspace, env, CompileOptions(env=env), forget=forget)
+        lock = plan_provider_lock(result, forget)
+        diagnostics = list(result.diagnostics)
+        counts = None
+        broken = config_broken(result)
+        if not skip_images and not broken:
+            lock, found, counts = _lock_images(lock, result, update, progress)
+            diagnostics.extend(found)
+        written = not broken and write_if_changed(repo / LOCK_FILE, serialize_lock(lock))
+    return LockReport(diagnostics, lock, written, counts)
+
+
+def _lock_images(
+    lock: LockFile, result: CompileResult, update: frozenset[str], progress: Progress | None
+) -> tuple[LockFile, list[Diagnostic], ImageCounts]:
+    """Resolve what needs resolving over the network (the edge), then plan purely."""
+    needs = image_needs(result.deployments)
+    unknown = unknown_updates(update, needs)
+    if unknown:
+        raise UsageProblem(
+            f"{', '.join(unknown)} is not an image any ModelDeployment uses", param_hint="--update"
+        )
+    wanted = references_to_resolve(needs, lock, update)
+    # Imported here: httpx costs ~60 ms at start-up, and only `lock` talks to registries.
+    from compiler.io.registry import default_client
+
+    client = default_client()
+    answers: dict[str, str | Exception] = {}
+    if wanted:
+        if progress is None:
+            answers.update(client.resolve_many(wanted))
+        else:
+            with progress(len(wanted)) as step:
+                answers.update(client.resolve_many(wanted, progress=step))
+    resolved_at = datetime.now(UTC).strftime(RESOLVED_AT_FORMAT)
+    lock, diagnostics, counts = plan_image_lock(lock, needs, answers, resolved_at)
+    return lock, diagnostics, ImageCounts(counts["resolved"], counts["reused"], counts["failed"])
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUsage:
+    lock: LockFile
+    needs: Mapping[str, ImageNeed]
+    now: datetime
+
+
+def image_usage(repo: Path, env: str | None) -> ImageUsage:
+    """The image references of `env` (else runway.yaml's default), their pins, and the time."""
+    workspace = Workspace(repo)
+    env = default_environment(workspace, env)
+    result = compile_env(workspace, env, CompileOptions(env=env))
+    return ImageUsage(result.lock, image_needs(result.deployments), datetime.now(UTC))
