@@ -20,8 +20,7 @@ from compiler.core.diagnostics import (
     format_text,
     sort_diagnostics,
 )
-from compiler.core.errors import RunwayError
-from compiler.io.usage import UsageProblem
+from compiler.core.errors import FlagError, RunwayError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,6 +54,10 @@ def runway_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except FlagError as exc:
+            if exc.param_hint is not None:
+                raise click.BadParameter(exc.message, param_hint=exc.param_hint) from None
+            raise click.UsageError(exc.message) from None
         except RunwayError as exc:
             output_format = kwargs.get("output_format", "text")
             found = list(exc.diagnostics) or [
@@ -62,10 +65,6 @@ def runway_errors(func: F) -> F:
             ]
             report(found, output_format)
             sys.exit(exc.exit_code)
-        except UsageProblem as exc:
-            if exc.param_hint is not None:
-                raise click.BadParameter(exc.message, param_hint=exc.param_hint) from None
-            raise click.UsageError(exc.message) from None
 
     return wrapper  # type: ignore[return-value]
 

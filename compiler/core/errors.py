@@ -9,6 +9,7 @@
     │   ├── RecipeTimeoutError       the recipes API did not answer within the time limit
     │   └── RecipeTooLargeError      a response body passed the size limit
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
+    ├── FlagError                a flag the repository contradicts (exit 2, as click's)
     ├── PublishError             git publishing
     ├── PromQLError              a metric or label name PromQL cannot express
     └── AgentError               the in-cluster status agent
@@ -72,6 +73,18 @@ class RecipeTooLargeError(RecipeError):
 
 class ConfigError(RunwayError):
     """runway.yaml, runway.lock, an overlay or a policy file is invalid."""
+
+
+class FlagError(RunwayError):
+    """A flag the repository contradicts (an environment runway.yaml does not list, an
+    `--update` no model uses): exit 2 with click's usage hint, as for any bad flag. With
+    `param_hint`, shown as a bad value of that option."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, param_hint: str | None = None) -> None:
+        super().__init__(message)
+        self.param_hint = param_hint
 
 
 class PublishError(RunwayError):

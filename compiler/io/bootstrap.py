@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
+from compiler.core.errors import FlagError
 from compiler.core.gitops import bootstrap_plan
-from compiler.io.usage import UsageProblem
 from compiler.io.workspace import Workspace, environments, merged_policy, policy_sources
 
 
@@ -37,12 +37,12 @@ def gitops_manifest(
     report(problems)
     unknown = bootstrap_plan.unknown_environments(envs, names)
     if unknown:
-        raise UsageProblem(f"no environment {', '.join(unknown)} in runway.yaml")
+        raise FlagError(f"no environment {', '.join(unknown)} in runway.yaml")
     selected = bootstrap_plan.selected_environments(envs, names)
     git = Git(repo)
     url = repo_url or git.remote_url("origin")
     if url is None:
-        raise UsageProblem("no remote origin here to read the URL from: pass --repo-url")
+        raise FlagError("no remote origin here to read the URL from: pass --repo-url")
     facts = bootstrap_plan.GitFacts(
         prefix=git.prefix(),  # the default path is repo-relative: REPO may be a subdirectory
         default_branch=None if published else git.default_branch("origin"),

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler.core.diagnostics import Diagnostic
+from compiler.core.errors import FlagError
 from compiler.core.lock_plan import config_broken, unknown_updates
 from compiler.core.lockfile import LockFile, serialize_lock
 from compiler.core.pins import ImageNeed, image_needs, plan_image_lock, references_to_resolve
 from compiler.core.pipeline import CompileOptions, CompileResult, plan_provider_lock
-from compiler.io.usage import UsageProblem
 from compiler.io.workspace import (
     LOCK_FILE,
     Workspace,
@@ -81,7 +81,7 @@ def _lock_images(
     needs = image_needs(result.deployments)
     unknown = unknown_updates(update, needs)
     if unknown:
-        raise UsageProblem(
+        raise FlagError(
             f"{', '.join(unknown)} is not an image any ModelDeployment uses", param_hint="--update"
         )
     wanted = references_to_resolve(needs, lock, update)
