@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from compiler.cli._common import runway_errors
-from compiler.core.cluster.agent import DEFAULT_NAMESPACE, METRICS_PORT, PROMETHEUS_MOUNT
+from compiler.core.agent.deployment import DEFAULT_NAMESPACE, METRICS_PORT, PROMETHEUS_MOUNT
 
 
 @click.command("agent")

@@ -11,7 +11,7 @@ from typing import Any, get_args
 import yaml
 
 from compiler.core import kube, stamp
-from compiler.core.agent import readers, saturation, status
+from compiler.core.agent import deployment, readers, saturation, status
 from compiler.core.cluster import agent as cluster_agent
 from compiler.core.model import ModelDeployment
 from compiler.core.pipeline import SourceFile, resolve_policy
@@ -146,7 +146,7 @@ def test_the_agents_lease_is_the_one_its_rbac_grants():
         for rule in obj.get("rules", [])
         if "resourceNames" in rule
     ]
-    assert granted == [[cluster_agent.LEASE_NAME]]
+    assert granted == [[deployment.LEASE_NAME]]
 
 
 def test_the_rendered_thresholds_are_the_analyzers_defaults():

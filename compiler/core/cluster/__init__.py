@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from compiler.core.agent.deployment import DEFAULT_NAMESPACE
 from compiler.core.cluster.admission import admission_policy
-from compiler.core.cluster.agent import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, agent_objects
+from compiler.core.cluster.agent import IMAGE_REPOSITORY, agent_objects
 from compiler.core.cluster.crd import model_deployment_crd
 from compiler.core.emit import object_sort_key
 from compiler.core.kube import KubeObject

@@ -10,21 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from compiler.core.agent.deployment import (
+    AGENT,
+    LEASE_NAME,
+    METRICS_PORT,
+    POLICY_MOUNT,
+    PROMETHEUS_MOUNT,
+    SATURATION_MOUNT,
+)
 from compiler.core.agent.readers import RESOURCE_KINDS
 from compiler.core.agent.saturation import CONFIG_KEY, DEFAULT_THRESHOLDS
 from compiler.core.kube import API_GROUP, PLURAL, KubeObject
 
-AGENT = "runwayc-agent"
-# The Lease the replicas elect a leader with; the RBAC below grants exactly this name.
-LEASE_NAME = AGENT
-DEFAULT_NAMESPACE = "runwayc-system"
 # The image built from the repository's Dockerfile; the CLI adds its own version as the tag.
 IMAGE_REPOSITORY = "ghcr.io/runwayc/runwayc"
-METRICS_PORT = 8080
-POLICY_MOUNT = "/etc/runwayc/policies"
-# --saturation: where the analyzer's two ConfigMaps are mounted (the agent's defaults).
-PROMETHEUS_MOUNT = "/etc/runwayc/prometheus"
-SATURATION_MOUNT = "/etc/runwayc/saturation"
 SATURATION_CONFIGMAP = "saturation-scaling-config"  # WVA's name for it
 PROMETHEUS_CONFIGMAP = f"{AGENT}-prometheus"
 READ = ["get", "list", "watch"]

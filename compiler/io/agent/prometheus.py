@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from compiler.core.agent.deployment import PROMETHEUS_MOUNT
 from compiler.core.agent.saturation import ReplicaLoad
-from compiler.core.cluster.agent import PROMETHEUS_MOUNT
 from compiler.core.errors import PrometheusError
 from compiler.core.promql import per_pod_max
 from compiler.io.workspace import mounted_configmap

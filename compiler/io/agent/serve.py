@@ -21,8 +21,8 @@ from kubernetes.config.config_exception import ConfigException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from urllib3.exceptions import HTTPError
 
+from compiler.core.agent.deployment import LEASE_NAME
 from compiler.core.agent.saturation import CONFIG_KEY, SaturationConfig, saturation_config
-from compiler.core.cluster.agent import LEASE_NAME
 from compiler.core.errors import AgentError
 from compiler.core.policy import PolicySet
 from compiler.io.agent.analyzer import SaturationAnalyzer
