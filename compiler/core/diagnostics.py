@@ -8,6 +8,7 @@ scanning); printing happens in the CLI only.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -81,8 +82,19 @@ def format_text(diagnostics: Sequence[Diagnostic]) -> str:
     lines = []
     for d in diagnostics:
         where = f"{d.path}: " if d.path else ""
-        lines.append(f"{d.location}: {d.severity}[{d.code}]: {where}{d.message}")
+        lines.append(one_line(f"{d.location}: {d.severity}[{d.code}]: {where}{d.message}"))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters written as escapes (`\\n`, `\\x1b`). A diagnostic
+    echoes a user's values (a name, a file name); a newline among them would split the line a
+    CI log, an editor or `grep` reads, and a terminal escape would drive the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _as_dict(d: Diagnostic) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def parse_reference(text: str) -> ImageReference:
     digest = None
     if "@" in text:
         text, digest = text.split("@", 1)
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise ImageError(
                 f'invalid image reference "{original}": digest must be sha256: and 64 lower-case '
                 "hex digits"
@@ -90,13 +90,13 @@ def parse_reference(text: str) -> ImageReference:
     last = text.rsplit("/", 1)[-1]
     if ":" in last:
         text, tag = text.rsplit(":", 1)
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             raise ImageError(f'invalid image reference "{original}": invalid tag "{tag}"')
     parts = text.split("/")
     first = parts[0]
     if len(parts) > 1 and looks_like_registry(first):
         registry, path = first, parts[1:]
-        if not REGISTRY_DOMAIN.match(registry):
+        if not REGISTRY_DOMAIN.fullmatch(registry):
             raise ImageError(f'invalid image reference "{original}": invalid registry "{registry}"')
     else:
         registry, path = DOCKER_HUB, parts
@@ -105,7 +105,7 @@ def parse_reference(text: str) -> ImageReference:
     if registry == DOCKER_HUB and len(path) == 1:
         path = ["library", *path]
     for component in path:
-        if not REPOSITORY_COMPONENT.match(component):
+        if not REPOSITORY_COMPONENT.fullmatch(component):
             raise ImageError(
                 f'invalid image reference "{original}": invalid repository component '
                 f'"{component}" (lower-case letters, digits and separators . _ __ -)'
@@ -145,6 +145,6 @@ def classify(reference: ImageReference, default_image: str = DEFAULT_IMAGE) -> I
     same_as_default = (reference.name, reference.tag) == (default.name, default.tag)
     if same_as_default or "nightly" in tag:
         return ImageClass("nightly", True, False, "SupportedImage")
-    if tag == "latest" or _RELEASE_TAG.match(tag):
+    if tag == "latest" or _RELEASE_TAG.fullmatch(tag):
         return ImageClass("stable", False, False, "SupportedImage")
     return ImageClass("launch", False, False, "SupportedImage")

@@ -239,7 +239,7 @@ def core_schema_tag(value: str) -> str:
         (_CORE_INT, _INT),
         (_CORE_FLOAT, _FLOAT),
     ):
-        if pattern.match(value):
+        if pattern.fullmatch(value):
             return tag
     return _STR
 

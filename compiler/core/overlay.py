@@ -67,9 +67,9 @@ def check_overlay(overlay: Overlay, doc: SourceDocument) -> list[Diagnostic]:
 
 def _prefix_problem(prefix: str) -> str | None:
     host, _, path = prefix.partition("/")
-    if not (looks_like_registry(host) and REGISTRY_DOMAIN.match(host)):
+    if not (looks_like_registry(host) and REGISTRY_DOMAIN.fullmatch(host)):
         return "must start with a registry host (such as docker.io or mirror.example.com:5000)"
-    if path and not all(REPOSITORY_COMPONENT.match(part) for part in path.split("/")):
+    if path and not all(REPOSITORY_COMPONENT.fullmatch(part) for part in path.split("/")):
         return "repository path components are lower-case letters, digits and . _ __ -"
     return None
 

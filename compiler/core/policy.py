@@ -357,7 +357,7 @@ def check_arg_keys(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         return []
     found = []
     for key in engine.args:
-        if not ARG_KEY.match(key.lstrip("-")):
+        if not ARG_KEY.fullmatch(key.lstrip("-")):
             path = (*SPEC, "engine", "args", key)
             found.append(ctx.at("INVALID_ARG_KEY", MSG_ARG_KEY.format(key=key), path))
     return found
@@ -468,6 +468,12 @@ def check_ceilings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
                 ctx.at("INVALID_QUANTITY", f'"{text}" is not a valid resource quantity', path)
             )
             continue
+        if value < 0:
+            # The API server refuses it too ("must be greater than or equal to 0"), at apply
+            # time, after the merge: refused here, where the pull request can fix it.
+            message = f'"{text}" must be greater than or equal to 0'
+            found.append(ctx.at("INVALID_QUANTITY", message, path))
+            continue
         limit = ceilings.get(wire)
         if limit is not None and value > limit.value:
             message = MSG_CEILING.format(value=text, limit=limit.text)
@@ -498,7 +504,7 @@ def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
                 ("metadata", "name"),
             )
         )
-    elif not DNS_1035.match(name):
+    elif not DNS_1035.fullmatch(name):
         found.append(
             ctx.at(
                 "INVALID_NAME",
@@ -509,7 +515,7 @@ def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
             )
         )
     namespace = md.metadata.namespace
-    if namespace is not None and (len(namespace) > 63 or not DNS_1123_LABEL.match(namespace)):
+    if namespace is not None and (len(namespace) > 63 or not DNS_1123_LABEL.fullmatch(namespace)):
         found.append(
             ctx.at(
                 "INVALID_NAMESPACE",

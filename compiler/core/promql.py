@@ -30,10 +30,10 @@ def quote(value: str) -> str:
 
 def selector(metric: str, labels: Mapping[str, str]) -> str:
     """`metric{name="value",...}` with one equality matcher per label, in sorted order."""
-    if not METRIC_NAME.match(metric):
+    if not METRIC_NAME.fullmatch(metric):
         raise PromQLError(f"{metric!r} is not a valid Prometheus metric name")
     for name in labels:
-        if not LABEL_NAME.match(name) or name.startswith("__"):
+        if not LABEL_NAME.fullmatch(name) or name.startswith("__"):
             raise PromQLError(f"{name!r} is not a valid Prometheus label name")
     matchers = ",".join(f"{name}={quote(labels[name])}" for name in sorted(labels))
     return f"{metric}{{{matchers}}}"
@@ -41,7 +41,7 @@ def selector(metric: str, labels: Mapping[str, str]) -> str:
 
 def per_pod_max(metric: str, labels: Mapping[str, str], window: str) -> str:
     """The highest value of `metric` per pod over the last `window`: WVA's per-replica view."""
-    if not DURATION.match(window):
+    if not DURATION.fullmatch(window):
         raise PromQLError(f"{window!r} is not a PromQL duration")
     return f"max by (pod) (max_over_time({selector(metric, labels)}[{window}]))"
 

@@ -21,7 +21,7 @@ def parse_quantity(text: str | int) -> Fraction | None:
     """The exact value of a quantity, or None when `text` is not one."""
     if isinstance(text, int):
         return Fraction(text)
-    match = _QUANTITY.match(text.strip()) if len(text) <= 64 else None
+    match = _QUANTITY.fullmatch(text) if len(text) <= 64 else None
     if match is None:
         return None
     value = Fraction(str(match["num"]))

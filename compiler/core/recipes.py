@@ -65,7 +65,7 @@ def check_model_id(model_id: str) -> str:
     segments = text.split("/")
     if (
         len(segments) != 2
-        or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments)
+        or any(s in ("", ".", "..") or not _SEGMENT.fullmatch(s) for s in segments)
         or "%" in text
     ):
         raise RecipeValidationError(
@@ -124,7 +124,7 @@ def document_url(base_url: str, path: object) -> str:
         )
     segments = path[1:].split("/")
     if path.startswith("//") or any(
-        s in ("", ".", "..") or not _PATH_SEGMENT.match(s) for s in segments
+        s in ("", ".", "..") or not _PATH_SEGMENT.fullmatch(s) for s in segments
     ):
         raise RecipeValidationError(
             f'recipe path "{shown(path)}" is not a plain path under {base_url} '
@@ -473,7 +473,7 @@ def _split_tokens(
         if taken.get(identity) == run.value:
             continue  # the same flag and value twice: one is enough
         key = run.name[2:] if run.name.startswith("--") else ""
-        if key and ARG_KEY.match(key) and identity not in taken:
+        if key and ARG_KEY.fullmatch(key) and identity not in taken:
             args[key] = run.value
         else:
             extra.extend(run.tokens)

@@ -131,7 +131,7 @@ def target_for(git: Git, env: str, remote: str, branch: str | None, path: str | 
     if not remote or remote.startswith("-") or any(c.isspace() or ord(c) < 32 for c in remote):
         raise PublishError(f'remote "{redact(remote)[:200]}" is not a remote name or URL')
     for what, value in (("branch", branch), ("path", clean_path or "x")):
-        if not _SAFE_NAME.match(value) or ".." in value.split("/"):
+        if not _SAFE_NAME.fullmatch(value) or ".." in value.split("/"):
             raise PublishError(f'{what} "{value[:200]}" is not a plain git name or path')
     code, _ = git.attempt("check-ref-format", "--branch", branch)
     if code != 0:

@@ -70,7 +70,7 @@ class RepoURL:
 
     def for_flux(self) -> str:
         """Flux's GitRepository takes only http(s):// and ssh://; scp-like becomes ssh://."""
-        scp = _SCP_LIKE.match(self.url)
+        scp = _SCP_LIKE.fullmatch(self.url)
         if scp is None:
             return self.url
         user = f"{scp['user']}@" if scp["user"] else ""
@@ -88,7 +88,7 @@ def public_url(url: str) -> RepoURL:
         or not all(c.isprintable() and c != " " for c in text)
     ):
         raise ConfigError(f'"{_shown(text)}" is not a repository URL')
-    if _SCP_LIKE.match(text) and "://" not in text:
+    if _SCP_LIKE.fullmatch(text) and "://" not in text:
         return RepoURL(text, False)
     refused = ConfigError(
         f'"{_shown(text)}" is not a URL Argo CD and Flux can clone '
@@ -155,7 +155,7 @@ def check_source(source: Source, envs: Sequence[str]) -> None:
     """Refuse what would sync the wrong tree: env names unfit for object names, two
     environments reading the same place, paths that climb out of the repository."""
     for env in envs:
-        if not _DNS_LABEL.match(env) or len(env) > 63 - len(NAME_PREFIX) - 1:
+        if not _DNS_LABEL.fullmatch(env) or len(env) > 63 - len(NAME_PREFIX) - 1:
             raise ConfigError(
                 f'environment "{env[:100]}" cannot name Argo CD or Flux objects '
                 f"(a DNS label of at most {63 - len(NAME_PREFIX) - 1} characters)"
@@ -165,7 +165,7 @@ def check_source(source: Source, envs: Sequence[str]) -> None:
         if template != "." and any(p in ("", ".", "..") for p in parts):
             raise ConfigError(f'{what} "{template[:200]}" is not a relative path in the repository')
         braces = template.count("{") + template.count("}")
-        if not all(_TEMPLATE_PART.match(p) for p in parts) or braces != 2 * template.count(ENV):
+        if not all(_TEMPLATE_PART.fullmatch(p) for p in parts) or braces != 2 * template.count(ENV):
             raise ConfigError(
                 f'{what} "{template[:200]}" may only use letters, digits, "._-/" and {{env}}'
             )
