@@ -39,7 +39,7 @@ MSG_SIZING = (
 MSG_PROTECTED = 'overriding "{key}" is not allowed'
 MSG_GUARANTEE = (
     'overriding "{key}" is not allowed: it would undo a runwayc guarantee '
-    "(digest-pinned images, no host access)"
+    "(digest-pinned images, no host access, no service links)"
 )
 MSG_RESERVED = (
     "{what} conflicts with Direct vLLM generated networking; Direct vLLM currently requires "

@@ -20,7 +20,7 @@ SIZING = (
 )
 GUARANTEE = (
     'overriding "{}" is not allowed: it would undo a runwayc guarantee '
-    "(digest-pinned images, no host access)"
+    "(digest-pinned images, no host access, no service links)"
 )
 RESERVED_SUFFIX = (
     "conflicts with Direct vLLM generated networking; Direct vLLM currently requires host "

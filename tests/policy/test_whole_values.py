@@ -120,3 +120,21 @@ def test_a_diagnostic_is_one_line_whatever_it_echoes(file, path, message):
     assert text.endswith("\n")
     assert len(text[:-1].splitlines()) == 1
     assert one_line(message) == message or "\\" in text
+
+
+def test_a_model_named_vllm_gets_no_service_links():
+    # Kubernetes would inject VLLM_PORT=tcp://... for the Service named vllm; vLLM refuses it.
+    result = compiled(md_yaml("vllm", resources={"gpu": {"count": 1}}))
+    assert result.ok, result.text
+    (deployment,) = [o for o in result.objects("team-a", "vllm") if o["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False
+
+
+def test_an_override_cannot_turn_service_links_back_on():
+    links = {"spec": {"template": {"spec": {"enableServiceLinks": True}}}}
+    spec = md_yaml(
+        "m", resources={"gpu": {"count": 1}}, provider={"name": "vllm", "overrides": links}
+    )
+    result = compiled(spec)
+    assert "OVERRIDE_GUARANTEE" in result.codes
+    assert "spec.provider.overrides.spec.template.spec.enableServiceLinks" in result.text

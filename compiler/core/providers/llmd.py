@@ -134,7 +134,12 @@ def deployment(ctx: RenderContext, role: str | None) -> KubeObject:
     env = container_env(md)
     if env:
         container["env"] = env
-    pod_spec: dict[str, Any] = {"containers": [container], **scheduling(md)}
+    # No <SERVICE>_PORT variables for vLLM to misread (see providers/vllm.py).
+    pod_spec: dict[str, Any] = {
+        "enableServiceLinks": False,
+        "containers": [container],
+        **scheduling(md),
+    }
     template_meta: dict[str, Any] = {"labels": {**pod_labels(md), **selector(md, role)}}
     annotations = pod_annotations(md)
     if annotations:

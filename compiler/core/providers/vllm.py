@@ -227,7 +227,10 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
         mounts.insert(0, {"name": "shm", "mountPath": SHM_MOUNT_PATH})
     if mounts:
         container["volumeMounts"] = mounts
-    pod_spec: dict[str, Any] = {"containers": [container]}
+    # Kubernetes injects <SERVICE>_PORT=tcp://... for every Service in the namespace; a
+    # ModelDeployment named `vllm` would hand vLLM VLLM_PORT, which it reads as its own
+    # setting and refuses. The pod needs no service links: nothing can inject them.
+    pod_spec: dict[str, Any] = {"enableServiceLinks": False, "containers": [container]}
     if volumes:
         pod_spec["volumes"] = volumes
     pod_spec.update(scheduling(md))
