@@ -15,18 +15,11 @@ from click.testing import CliRunner
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from compiler.cli import main
+from tests.harness import PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart"
 FIXTURES = ROOT / "tests" / "fixtures"
-
-PROJECT = """\
-apiVersion: runwayc.dev/v1alpha1
-kind: Project
-defaultEnvironment: dev
-environments:
-  dev: {}
-"""
 
 
 class SnapshotFileExtension(SingleFileSnapshotExtension):

@@ -51,14 +51,16 @@ from compiler.core.recipes import MAX_BODY_BYTES, RECIPES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The layout of a source repository, as compiler/io/workspace.py reads it.
-PROJECT_FILE = "runway.yaml"
-LOCK_FILE = "runway.lock"
-SOURCES_DIR = "deployments"
-SOURCE_SUFFIXES = (".yaml", ".yml")
-POLICIES_DIR = "policies"
-OVERLAYS_DIR = "overlays"
-CATALOG = "providers.yaml"  # built in only: the provider catalog is no user policy
+# The layout of a source repository is the workspace's: one definition of where things are.
+from compiler.io.workspace import (  # noqa: E402
+    CATALOG,
+    LOCK_FILE,
+    OVERLAYS_DIR,
+    POLICIES_DIR,
+    PROJECT_FILE,
+    SOURCE_SUFFIXES,
+    SOURCES_DIR,
+)
 
 # The runway.yaml a repository gets unless it brings its own (as tests/conftest.py's make_repo).
 PROJECT = """\

@@ -9,7 +9,13 @@ from typing import Any
 from compiler.core.diagnostics import Diagnostic
 from compiler.core.errors import FlagError
 from compiler.core.gitops import bootstrap_plan
-from compiler.io.workspace import Workspace, environments, merged_policy, policy_sources
+from compiler.io.workspace import (
+    POLICIES_DIR,
+    Workspace,
+    environments,
+    merged_policy,
+    policy_sources,
+)
 
 
 def gitops_manifest(
@@ -72,7 +78,7 @@ def cluster_manifest(
     `compile` applies them; the agent's image defaults to this `version`'s."""
     from compiler.core.cluster import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, cluster_objects
 
-    sources = policy_sources(repo / "policies")
+    sources = policy_sources(repo / POLICIES_DIR)
     policy = merged_policy(sources)  # the repository's rules, as `compile` applies them
     files = {Path(source.path).name: source.text for source in sources}
     return cluster_objects(

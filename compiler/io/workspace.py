@@ -40,6 +40,9 @@ PROJECT_FILE = "runway.yaml"
 LOCK_FILE = "runway.lock"
 SOURCES_DIR = "deployments"
 SOURCE_SUFFIXES = (".yaml", ".yml")
+POLICIES_DIR = "policies"
+OVERLAYS_DIR = "overlays"
+CATALOG = "providers.yaml"  # built in only: the provider catalog is no user policy
 
 
 # compiler/, the package: this module is compiler/io/workspace.py.
@@ -118,11 +121,9 @@ def policy_sources(directory: Path | None) -> tuple[SourceFile, ...]:
 
 
 def builtin_policies() -> tuple[SourceFile, ...]:
-    builtin = data_dir("policies")
+    builtin = data_dir(POLICIES_DIR)
     return tuple(
-        _read(p, f"<builtin>/policies/{p.name}")
-        for p in _yaml_files(builtin)
-        if p.name != "providers.yaml"
+        _read(p, f"<builtin>/policies/{p.name}") for p in _yaml_files(builtin) if p.name != CATALOG
     )
 
 
@@ -180,7 +181,10 @@ class Workspace:
 
     def overlay_file(self, env: str) -> Path | None:
         """The repo's overlay for `env`, else the built-in one of that name, else none."""
-        candidates = [self.root / "overlays" / f"{env}.yaml", data_dir("overlays") / f"{env}.yaml"]
+        candidates = [
+            self.root / OVERLAYS_DIR / f"{env}.yaml",
+            data_dir(OVERLAYS_DIR) / f"{env}.yaml",
+        ]
         return next((c for c in candidates if c.is_file()), None)
 
     def project(self) -> SourceFile | None:
@@ -192,12 +196,12 @@ class Workspace:
             raise ConfigError("no such directory")
         lock_path = self.root / LOCK_FILE
         overlay_path = self.overlay_file(env)
-        builtin = data_dir("policies")
+        builtin = data_dir(POLICIES_DIR)
         sources = self.deployment_sources()
         root = str(self.root)
         deployments, unreadable = _read_sources([(f"{root}/{p}", p) for p in sources])
         return CompileInputs(
-            catalog=_read(builtin / "providers.yaml", "<builtin>/policies/providers.yaml"),
+            catalog=_read(builtin / CATALOG, f"<builtin>/{POLICIES_DIR}/{CATALOG}"),
             builtin_policies=builtin_policies(),
             deployments=deployments,
             read_diagnostics=unreadable,
@@ -205,7 +209,7 @@ class Workspace:
             lock=_read(lock_path, LOCK_FILE) if lock_path.is_file() else None,
             overlay=self._overlay(overlay_path),
             user_policies=tuple(
-                _read(p, self.display(p)) for p in _yaml_files(self.root / "policies")
+                _read(p, self.display(p)) for p in _yaml_files(self.root / POLICIES_DIR)
             ),
             recipe_files=self.recipe_files(),
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PROJECT, run_cli
+from tests.conftest import run_cli
+from tests.harness import PROJECT
 from tests.helpers import md_yaml
 
 DEEP = "[" * 200_000 + "]" * 200_000

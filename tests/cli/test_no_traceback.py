@@ -8,7 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PROJECT, run_cli
+from tests.conftest import run_cli
+from tests.harness import PROJECT
 from tests.helpers import md_yaml
 
 
