@@ -6,7 +6,6 @@ COPY pyproject.toml README.md ./
 COPY compiler ./compiler
 COPY policies ./policies
 COPY overlays ./overlays
-COPY tests ./tests
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.12-slim
