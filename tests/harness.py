@@ -40,6 +40,7 @@ from compiler.core.diagnostics import (
 from compiler.core.emit import manifest_path
 from compiler.core.errors import ConfigError
 from compiler.core.pipeline import (
+    BUILTIN_PREFIX,
     CompileInputs,
     CompileOptions,
     CompileResult,
@@ -81,7 +82,7 @@ def _builtin_files(folder: str) -> dict[str, SourceFile]:
     """The YAML files directly in the checkout's `folder`, by name, as `<builtin>/...`."""
     directory = ROOT / folder
     return {
-        path.name: SourceFile(f"<builtin>/{folder}/{path.name}", path.read_bytes().decode())
+        path.name: SourceFile(f"{BUILTIN_PREFIX}{folder}/{path.name}", path.read_bytes().decode())
         for path in sorted(directory.iterdir())
         if path.suffix in SOURCE_SUFFIXES and path.is_file()
     }

@@ -68,9 +68,14 @@ from compiler.core.recipes import content_sha256
 M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
 
 
+# The display path of runwayc's own files (built-in policies, catalog and overlays).
+BUILTIN_PREFIX = "<builtin>/"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file's display path (relative to the repository) and its text."""
+    """A file's display path (relative to the repository, or under BUILTIN_PREFIX) and its
+    text."""
 
     path: str
     text: str
@@ -212,9 +217,11 @@ def _resolve_settings(
     diagnostics: list[Diagnostic] = []
     policy, found = resolve_policy(inputs.builtin_policies, inputs.user_policies)
     diagnostics.extend(found)
+    # The repository's files are read within its policy's bounds (which it may tighten);
+    # runwayc's own files (the catalog, a built-in overlay) within runwayc's.
     limits = policy.limits
 
-    catalog, _, found = _single_model(inputs.catalog, ProviderCatalog, limits)
+    catalog, _, found = _single_model(inputs.catalog, ProviderCatalog, LoadLimits())
     diagnostics.extend(found)
 
     project: ProjectConfig | None = None
@@ -243,7 +250,9 @@ def _resolve_settings(
 
     overlay: Overlay | None = None
     if inputs.overlay is not None:
-        overlay, overlay_doc, found = _single_model(inputs.overlay, Overlay, limits)
+        builtin = inputs.overlay.path.startswith(BUILTIN_PREFIX)
+        overlay_limits = LoadLimits() if builtin else limits
+        overlay, overlay_doc, found = _single_model(inputs.overlay, Overlay, overlay_limits)
         diagnostics.extend(found)
         policy, found = apply_overlay(policy, overlay, overlay_doc)
         diagnostics.extend(found)

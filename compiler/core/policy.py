@@ -250,6 +250,41 @@ def apply_user_policies(
             policy, doc.ceilings, waived_ceilings, source, (), f'policy "{doc.metadata.name}"'
         )
         diagnostics.extend(found)
+        policy, found = _tighten_bounds(policy, doc, source)
+        diagnostics.extend(found)
+    return policy, diagnostics
+
+
+def _tighten_bounds(
+    policy: PolicySet, doc: Policy, where: SourceDocument
+) -> tuple[PolicySet, list[Diagnostic]]:
+    """A repository policy's `limits` (the load bounds its sources are read with) and
+    `names.maxLength` take effect when they tighten; raising one is a loosening, and no
+    waiver covers them (the bounds are what keep a hostile file cheap to refuse)."""
+    wanted: list[tuple[PathKey, str, int | None, int]] = []
+    if doc.limits is not None:
+        for field_name, value in doc.limits.model_dump(exclude_none=True).items():
+            wire = type(doc.limits).model_fields[field_name].alias or field_name
+            wanted.append((("limits", wire), field_name, getattr(policy.limits, field_name), value))
+    if doc.names is not None and doc.names.max_length is not None:
+        length = doc.names.max_length
+        wanted.append((("names", "maxLength"), "", policy.name_max_length, length))
+    diagnostics: list[Diagnostic] = []
+    for path, field_name, current, value in wanted:
+        if current is not None and value > current:
+            diagnostics.append(
+                error(
+                    "POLICY_LOOSENING",
+                    f'policy "{doc.metadata.name}" raises {format_path(path)} from {current} to '
+                    f"{value}; a repository policy may only lower it",
+                    where.location(path),
+                    format_path(path),
+                )
+            )
+        elif field_name:
+            policy = replace(policy, limits=replace(policy.limits, **{field_name: value}))
+        else:
+            policy = replace(policy, name_max_length=value)
     return policy, diagnostics
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from compiler.core.diagnostics import Diagnostic, Location, error, has_errors
 from compiler.core.errors import ConfigError
 from compiler.core.pipeline import (
+    BUILTIN_PREFIX,
     CompileInputs,
     CompileOptions,
     CompileResult,
@@ -123,7 +124,9 @@ def policy_sources(directory: Path | None) -> tuple[SourceFile, ...]:
 def builtin_policies() -> tuple[SourceFile, ...]:
     builtin = data_dir(POLICIES_DIR)
     return tuple(
-        _read(p, f"<builtin>/policies/{p.name}") for p in _yaml_files(builtin) if p.name != CATALOG
+        _read(p, f"{BUILTIN_PREFIX}{POLICIES_DIR}/{p.name}")
+        for p in _yaml_files(builtin)
+        if p.name != CATALOG
     )
 
 
@@ -201,7 +204,7 @@ class Workspace:
         root = str(self.root)
         deployments, unreadable = _read_sources([(f"{root}/{p}", p) for p in sources])
         return CompileInputs(
-            catalog=_read(builtin / CATALOG, f"<builtin>/{POLICIES_DIR}/{CATALOG}"),
+            catalog=_read(builtin / CATALOG, f"{BUILTIN_PREFIX}{POLICIES_DIR}/{CATALOG}"),
             builtin_policies=builtin_policies(),
             deployments=deployments,
             read_diagnostics=unreadable,
@@ -238,7 +241,7 @@ class Workspace:
             return None
         if path.is_relative_to(self.root):
             return _read(path, self.display(path))
-        return _read(path, f"<builtin>/overlays/{path.name}")
+        return _read(path, f"{BUILTIN_PREFIX}{OVERLAYS_DIR}/{path.name}")
 
 
 def write_bytes_atomic(path: Path, content: bytes) -> None:
