@@ -132,12 +132,7 @@ class _Walker:
         # `depth` counts the collections around this one: a level is a collection, so the
         # walker and the event scan (`_first_too_deep`) refuse at the same node.
         if depth >= self.limits.max_depth:
-            raise self.refuse(
-                "YAML_TOO_DEEP",
-                f"document nests deeper than {self.limits.max_depth} levels",
-                node,
-                path,
-            )
+            raise self.refuse("YAML_TOO_DEEP", _too_deep_message(self.limits), node, path)
         if isinstance(node, SequenceNode):
             if node.tag not in (_SEQ, "!!seq"):
                 raise self.refuse("YAML_TAG", f"unsupported YAML tag {node.tag!r}", node, path)
@@ -284,8 +279,9 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
     try:
         if bound > _SAFE_COMPOSE_DEPTH:
             # libyaml's composer recurses in C: a deep enough file would crash the process,
-            # so nesting is measured on the (iterative) event stream before composing.
-            too_deep = _first_too_deep(text, limits.max_depth)
+            # so nesting is measured on the (iterative) event stream before composing. If
+            # libyaml refuses the text, the handler below measures it the other way.
+            too_deep = _scan_depth(_CoreSchemaLoader(text), limits.max_depth, 0, len(text))
             if too_deep is not None:
                 return LoadResult((), (_too_deep(file, too_deep, limits),))
         for index, root in enumerate(_compose_all(text)):
@@ -336,9 +332,12 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
     return LoadResult(tuple(documents), tuple(diagnostics))
 
 
+def _too_deep_message(limits: LoadLimits) -> str:
+    return f"document nests deeper than {limits.max_depth} levels"
+
+
 def _too_deep(file: str, where: tuple[int, int], limits: LoadLimits) -> Diagnostic:
-    message = f"document nests deeper than {limits.max_depth} levels"
-    return error("YAML_TOO_DEEP", message, Location(file, *where))
+    return error("YAML_TOO_DEEP", _too_deep_message(limits), Location(file, *where))
 
 
 def _syntax_error(exc: MarkedYAMLError, file: str) -> Diagnostic:
@@ -348,16 +347,19 @@ def _syntax_error(exc: MarkedYAMLError, file: str) -> Diagnostic:
     return error("YAML_SYNTAX", f"invalid YAML: {reason}", Location(file, line, column))
 
 
-def nesting_crossing(text: str, max_depth: int) -> tuple[int, int] | None:
-    """Line and column where `text` first nests deeper than `max_depth`, or None; also None
-    for text that is not YAML (its parser says why). For a parser that is not libyaml's
-    (ruamel's round-trip composer recurses in Python), to run before it sees the text."""
-    if _nesting_bound(text) <= max_depth:
+def nesting_refusal(text: str, file: str, limits: LoadLimits | None = None) -> Diagnostic | None:
+    """YAML_TOO_DEEP where `text` first nests past the bound, as `load_yaml` would say it, or
+    None; also None for text that is not YAML (its parser says why). For a parser that is not
+    libyaml's composer (ruamel's round-trip composer recurses in Python), to run before it
+    sees the text."""
+    limits = limits or LoadLimits()
+    if _nesting_bound(text) <= limits.max_depth:
         return None
     try:
-        return _first_too_deep(text, max_depth)
+        crossing = _first_too_deep(text, limits.max_depth)
     except YAMLError:
         return None
+    return None if crossing is None else _too_deep(file, crossing, limits)
 
 
 # libyaml's composer recurses once per nesting level; 20,000 levels compose fine here and

@@ -19,10 +19,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from compiler.core.diagnostics import Location, error
 from compiler.core.errors import RecipeError
 from compiler.core.kube import API_VERSION, KIND
-from compiler.core.load import LoadLimits, nesting_crossing
+from compiler.core.load import nesting_refusal
 from compiler.core.recipes import ANNOTATION_PREFIX, GENERATED_BY, Resolution
 
 
@@ -42,14 +41,9 @@ def apply_recipe(
     updated from `resolution`."""
     yaml = _yaml()
     # ruamel's round-trip composer recurses in Python: runwayc's bound is checked first.
-    crossing = nesting_crossing(text, LoadLimits().max_depth) if text else None
-    if crossing is not None:
-        diagnostic = error(
-            "YAML_TOO_DEEP",
-            f"document nests deeper than {LoadLimits().max_depth} levels",
-            Location(file, *crossing),
-        )
-        raise RecipeError(f"{file} is not YAML runwayc can edit", [diagnostic])
+    too_deep = nesting_refusal(text, file) if text else None
+    if too_deep is not None:
+        raise RecipeError(f"{file} is not YAML runwayc can edit", [too_deep])
     try:
         documents = list(yaml.load_all(text)) if text else []
     except YAMLError as exc:

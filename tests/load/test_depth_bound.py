@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import compiler.core.load
 from compiler.core.errors import LoadError
-from compiler.core.load import LoadLimits, core_schema_tag, load_json, load_yaml, nesting_crossing
+from compiler.core.load import LoadLimits, core_schema_tag, load_json, load_yaml, nesting_refusal
 
 MESSAGE = "document nests deeper than 64 levels"
 
@@ -135,10 +135,16 @@ def test_the_bound_follows_the_limits():
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_nesting_crossing_is_the_same_place_the_loader_names(shape):
+def test_nesting_refusal_is_the_loaders_diagnostic(shape):
     make, where = SHAPES[shape]
-    assert nesting_crossing(make(3_000), 64) == where
-    assert nesting_crossing(make(64), 64) is None
+    refusal = nesting_refusal(make(3_000), "deep.yaml")
+    assert refusal is not None
+    assert (refusal.code, refusal.location.line, refusal.location.column) == (
+        "YAML_TOO_DEEP",
+        *where,
+    )
+    assert refusal == load_yaml(make(3_000), "deep.yaml").diagnostics[0]
+    assert nesting_refusal(make(64), "deep.yaml") is None
 
 
 # --- JSON -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from compiler.core.errors import ConfigError
-from compiler.core.load import LoadLimits, nesting_crossing
+from compiler.core.load import nesting_refusal
 from compiler.core.model import DEFAULT_GPU_RESOURCE
 from compiler.core.providers.autoscaling import GPU_PRODUCT_LABEL
 
@@ -83,13 +83,9 @@ def saturation_config(data: Mapping[str, str] | None, source: str) -> Saturation
     if text is None:
         return SaturationConfig()
     # An older libyaml composes in C recursion, with no cap: the bound is runwayc's.
-    crossing = nesting_crossing(text, LoadLimits().max_depth)
-    if crossing is not None:
-        line, column = crossing
-        raise ConfigError(
-            f"{source}: {CONFIG_KEY}:{line}:{column}: document nests deeper than "
-            f"{LoadLimits().max_depth} levels"
-        )
+    too_deep = nesting_refusal(text, CONFIG_KEY)
+    if too_deep is not None:
+        raise ConfigError(f"{source}: {too_deep.location}: {too_deep.message}")
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
