@@ -261,30 +261,33 @@ def _tighten_bounds(
     """A repository policy's `limits` (the load bounds its sources are read with) and
     `names.maxLength` take effect when they tighten; raising one is a loosening, and no
     waiver covers them (the bounds are what keep a hostile file cheap to refuse)."""
-    wanted: list[tuple[PathKey, str, int | None, int]] = []
-    if doc.limits is not None:
-        for field_name, value in doc.limits.model_dump(exclude_none=True).items():
-            wire = type(doc.limits).model_fields[field_name].alias or field_name
-            wanted.append((("limits", wire), field_name, getattr(policy.limits, field_name), value))
-    if doc.names is not None and doc.names.max_length is not None:
-        length = doc.names.max_length
-        wanted.append((("names", "maxLength"), "", policy.name_max_length, length))
     diagnostics: list[Diagnostic] = []
-    for path, field_name, current, value in wanted:
-        if current is not None and value > current:
-            diagnostics.append(
-                error(
-                    "POLICY_LOOSENING",
-                    f'policy "{doc.metadata.name}" raises {format_path(path)} from {current} to '
-                    f"{value}; a repository policy may only lower it",
-                    where.location(path),
-                    format_path(path),
-                )
+
+    def lowers(path: PathKey, current: int | None, value: int) -> bool:
+        if current is None or value <= current:
+            return True
+        diagnostics.append(
+            error(
+                "POLICY_LOOSENING",
+                f'policy "{doc.metadata.name}" raises {format_path(path)} from {current} to '
+                f"{value}; a repository policy may only lower it",
+                where.location(path),
+                format_path(path),
             )
-        elif field_name:
-            policy = replace(policy, limits=replace(policy.limits, **{field_name: value}))
-        else:
-            policy = replace(policy, name_max_length=value)
+        )
+        return False
+
+    if doc.limits is not None:
+        fields = type(doc.limits).model_fields
+        lowered = {
+            name: value
+            for name, value in doc.limits.model_dump(exclude_none=True).items()
+            if lowers(("limits", fields[name].alias or name), getattr(policy.limits, name), value)
+        }
+        policy = replace(policy, limits=replace(policy.limits, **lowered))
+    length = doc.names.max_length if doc.names is not None else None
+    if length is not None and lowers(("names", "maxLength"), policy.name_max_length, length):
+        policy = replace(policy, name_max_length=length)
     return policy, diagnostics
 
 
