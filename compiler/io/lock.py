@@ -10,6 +10,7 @@ from pathlib import Path
 
 from compiler.core.diagnostics import Diagnostic
 from compiler.core.errors import FlagError
+from compiler.core.kube import TIMESTAMP_FORMAT
 from compiler.core.lock_plan import config_broken, unknown_updates
 from compiler.core.lockfile import LockFile, serialize_lock
 from compiler.core.pins import ImageNeed, image_needs, plan_image_lock, references_to_resolve
@@ -22,8 +23,6 @@ from compiler.io.workspace import (
     repository_lock,
     write_if_changed,
 )
-
-RESOLVED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # A progress display for `length` steps: a context manager giving the function to call after
 # each step (the CLI's progress bar).
@@ -96,7 +95,7 @@ def _lock_images(
         else:
             with progress(len(wanted)) as step:
                 answers.update(client.resolve_many(wanted, progress=step))
-    resolved_at = datetime.now(UTC).strftime(RESOLVED_AT_FORMAT)
+    resolved_at = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
     lock, diagnostics, counts = plan_image_lock(lock, needs, answers, resolved_at)
     return lock, diagnostics, ImageCounts(counts["resolved"], counts["reused"], counts["failed"])
 
