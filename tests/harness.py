@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path, PurePosixPath
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -40,7 +39,6 @@ from compiler.core.diagnostics import (
 from compiler.core.emit import manifest_path
 from compiler.core.errors import ConfigError
 from compiler.core.pipeline import (
-    BUILTIN_PREFIX,
     CompileInputs,
     CompileOptions,
     CompileResult,
@@ -48,13 +46,14 @@ from compiler.core.pipeline import (
     compile_project,
     read_project,
 )
+from compiler.core.project import default_environment_of, environments_of
 from compiler.core.recipes import MAX_BODY_BYTES, RECIPES_DIR
+from compiler.io import workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # The layout of a source repository is the workspace's: one definition of where things are.
 from compiler.io.workspace import (  # noqa: E402
-    CATALOG,
     LOCK_FILE,
     OVERLAYS_DIR,
     POLICIES_DIR,
@@ -75,33 +74,11 @@ environments:
 Content = str | bytes
 
 
-# --- runwayc's own data, read once from the checkout -------------------------------------------
+# --- runwayc's own data: read as the workspace reads it, once ---------------------------------
 
-
-def _builtin_files(folder: str) -> dict[str, SourceFile]:
-    """The YAML files directly in the checkout's `folder`, by name, as `<builtin>/...`."""
-    directory = ROOT / folder
-    return {
-        path.name: SourceFile(f"{BUILTIN_PREFIX}{folder}/{path.name}", path.read_bytes().decode())
-        for path in sorted(directory.iterdir())
-        if path.suffix in SOURCE_SUFFIXES and path.is_file()
-    }
-
-
-@cache
-def builtin_catalog() -> SourceFile:
-    return _builtin_files(POLICIES_DIR)[CATALOG]
-
-
-@cache
-def builtin_policies() -> tuple[SourceFile, ...]:
-    return tuple(f for name, f in _builtin_files(POLICIES_DIR).items() if name != CATALOG)
-
-
-@cache
-def builtin_overlays() -> Mapping[str, SourceFile]:
-    """The built-in overlays by file name (`dev.yaml`)."""
-    return MappingProxyType(_builtin_files(OVERLAYS_DIR))
+builtin_catalog = cache(workspace.builtin_catalog)
+builtin_policies = cache(workspace.builtin_policies)
+builtin_overlay = cache(workspace.builtin_overlay)
 
 
 # --- reading an in-memory repository as the workspace reads one on disk ------------------------
@@ -289,7 +266,7 @@ class Repo:
     def overlay(self, env: str) -> SourceFile | None:
         """The repo's overlays/<env>.yaml, else the built-in one of that name, else none."""
         own = self._source(f"{OVERLAYS_DIR}/{env}.yaml")
-        return own if own is not None else builtin_overlays().get(f"{env}.yaml")
+        return own if own is not None else builtin_overlay(env)
 
     def recipe_files(self) -> dict[str, bytes]:
         """Every file under recipes/, read up to one byte past the recipe body limit."""
@@ -326,14 +303,10 @@ class Repo:
 
     def environments(self) -> list[str]:
         """The environments `check` covers: every one runway.yaml lists (else dev)."""
-        project, _ = read_project(self._source(PROJECT_FILE))
-        return ["dev"] if project is None else sorted(project.environments)
+        return environments_of(read_project(self._source(PROJECT_FILE))[0], None)
 
     def default_environment(self) -> str:
-        project, _ = read_project(self._source(PROJECT_FILE))
-        if project is not None and project.default_environment:
-            return project.default_environment
-        return "dev"
+        return default_environment_of(read_project(self._source(PROJECT_FILE))[0])
 
     def compile(self, env: str | None = None, *, locked: bool = False) -> Compiled:
         """`runwayc compile [--env ENV] [--locked]`: runway.yaml's default environment unless

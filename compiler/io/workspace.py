@@ -121,6 +121,18 @@ def policy_sources(directory: Path | None) -> tuple[SourceFile, ...]:
     return tuple(_read(p, p.as_posix()) for p in _yaml_files(directory))
 
 
+def builtin_catalog() -> SourceFile:
+    """The provider catalog: runwayc's own, never a repository's."""
+    path = data_dir(POLICIES_DIR) / CATALOG
+    return _read(path, f"{BUILTIN_PREFIX}{POLICIES_DIR}/{CATALOG}")
+
+
+def builtin_overlay(env: str) -> SourceFile | None:
+    """runwayc's own overlays/<env>.yaml, if it has one."""
+    path = data_dir(OVERLAYS_DIR) / f"{env}.yaml"
+    return _read(path, f"{BUILTIN_PREFIX}{OVERLAYS_DIR}/{path.name}") if path.is_file() else None
+
+
 def builtin_policies() -> tuple[SourceFile, ...]:
     builtin = data_dir(POLICIES_DIR)
     return tuple(
@@ -182,14 +194,6 @@ class Workspace:
                     continue
         return sorted(found, key=lambda p: p.split("/"))
 
-    def overlay_file(self, env: str) -> Path | None:
-        """The repo's overlay for `env`, else the built-in one of that name, else none."""
-        candidates = [
-            self.root / OVERLAYS_DIR / f"{env}.yaml",
-            data_dir(OVERLAYS_DIR) / f"{env}.yaml",
-        ]
-        return next((c for c in candidates if c.is_file()), None)
-
     def project(self) -> SourceFile | None:
         path = self.root / PROJECT_FILE
         return _read(path, PROJECT_FILE) if path.is_file() else None
@@ -198,19 +202,17 @@ class Workspace:
         if not self.root.is_dir():
             raise ConfigError("no such directory")
         lock_path = self.root / LOCK_FILE
-        overlay_path = self.overlay_file(env)
-        builtin = data_dir(POLICIES_DIR)
         sources = self.deployment_sources()
         root = str(self.root)
         deployments, unreadable = _read_sources([(f"{root}/{p}", p) for p in sources])
         return CompileInputs(
-            catalog=_read(builtin / CATALOG, f"{BUILTIN_PREFIX}{POLICIES_DIR}/{CATALOG}"),
+            catalog=builtin_catalog(),
             builtin_policies=builtin_policies(),
             deployments=deployments,
             read_diagnostics=unreadable,
             project=self.project(),
             lock=_read(lock_path, LOCK_FILE) if lock_path.is_file() else None,
-            overlay=self._overlay(overlay_path),
+            overlay=self._overlay(env),
             user_policies=tuple(
                 _read(p, self.display(p)) for p in _yaml_files(self.root / POLICIES_DIR)
             ),
@@ -236,12 +238,9 @@ class Workspace:
                 found[path.relative_to(self.root).as_posix()] = content
         return found
 
-    def _overlay(self, path: Path | None) -> SourceFile | None:
-        if path is None:
-            return None
-        if path.is_relative_to(self.root):
-            return _read(path, self.display(path))
-        return _read(path, f"{BUILTIN_PREFIX}{OVERLAYS_DIR}/{path.name}")
+    def _overlay(self, env: str) -> SourceFile | None:
+        path = self.root / OVERLAYS_DIR / f"{env}.yaml"
+        return _read(path, self.display(path)) if path.is_file() else builtin_overlay(env)
 
 
 def write_bytes_atomic(path: Path, content: bytes) -> None:
