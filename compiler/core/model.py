@@ -497,10 +497,17 @@ class OverrideRules(Frozen):
     sizing: list[str] = Field(default_factory=list)
     protected_top_level: list[str] = Field(default_factory=list)
     guarantees: list[str] = Field(default_factory=list)
+    # Annotation prefixes that configure pod security (AppArmor, seccomp) the way
+    # securityContext does: refused as keys under overrides and in spec.podTemplate.
+    security_annotations: list[str] = Field(default_factory=list)
 
 
 class VllmFlagRules(Frozen):
+    # vLLM option names (the long spelling without dashes) that only runwayc may set.
     reserved_networking: list[str] = Field(default_factory=list)
+    # Container environment variables vLLM reads that only runwayc may set.
+    reserved_env: list[str] = Field(default_factory=list)
+    # Extra spellings runwayc reads as an option (a plugin's flag, say): spelling -> name.
     aliases: dict[str, str] = Field(default_factory=dict)
 
 
@@ -524,7 +531,10 @@ class Waiver(Frozen):
         "overrides.sizing",
         "overrides.protectedTopLevel",
         "overrides.guarantees",
+        "overrides.securityAnnotations",
         "vllmFlags.reservedNetworking",
+        "vllmFlags.reservedEnv",
+        "vllmFlags.aliases",
         "ceilings.gpuCount",
         "ceilings.replicas",
         "ceilings.cpu",

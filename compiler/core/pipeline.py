@@ -64,6 +64,7 @@ from compiler.core.providers.common import ignored_field_warnings
 from compiler.core.providers.selection import select_provider
 from compiler.core.recipe_materialise import materialise, needs_materialising
 from compiler.core.recipes import content_sha256
+from compiler.core.vllm_args import OPTIONS_FILE, OptionTable
 
 M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
 
@@ -194,8 +195,12 @@ def resolve_policy(
     builtin: Sequence[SourceFile], user: Sequence[SourceFile]
 ) -> tuple[PolicySet, list[Diagnostic]]:
     """The built-in policy files merged with the user's (`policies/`); no overlay."""
-    builtin_docs, diagnostics = _policies(builtin, LoadLimits())
+    tables = [f for f in builtin if f.path.endswith(f"/{OPTIONS_FILE}")]
+    builtin_docs, diagnostics = _policies([f for f in builtin if f not in tables], LoadLimits())
     policy = builtin_policy_set(p for p, _ in builtin_docs)
+    if tables:
+        options = OptionTable.parse(tables[0].text, tables[0].path)
+        policy = replace(policy, vllm_options=options)
     user_docs, found = _policies(user, policy.limits)
     diagnostics.extend(found)
     policy, found = apply_user_policies(policy, user_docs)

@@ -28,10 +28,18 @@ from compiler.core.model import (
     effective_gpu_count,
 )
 from compiler.core.quantity import parse_quantity
+from compiler.core.vllm_args import (
+    FlagRules,
+    Occurrence,
+    OptionTable,
+    Token,
+    read_command_line,
+)
 
 # --- messages (AI Runway's own words where it has a check of the same meaning) -------------
 
 MSG_SECURITY = 'overriding "{key}" is not allowed for security reasons'
+MSG_SECURITY_ANNOTATION = 'setting "{key}" is not allowed for security reasons'
 MSG_SIZING = (
     'overriding "{key}" is not allowed because it can bypass admission resource limits; '
     "use spec.resources / spec.scaling instead"
@@ -46,6 +54,13 @@ MSG_RESERVED = (
     "host 0.0.0.0 and port 8000 to keep the container, Service, and probes aligned"
 )
 MSG_DUPLICATE_FLAG = 'launch flag "{key}" is set in both spec.engine.args and spec.engine.extraArgs'
+MSG_REPEATED_FLAG = 'launch flag "{key}" is set more than once in {where}; vLLM keeps only the last'
+MSG_VALUE_IS_OPTION = '{what}: its value "{value}" is itself an option (vLLM reads it as {option})'
+MSG_NOT_AN_OPTION = '"{name}" is not a vllm serve option (vLLM {v})'
+MSG_RESERVED_ENV = (
+    'environment variable "{name}" is reserved: vLLM reads it for its own internal addresses, '
+    "and a value here can collide with the server on port 8000 or stop vLLM from starting"
+)
 MSG_IMAGE_CONFLICT = (
     'spec.image "{a}" conflicts with spec.engine.image "{b}"; remove spec.image or set both '
     "fields to the same value (spec.engine.image is preferred)"
@@ -82,13 +97,22 @@ class PolicySet:
     sizing: frozenset[str] = frozenset()
     protected_top_level: frozenset[str] = frozenset()
     guarantees: frozenset[str] = frozenset()
+    security_annotations: frozenset[str] = frozenset()
     reserved_networking: frozenset[str] = frozenset()
+    reserved_env: frozenset[str] = frozenset()
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # policies/vllm-serve-options.json; empty only in a set built without it.
+    vllm_options: OptionTable = field(default_factory=lambda: OptionTable.of("", ()))
     ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
     # policies/ceilings.yaml `names.maxLength`; None only in a set built without it.
     name_max_length: int | None = None
     limits: LoadLimits = field(default_factory=LoadLimits)
     autoscaling: AutoscalingRules = field(default_factory=AutoscalingRules)
+
+    @property
+    def flags(self) -> FlagRules:
+        """How vLLM reads launch flags, and which of its options runwayc reserves."""
+        return FlagRules(self.vllm_options, self.reserved_networking, self.aliases)
 
 
 _LIST_RULES = {
@@ -96,7 +120,9 @@ _LIST_RULES = {
     "overrides.sizing": "sizing",
     "overrides.protectedTopLevel": "protected_top_level",
     "overrides.guarantees": "guarantees",
+    "overrides.securityAnnotations": "security_annotations",
     "vllmFlags.reservedNetworking": "reserved_networking",
+    "vllmFlags.reservedEnv": "reserved_env",
 }
 _CEILING_FIELDS = {
     "gpuCount": "gpu_count",
@@ -165,12 +191,15 @@ def _extend(policy: PolicySet, doc: Policy) -> PolicySet:
             sizing=policy.sizing | set(doc.overrides.sizing),
             protected_top_level=policy.protected_top_level | set(doc.overrides.protected_top_level),
             guarantees=policy.guarantees | set(doc.overrides.guarantees),
+            security_annotations=policy.security_annotations
+            | set(doc.overrides.security_annotations),
         )
     if doc.vllm_flags is not None:
         policy = replace(
             policy,
             reserved_networking=policy.reserved_networking
             | set(doc.vllm_flags.reserved_networking),
+            reserved_env=policy.reserved_env | set(doc.vllm_flags.reserved_env),
             aliases={**policy.aliases, **doc.vllm_flags.aliases},
         )
     return policy
@@ -211,8 +240,12 @@ def apply_user_policies(
     diagnostics: list[Diagnostic] = []
     waived_ceilings: dict[str, Ceiling] = {}
     for doc, source in user:
+        doc, found = _checked_flag_rules(policy, doc, source)
+        diagnostics.extend(found)
         policy = _extend(policy, doc)
         for index, waiver in enumerate(doc.waivers):
+            if waiver.rule == "vllmFlags.aliases":
+                continue  # read by _checked_flag_rules
             attr = _LIST_RULES.get(waiver.rule)
             if attr is not None:
                 if waiver.key is None:
@@ -253,6 +286,57 @@ def apply_user_policies(
         policy, found = _tighten_bounds(policy, doc, source)
         diagnostics.extend(found)
     return policy, diagnostics
+
+
+def _checked_flag_rules(
+    policy: PolicySet, doc: Policy, where: SourceDocument
+) -> tuple[Policy, list[Diagnostic]]:
+    """A repository's `vllmFlags` may reserve more and teach runwayc a plugin's spellings; it
+    may not name an option vLLM does not have (a typo would reserve nothing), and an alias of
+    a spelling vLLM already reads (which would map a reserved option away, or onto another
+    option) is a loosening that needs a named waiver. Refused entries are dropped."""
+    rules = doc.vllm_flags
+    if rules is None:
+        return doc, []
+    table = policy.vllm_options
+    found: list[Diagnostic] = []
+
+    def refuse(code: str, message: str, path: PathKey) -> None:
+        found.append(error(code, message, where.location(path), format_path(path)))
+
+    reserved = []
+    for index, name in enumerate(rules.reserved_networking):
+        if table.option(name) is None:
+            path: PathKey = ("vllmFlags", "reservedNetworking", index)
+            refuse(
+                "POLICY_UNKNOWN_FLAG", MSG_NOT_AN_OPTION.format(name=name, v=table.version), path
+            )
+        else:
+            reserved.append(name)
+    waived = {w.key for w in doc.waivers if w.rule == "vllmFlags.aliases" and w.key}
+    aliases = {}
+    for spelling, target in rules.aliases.items():
+        where_alias: PathKey = ("vllmFlags", "aliases", spelling)
+        option = table.option(target)
+        if option is None:
+            message = MSG_NOT_AN_OPTION.format(name=target, v=table.version)
+            refuse("POLICY_UNKNOWN_FLAG", message, where_alias)
+            continue
+        known = table.resolve(f"--{spelling}")
+        if (known.kind in ("option", "ambiguous") or spelling in policy.reserved_networking) and (
+            spelling not in waived
+        ):
+            means = f"--{known.option.name}" if known.option else "an abbreviation of an option"
+            message = (
+                f'policy "{doc.metadata.name}" maps "{spelling}" to --{option.name}, but vLLM '
+                f"reads --{spelling} as {means}; loosening a built-in rule needs a named waiver "
+                "in a policy file (rule vllmFlags.aliases)"
+            )
+            refuse("POLICY_LOOSENING", message, where_alias)
+            continue
+        aliases[spelling] = option.name
+    checked = rules.model_copy(update={"reserved_networking": reserved, "aliases": aliases})
+    return doc.model_copy(update={"vllm_flags": checked}), found
 
 
 def _tighten_bounds(
@@ -303,16 +387,14 @@ def apply_overlay(
 # --- flag identity ---------------------------------------------------------------------------
 
 
-def flag_identity(token: str, aliases: Mapping[str, str]) -> str:
-    """The one name of a vLLM flag however it is spelled.
-
-    Leading dashes stripped, an `=value` (or a value after whitespace) dropped, `_` read as `-`,
-    then short aliases mapped (`-tp` -> `tensor-parallel-size`).
+def flag_identity(token: str) -> str:
+    """A flag's name for an engine whose parser runwayc does not model (SGLang, TensorRT-LLM,
+    llama.cpp): leading dashes stripped, an `=value` (or a value after whitespace) dropped, `_`
+    read as `-`. vLLM's flags are read with its own parser's rules (compiler.core.vllm_args).
     """
     name = token.strip().lstrip("-")
     name = re.split(r"[=\s]", name, maxsplit=1)[0]
-    name = name.replace("_", "-")
-    return aliases.get(name, name)
+    return name.replace("_", "-")
 
 
 def is_flag_token(token: str) -> bool:
@@ -329,13 +411,49 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def extra_arg_flags(extra_args: Sequence[str], aliases: Mapping[str, str]) -> list[tuple[int, str]]:
-    """(index, identity) of every flag token in `extraArgs`."""
-    return [
-        (index, flag_identity(token, aliases))
-        for index, token in enumerate(extra_args)
-        if is_flag_token(token)
-    ]
+ENGINE_ARGS: PathKey = ("spec", "engine", "args")
+ENGINE_EXTRA_ARGS: PathKey = ("spec", "engine", "extraArgs")
+
+
+def user_tokens(md: ModelDeployment) -> list[Token]:
+    """`engine.args` (sorted by key, `--key value`, or `--key` for an empty value) then
+    `engine.extraArgs`, as rendered, each token with the spec path that wrote it. Keys are
+    written without their leading dashes (policy allows `--max-model-len` as a key), so a key
+    never renders as `----flag`."""
+    engine = md.spec.engine
+    if engine is None:
+        return []
+    tokens: list[Token] = []
+    args = engine.args or {}
+    for key in sorted(args):
+        path = (*ENGINE_ARGS, key)
+        tokens.append(Token(f"--{key.lstrip('-')}", path, "key", path))
+        if args[key] != "":
+            tokens.append(Token(args[key], path, "value", path))
+    for index, token in enumerate(engine.extra_args or []):
+        tokens.append(Token(token, (*ENGINE_EXTRA_ARGS, index), "", ENGINE_EXTRA_ARGS))
+    return tokens
+
+
+def launch_line(
+    md: ModelDeployment,
+    ours: Sequence[str],
+    derived: Sequence[tuple[str, str | None]],
+    rules: FlagRules,
+) -> list[Token]:
+    """The whole command line: runwayc's fixed tokens, the derived flags the user did not set
+    themselves (the user's spelling wins, so exactly one is rendered), then the user's."""
+    user = user_tokens(md)
+    taken = read_command_line(user, rules).names()
+    line = [Token(text) for text in ours]
+    for name, value in derived:
+        option = rules.table.option(name)
+        if (option.name if option is not None else name) in taken:
+            continue
+        line.append(Token(f"--{name}"))
+        if value is not None:
+            line.append(Token(value))
+    return line + user
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -386,6 +504,19 @@ def check_overrides(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
             found.append(ctx.at("OVERRIDE_SIZING", MSG_SIZING.format(key=key), path))
         elif key in policy.guarantees:
             found.append(ctx.at("OVERRIDE_GUARANTEE", MSG_GUARANTEE.format(key=key), path))
+        elif any(key.startswith(prefix) for prefix in policy.security_annotations):
+            found.append(ctx.at("OVERRIDE_DENIED", MSG_SECURITY.format(key=key), path))
+    return found
+
+
+def check_pod_annotations(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    """AppArmor and seccomp annotations on the pod template: securityContext by another name."""
+    meta = md.spec.pod_template.metadata if md.spec.pod_template else None
+    found = []
+    for key in sorted((meta.annotations or {}) if meta is not None else {}):
+        if any(key.startswith(prefix) for prefix in ctx.policy.security_annotations):
+            path = ("spec", "podTemplate", "metadata", "annotations", key)
+            found.append(ctx.at("OVERRIDE_DENIED", MSG_SECURITY_ANNOTATION.format(key=key), path))
     return found
 
 
@@ -401,41 +532,127 @@ def check_arg_keys(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     return found
 
 
+def _what(token: Token) -> str:
+    """How a message names the spec entry a token came from."""
+    path = token.origin
+    if isinstance(path, tuple) and path[:3] == ENGINE_ARGS:
+        return f'engine arg "{path[3]}"'
+    return f'engine extraArg "{token.text}"'
+
+
 def check_duplicate_flags(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
-    """The same flag in `engine.args` and `engine.extraArgs`: one of them would be ignored."""
+    """A flag set twice: vLLM keeps only the last, so the other is silently ignored."""
     engine = md.spec.engine
-    if engine is None or not engine.args or not engine.extra_args:
+    if engine is None or not (engine.args or engine.extra_args):
         return []
-    aliases = ctx.policy.aliases
-    in_extra = {identity: index for index, identity in extra_arg_flags(engine.extra_args, aliases)}
+    if md.engine != "vllm":
+        return _duplicates_by_spelling(md, ctx)
+    reading = read_command_line(user_tokens(md), ctx.policy.flags)
+    first: dict[str, Occurrence] = {}
     found = []
-    for key in engine.args:
-        identity = flag_identity(key, aliases)
+    for occurrence in reading.occurrences:
+        option = occurrence.option
+        here = occurrence.flag.origin
+        if option.appends or not isinstance(here, tuple):
+            continue
+        earlier = first.setdefault(option.name, occurrence)
+        there = earlier.flag.origin
+        if earlier is occurrence or here == there or not isinstance(there, tuple):
+            continue
+        if there[:3] != here[:3]:
+            message = MSG_DUPLICATE_FLAG.format(key=option.name)
+            path = here if here[:3] == ENGINE_EXTRA_ARGS else there
+        else:
+            where = format_path(here[:3])
+            message = MSG_REPEATED_FLAG.format(key=option.name, where=where)
+            path = here
+        found.append(ctx.at("DUPLICATE_FLAG", message, path))
+    return found
+
+
+def _duplicates_by_spelling(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
+    engine = md.spec.engine
+    assert engine is not None
+    in_extra = {
+        flag_identity(token): index
+        for index, token in enumerate(engine.extra_args or [])
+        if is_flag_token(token)
+    }
+    found = []
+    for key in engine.args or {}:
+        identity = flag_identity(key)
         if identity in in_extra:
-            path = (*SPEC, "engine", "extraArgs", in_extra[identity])
+            path = (*ENGINE_EXTRA_ARGS, in_extra[identity])
             found.append(ctx.at("DUPLICATE_FLAG", MSG_DUPLICATE_FLAG.format(key=identity), path))
     return found
 
 
-def check_reserved_networking(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
-    """Direct vLLM owns --host and --port; any user spelling of them is refused."""
-    engine = md.spec.engine
-    if engine is None:
+def check_launch_flags(
+    md: ModelDeployment, ctx: CheckContext, line: Sequence[Token]
+) -> list[Diagnostic]:
+    """What `vllm serve` would refuse or read otherwise than written, in the user's tokens:
+    an ambiguous abbreviation, an unknown option (a warning: a plugin may add it), a flag
+    without its value or with one it does not take, a value that is itself an option, a
+    token no option takes; and the environment variables vLLM reserves for itself."""
+    if md.engine != "vllm":
         return []
-    reserved = ctx.policy.reserved_networking
-    aliases = ctx.policy.aliases
+    reading = read_command_line(line, ctx.policy.flags)
+    found: list[Diagnostic] = []
+    for problem in reading.problems:
+        token = problem.token
+        if not isinstance(token.origin, tuple):
+            continue
+        what = _what(token)
+        if problem.kind == "unknown":
+            found.append(_warn(ctx, "UNKNOWN_FLAG", f"{what}: {problem.message}", token.origin))
+            continue
+        code = "FLAG_AMBIGUOUS" if problem.kind == "ambiguous" else "FLAG_VALUE"
+        message = f"{what}: {problem.message}"
+        if problem.kind == "stray" and token.part == "value":
+            key = str(token.origin[3]).lstrip("-")
+            message = (
+                f'{what}: --{key} takes no value, so vLLM would exit with "unrecognized '
+                f'arguments: {token.text}"'
+            )
+        elif problem.kind == "foreign-value" and problem.taken_by is not None:
+            taker = problem.taken_by
+            by = "runwayc's own" if taker.origin is None else _what(taker) + "'s"
+            message = f'{what}: vLLM would read "{token.text}" as the value of {by} {taker.text}'
+        found.append(ctx.at(code, message, token.origin))
+    for occurrence in reading.occurrences:
+        flag = occurrence.flag
+        if flag.part == "value" and isinstance(flag.origin, tuple):
+            message = MSG_VALUE_IS_OPTION.format(
+                what=_what(flag), value=flag.text, option=f"--{occurrence.option.name}"
+            )
+            found.append(ctx.at("FLAG_VALUE", message, flag.origin))
+    reserved_env = ctx.policy.reserved_env
+    for index, var in enumerate(md.spec.env or []):
+        if var.name in reserved_env:
+            path = ("spec", "env", index, "name")
+            found.append(ctx.at("RESERVED_ENV", MSG_RESERVED_ENV.format(name=var.name), path))
+    return found
+
+
+def _warn(ctx: CheckContext, code: str, message: str, path: PathKey) -> Diagnostic:
+    return warning(code, message, ctx.doc.location(path), format_path(path))
+
+
+def check_reserved_networking(
+    md: ModelDeployment, ctx: CheckContext, line: Sequence[Token] | None = None
+) -> list[Diagnostic]:
+    """Direct vLLM owns where the server listens: every user token that could make vLLM set a
+    reserved option, in any spelling it accepts, is refused (FlagRules.reserves)."""
+    rules = ctx.policy.flags
     found = []
-    for key in engine.args or {}:
-        if flag_identity(key, aliases) in reserved:
-            path = (*SPEC, "engine", "args", key)
-            what = f'engine arg "{key}"'
-            found.append(ctx.at("RESERVED_ARG", MSG_RESERVED.format(what=what), path))
-    for index, identity in extra_arg_flags(engine.extra_args or [], aliases):
-        if identity in reserved:
-            token = (engine.extra_args or [])[index]
-            path = (*SPEC, "engine", "extraArgs", index)
-            what = f'engine extraArg "{token}"'
-            found.append(ctx.at("RESERVED_ARG", MSG_RESERVED.format(what=what), path))
+    seen: set[Any] = set()
+    for token in user_tokens(md) if line is None else line:
+        path = token.origin
+        if not isinstance(path, tuple) or path in seen or not rules.reserves(token.text):
+            continue
+        seen.add(path)
+        what = _what(token)
+        found.append(ctx.at("RESERVED_ARG", MSG_RESERVED.format(what=what), path))
     return found
 
 
@@ -657,6 +874,7 @@ COMMON_CHECKS = (
     check_disaggregated,
     admission_warnings,
     check_overrides,
+    check_pod_annotations,
     check_arg_keys,
     check_duplicate_flags,
     check_image_conflict,

@@ -26,7 +26,7 @@ from compiler.core.errors import LoadError, RecipeError
 from compiler.core.load import SourceDocument, format_path, load_json
 from compiler.core.lockfile import LockFile
 from compiler.core.model import ModelDeployment
-from compiler.core.policy import PolicySet, extra_arg_flags, flag_identity
+from compiler.core.policy import PolicySet
 from compiler.core.recipes import (
     ANNOTATION_PREFIX,
     FEATURES_ANNOTATION,
@@ -40,6 +40,7 @@ from compiler.core.recipes import (
     resolve,
     walk_renderings,
 )
+from compiler.core.vllm_args import FlagRules
 
 ID_ANNOTATION = ANNOTATION_PREFIX + "id"
 _ANNOTATION_PATH = ("metadata", "annotations")
@@ -88,8 +89,7 @@ def materialise(
             selection,
             source=pin.source or "",
             revision=pin.sha256,
-            reserved=policy.reserved_networking,
-            aliases=policy.aliases,
+            flags=policy.flags,
         )
     except LoadError as exc:
         # A stored document past the nesting bound is refused at its own line and column.
@@ -97,7 +97,7 @@ def materialise(
     except RecipeError as exc:
         return fail("RECIPE_UNRESOLVED", f'recipe "{recipe_id}": {exc.message}')
     data = md.model_dump(mode="json", by_alias=True, exclude_none=True)
-    conflict = _merge(data["spec"], resolution, policy.aliases)
+    conflict = _merge(data["spec"], resolution, policy.flags)
     if conflict is not None:
         return fail("RECIPE_CONFLICT", f'recipe "{recipe_id}": {conflict}')
     data["metadata"]["annotations"] = {**resolution.annotations, **annotations}
@@ -147,7 +147,7 @@ def _json(files: Mapping[str, bytes], path: str, recipe_id: str) -> Any:
         raise RecipeError(f"{path} is not JSON: {exc}") from None
 
 
-def _merge(spec: dict[str, Any], res: Resolution, aliases: Mapping[str, str]) -> str | None:
+def _merge(spec: dict[str, Any], res: Resolution, flags: FlagRules) -> str | None:
     """Fill `spec` (the JSON form) from `res` where the spec is silent; the conflict, if any."""
     model = spec.setdefault("model", {})
     if model.get("id") and model["id"] != res.model_id:
@@ -162,13 +162,12 @@ def _merge(spec: dict[str, Any], res: Resolution, aliases: Mapping[str, str]) ->
 
     user_args: dict[str, str] = dict(engine.get("args") or {})
     user_extra: list[str] = list(engine.get("extraArgs") or [])
-    taken = {flag_identity(key, aliases) for key in user_args}
-    taken |= {identity for _, identity in extra_arg_flags(user_extra, aliases)}
-    args = {k: v for k, v in res.args.items() if flag_identity(k, aliases) not in taken}
+    taken = {flags.identity(key) for key in user_args}
+    taken |= {flags.identity(run.name) for run in flag_runs(user_extra) if run.name}
+    args = {k: v for k, v in res.args.items() if flags.identity(k) not in taken}
     args.update(user_args)
     extra = list(user_extra)
-    skipped = {i for _, i in extra_arg_flags(res.extra_args, aliases) if i in taken}
-    extra += _without_flags(res.extra_args, skipped, aliases)
+    extra += _without_flags(res.extra_args, taken, flags)
     if args:
         engine["args"] = dict(sorted(args.items()))
     if extra:
@@ -191,13 +190,11 @@ def _merge(spec: dict[str, Any], res: Resolution, aliases: Mapping[str, str]) ->
     return None
 
 
-def _without_flags(
-    tokens: list[str], identities: set[str], aliases: Mapping[str, str]
-) -> list[str]:
+def _without_flags(tokens: list[str], identities: set[str], flags: FlagRules) -> list[str]:
     """`tokens` minus the flags (and their values) whose identity is in `identities`."""
     return [
         token
         for run in flag_runs(tokens)
-        if run.name is None or flag_identity(run.name, aliases) not in identities
+        if run.name is None or flags.identity(run.name) not in identities
         for token in run.tokens
     ]

@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from compiler.core.diagnostics import shown
 from compiler.core.errors import RecipeUpstreamError, RecipeValidationError
 from compiler.core.hosts import is_loopback
-from compiler.core.policy import ARG_KEY, flag_identity, is_flag_token
+from compiler.core.policy import ARG_KEY, is_flag_token
+from compiler.core.vllm_args import FlagRules
 
 DEFAULT_BASE_URL = "https://recipes.vllm.ai"
 RECIPES_DIR = "recipes"  # the pinned store in a source repository, mirroring the API's paths
@@ -315,8 +316,7 @@ def resolve(
     *,
     source: str,
     revision: str,
-    reserved: frozenset[str],
-    aliases: Mapping[str, str],
+    flags: FlagRules,
 ) -> Resolution:
     """The spec fields of `recipe` (already the rendering `selection` needs)."""
     command = recipe.recommended_command
@@ -343,10 +343,10 @@ def resolve(
         name, mode_args = _feature_args(recipe, requested)
         tokens += mode_args
         chosen_features.append(name)
-    args, extra_args = _split_tokens(tokens, reserved, aliases, warnings)
+    args, extra_args = _split_tokens(tokens, flags, warnings)
 
     env = {**recipe.model.base_env, **command.env}
-    gpu_count = _gpu_count(tokens, aliases, command, warnings)
+    gpu_count = _gpu_count(tokens, flags, command, warnings)
     image = (variant.docker_image if variant else None) or command.docker_image
     image = image or recipe.model.docker_image
     values = {
@@ -454,7 +454,7 @@ def flag_runs(tokens: Sequence[str]) -> list[FlagRun]:
 
 
 def _split_tokens(
-    tokens: Sequence[str], reserved: frozenset[str], aliases: Mapping[str, str], warnings: list[str]
+    tokens: Sequence[str], flags: FlagRules, warnings: list[str]
 ) -> tuple[dict[str, str], list[str]]:
     args: dict[str, str] = {}
     taken: dict[str, str] = {}  # flag identity -> value, over args and extraArgs
@@ -463,8 +463,8 @@ def _split_tokens(
         if run.name is None:
             extra.extend(run.tokens)
             continue
-        identity = flag_identity(run.name, aliases)
-        if identity in reserved:
+        identity = flags.identity(run.name)
+        if any(flags.reserves(token) for token in run.tokens):
             warnings.append(
                 f"recipe flag {run.name} dropped: the renderer owns networking (host 0.0.0.0, "
                 "port 8000)"
@@ -482,11 +482,11 @@ def _split_tokens(
 
 
 def _gpu_count(
-    tokens: Sequence[str], aliases: Mapping[str, str], command: Command, warnings: list[str]
+    tokens: Sequence[str], flags: FlagRules, command: Command, warnings: list[str]
 ) -> int:
     sizes: dict[str, int] = {}
     for run in flag_runs(tokens):
-        identity = flag_identity(run.name, aliases) if run.name else None
+        identity = flags.identity(run.name) if run.name else None
         if identity in ("tensor-parallel-size", "pipeline-parallel-size") and run.value.isdigit():
             sizes.setdefault(identity, int(run.value))
     if sizes:

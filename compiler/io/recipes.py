@@ -78,8 +78,7 @@ def _resolve(
         selection,
         source=client.base_url,
         revision=recipes.content_sha256(fetched[0].content),
-        reserved=settings.policy.reserved_networking,
-        aliases=settings.policy.aliases,
+        flags=settings.policy.flags,
     )
     for warning in resolution.warnings:
         warn(warning)

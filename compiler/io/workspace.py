@@ -32,6 +32,7 @@ from compiler.core.policy import PolicySet
 from compiler.core.project import default_environment_of, environments_of
 from compiler.core.recipes import MAX_BODY_BYTES, RECIPES_DIR
 from compiler.core.schema import json_schemas
+from compiler.core.vllm_args import OPTIONS_FILE
 from compiler.io.parallel import process_map
 
 if TYPE_CHECKING:  # the store imports this module
@@ -134,12 +135,10 @@ def builtin_overlay(env: str) -> SourceFile | None:
 
 
 def builtin_policies() -> tuple[SourceFile, ...]:
+    """runwayc's policy files, and the vLLM option table they are about."""
     builtin = data_dir(POLICIES_DIR)
-    return tuple(
-        _read(p, f"{BUILTIN_PREFIX}{POLICIES_DIR}/{p.name}")
-        for p in _yaml_files(builtin)
-        if p.name != CATALOG
-    )
+    files = [p for p in _yaml_files(builtin) if p.name != CATALOG] + [builtin / OPTIONS_FILE]
+    return tuple(_read(p, f"{BUILTIN_PREFIX}{POLICIES_DIR}/{p.name}") for p in files)
 
 
 def merged_policy(user: tuple[SourceFile, ...]) -> PolicySet:

@@ -104,12 +104,16 @@ CRD_CASES = [
         id="duplicate-underscore",
     ),
     pytest.param(
-        md(engine=engine(args={"tp": "2"}, extraArgs=["--tensor-parallel-size", "2"])),
+        md(
+            engine=engine(
+                args={"tensor_parallel_size": "2"}, extraArgs=["--tensor-parallel-size", "2"]
+            )
+        ),
         [
             'launch flag "tensor-parallel-size" is set in both spec.engine.args and '
             "spec.engine.extraArgs"
         ],
-        id="duplicate-alias",
+        id="duplicate-underscore",
     ),
     pytest.param(
         md(engine=engine(args={"dtype": "auto"}, extraArgs=["--seed", "1"])), [], id="distinct"
@@ -165,6 +169,7 @@ def pod(**fields: Any) -> dict[str, Any]:
     return {"spec": {"template": {"spec": fields}}}
 
 
+APPARMOR = "container.apparmor.security.beta.kubernetes.io/vllm"
 ADMISSION_CASES = [
     pytest.param(
         overrides({"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}}), [], id="ok"
@@ -220,6 +225,11 @@ ADMISSION_CASES = [
         overrides(pod(containers=[{"name": "vllm", "image": "evil:latest"}])),
         [GUARANTEE.format("image")],
         id="image",
+    ),
+    pytest.param(
+        overrides({"spec": {"template": {"metadata": {"annotations": {APPARMOR: "unconfined"}}}}}),
+        [f'overriding "{APPARMOR}" is not allowed for security reasons'],
+        id="apparmor-annotation",
     ),
     pytest.param(overrides({"spec": "not a mapping"}), [], id="wrong-shape-is-not-a-crash"),
     pytest.param(

@@ -15,7 +15,6 @@ from compiler.core.errors import RecipeError, RecipeValidationError
 from compiler.core.load import SourceDocument
 from compiler.core.lockfile import LockFile, RecipePin
 from compiler.core.model import ModelDeployment
-from compiler.core.policy import PolicySet
 from compiler.core.recipe_materialise import materialise
 from compiler.core.recipes import (
     Recipe,
@@ -25,13 +24,12 @@ from compiler.core.recipes import (
     parse_recipe,
     resolve,
 )
+from compiler.io.workspace import load_policy
 from tests.conftest import FIXTURES
 
 BASE = "https://recipes.example.com/api"
 QWEN_JSON = (FIXTURES / "recipes-api" / "Qwen" / "Qwen2.5-0.5B-Instruct.json").read_bytes()
-POLICY = PolicySet(
-    reserved_networking=frozenset({"host", "port"}), aliases={"tp": "tensor-parallel-size"}
-)
+POLICY = load_policy(None)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -101,8 +99,7 @@ def test_any_command_resolves_or_is_refused(argv, env, features):
             Selection(features=tuple(features)),
             source=BASE,
             revision="r",
-            reserved=POLICY.reserved_networking,
-            aliases=POLICY.aliases,
+            flags=POLICY.flags,
         )
     except RecipeError:
         return

@@ -9,11 +9,11 @@ import pytest
 
 from compiler.core.errors import RecipeValidationError
 from compiler.core.recipes import Recipe, Selection, next_rendering, resolve
+from compiler.io.workspace import load_policy
 from tests.conftest import FIXTURES
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-RESERVED = frozenset({"host", "port"})
-ALIASES = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size"}
+FLAGS = load_policy(None).flags
 
 
 def fixture(path: str) -> dict[str, Any]:
@@ -32,8 +32,7 @@ def run(r: Recipe, selection: Selection | None = None):
         selection or Selection(),
         source="https://recipes.vllm.ai",
         revision="abc",
-        reserved=RESERVED,
-        aliases=ALIASES,
+        flags=FLAGS,
     )
 
 

@@ -164,6 +164,29 @@ def admission_policy(policy: PolicySet) -> list[KubeObject]:
         variable, validation = _denied(name, keys, template, top_level_only)
         variables.append({"name": variable[0], "expression": variable[1]})
         validations.append(validation)
+    if policy.security_annotations:
+        prefixes = cel_list(policy.security_annotations)
+        template_annotations = (
+            "has(object.spec.podTemplate) && has(object.spec.podTemplate.metadata) && "
+            "has(object.spec.podTemplate.metadata.annotations) ? "
+            "object.spec.podTemplate.metadata.annotations : {}"
+        )
+        denied = f"filter(k, {prefixes}.exists(p, k.startsWith(p)))"
+        hits = (
+            f"({_child('variables.podMetadata', 'annotations')}).{denied}"
+            ".map(k, 'spec.provider.overrides: overriding \"' + k + '\"') + "
+            f"({template_annotations}).{denied}"
+            ".map(k, 'spec.podTemplate.metadata.annotations: setting \"' + k + '\"')"
+        )
+        variables.append({"name": "annotationHits", "expression": hits})
+        validations.append(
+            {
+                "expression": "size(variables.annotationHits) == 0",
+                "messageExpression": "variables.annotationHits[0] + "
+                "' is not allowed for security reasons'",
+                "reason": "Forbidden",
+            }
+        )
     limit = policy.name_max_length
     size = f"size(object.metadata.name) <= {limit} && " if limit is not None else ""
     at_most = f" of at most {limit} characters" if limit is not None else ""

@@ -10,8 +10,14 @@ admission.
 Expressions use Kubernetes' CEL libraries beyond the standard ones: the regex library's
 `find` and the strings library's `replace` (flag identity), and the quantity library
 (ceilings); all are available wherever ValidatingAdmissionPolicy v1 is (Kubernetes 1.30+).
-Flag identity in CEL is the compiler's `flag_identity`: leading dashes and any `=value` are
-dropped by taking the first `[A-Za-z0-9][A-Za-z0-9_-]*` run, `_` reads as `-`, then aliases.
+Reserved networking in CEL is the compiler's `FlagRules.reserves`, judged per token: the set of
+option keys that reserve (every abbreviation of a reserved option string that argparse would
+resolve to it or count among an ambiguity's candidates, minus exact spellings of other
+options) is finite, so it is written out as one anchored regular expression, with `[-_]` where
+vLLM reads `_` as `-`, an optional `--model=` in front (vLLM moves that value to the front),
+and `[=.]` or the end after the key (an `=value` or a dotted JSON key). A property test draws
+tokens and checks that the two verdicts agree. The duplicate rule compares names with dashes,
+`=value` and `_` normalised away: CEL cannot resolve abbreviations against the option table.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from compiler.core.errors import ConfigError
 from compiler.core.policy import (
     MSG_ARG_KEY,
     MSG_DUPLICATE_FLAG,
@@ -27,6 +34,7 @@ from compiler.core.policy import (
     MSG_RESERVED,
     PolicySet,
 )
+from compiler.core.vllm_args import OMNI_TOKEN, FlagRules
 
 FLAG_NAME = "[A-Za-z0-9][A-Za-z0-9_-]*"
 # A token that names a flag: dashes, then a letter or `_` (`-1` and `-.5` are values).
@@ -50,14 +58,62 @@ def cel_map(items: Mapping[str, str]) -> str:
     )
 
 
-def flag_identity(token: str, aliases: Mapping[str, str]) -> str:
-    """CEL for the identity of the flag in the string expression `token`."""
-    base = f"{token}.find({cel_string(FLAG_NAME)}).replace('_', '-')"
-    if not aliases:
-        return base
-    table = cel_map(aliases)
-    # [x].map(...)[0] names the identity once instead of three times (CRD rules have no let).
-    return f"[{base}].map(n, n in {table} ? {table}[n] : n)[0]"
+def flag_identity(token: str) -> str:
+    """CEL for the name of the flag in the string expression `token` (dashes, `=value` and
+    `_` normalised away)."""
+    return f"{token}.find({cel_string(FLAG_NAME)}).replace('_', '-')"
+
+
+def reserved_expression(rules: FlagRules, token: str) -> str:
+    """CEL that is true of the string expression `token` exactly when `rules.reserves` is.
+
+    Written with startsWith and list membership over the handful of reserved option strings
+    rather than one regular expression over every abbreviation: CEL's cost estimate charges a
+    regex match by the product of the string's and the pattern's sizes, and a token may be
+    4 KiB long. `[x].exists(k, ...)` binds a value once (CRD rules have no `let`).
+    """
+    strings = rules.reserved_strings()
+    for string in strings:
+        if len(string) == 2 and string[0] == "-" and string[1] != "-":
+            # argparse gives `-x` the rest of the token as its value (`-xVALUE`), which a
+            # per-token prefix test cannot express.
+            raise ConfigError(
+                f"a reserved option with the one-letter spelling {string} cannot be written as "
+                "an admission rule"
+            )
+    # Exact spellings of other options that are also prefixes of a reserved one: argparse
+    # takes the exact option, so they reserve nothing (`--config-format` is not `--config`).
+    exact_others = sorted(
+        s
+        for s, option in rules.table.by_string.items()
+        if option.name not in rules.reserved and any(r.startswith(s) for r in strings)
+    )
+    aliases = {
+        spelling: (option := rules.table.option(target)) is not None
+        and option.name in rules.reserved
+        for spelling, target in rules.aliases.items()
+    }
+    alias_map = (
+        "{"
+        + ", ".join(
+            f"{cel_string(k)}: {'true' if v else 'false'}" for k, v in sorted(aliases.items())
+        )
+        + "}"
+    )
+    names = cel_list(rules.reserved)
+    # Bound names are ones no enclosing rule uses (rules bind k and t).
+    by_table = (
+        "[fk.startsWith('--') ? fk.replace('_', '-') : fk].exists(fn, "
+        f"!(fn in {cel_list(exact_others)}) && {cel_list(strings)}.exists(fr, fr.startsWith(fn)))"
+    )
+    by_name = f"(fa in {names} || {by_table})"
+    body = (
+        "size(fk) >= 2 && fk != '--' && [fk.find('[^-].*').replace('_', '-')].exists(fa, "
+        + (f"fa in {alias_map} ? {alias_map}[fa] : {by_name}" if aliases else by_name)
+        + ")"
+    )
+    keys = f"[{token}.find('^-[^=.]*'), {token}.find('^--model=-[^=.]*').replace('--model=', '')]"
+    return f"({token} == {cel_string(OMNI_TOKEN)} || {keys}.exists(fk, {body}))"
 
 
 def _message(template: str, **parts: str) -> str:
@@ -87,9 +143,8 @@ def _rule(
 def engine_rules(policy: PolicySet) -> list[dict[str, Any]]:
     """Rules on `spec.engine`: arg keys, and a flag set in both args and extraArgs."""
     n = flag_identity
-    aliases = policy.aliases
     bad_key = f"!k.matches({cel_string(ARG_KEY)})"
-    same = f"{n('t', aliases)} == {n('k', aliases)}"
+    same = f"{n('t')} == {n('k')}"
     dup = f"self.extraArgs.exists(t, t.matches({cel_string(FLAG_TOKEN)}) && {same})"
     return [
         _rule(
@@ -100,24 +155,25 @@ def engine_rules(policy: PolicySet) -> list[dict[str, Any]]:
         _rule(
             f"!has(self.args) || !has(self.extraArgs) || self.args.all(k, !{dup})",
             MSG_DUPLICATE_FLAG.format(key="<flag>"),
-            _message(
-                MSG_DUPLICATE_FLAG, key=f"self.args.filter(k, {dup}).map(k, {n('k', aliases)})[0]"
-            ),
+            _message(MSG_DUPLICATE_FLAG, key=f"self.args.filter(k, {dup}).map(k, {n('k')})[0]"),
         ),
     ]
 
 
 def spec_rules(policy: PolicySet) -> list[dict[str, Any]]:
     """Rules on `spec`: image conflict, provider immutability, Direct vLLM networking."""
-    n = flag_identity
-    aliases = policy.aliases
-    reserved = cel_list(policy.reserved_networking)
+    flags = policy.flags
     direct = (
         f"has(self.provider) && has(self.provider.name) && self.provider.name == "
         f"{cel_string(DIRECT_VLLM)} && has(self.engine)"
     )
-    reserved_key = f"{n('k', aliases)} in {reserved}"
-    reserved_token = f"t.matches({cel_string(FLAG_TOKEN)}) && {n('t', aliases)} in {reserved}"
+    # An args entry renders as `--<key without its dashes>` and, unless empty, its value.
+    rendered_key = "('--' + k.find('[^-].*'))"
+    reserved_key = (
+        f"{reserved_expression(flags, rendered_key)} || "
+        f"{reserved_expression(flags, 'self.engine.args[k]')}"
+    )
+    reserved_token = reserved_expression(flags, "t")
     both_images = (
         "has(self.image) && has(self.engine) && has(self.engine.image) && self.image != '' && "
         "self.engine.image != ''"

@@ -9,7 +9,7 @@ from typing import Any
 from compiler.core.diagnostics import Diagnostic, warning
 from compiler.core.load import PathKey, format_path
 from compiler.core.model import ModelDeployment, ProviderEntry, effective_gpu_count
-from compiler.core.policy import OVERRIDES, CheckContext
+from compiler.core.policy import OVERRIDES, CheckContext, user_tokens
 from compiler.core.providers.merge import merge_overrides
 from compiler.core.stamp import (
     DEPLOYMENT_LABEL,
@@ -43,21 +43,9 @@ def pod_annotations(md: ModelDeployment) -> dict[str, str]:
 
 
 def engine_arg_tokens(md: ModelDeployment, skip: frozenset[str] = frozenset()) -> list[str]:
-    """`engine.args` sorted by key as `--key value` (or `--key` for an empty value).
-
-    Keys are written without their leading dashes (policy allows `--max-model-len` as a key),
-    so a key never renders as `----flag`.
-    """
-    args = md.spec.engine.args if md.spec.engine else None
-    tokens: list[str] = []
-    for key in sorted(args or {}):
-        if key in skip:
-            continue
-        tokens.append(f"--{key.lstrip('-')}")
-        value = (args or {})[key]
-        if value != "":
-            tokens.append(value)
-    return tokens
+    """`engine.args` as rendered (policy.user_tokens), without the keys in `skip`."""
+    args = [t for t in user_tokens(md) if t.part]
+    return [t.text for t in args if t.origin[3] not in skip]  # type: ignore[index]
 
 
 def hf_token_env(md: ModelDeployment) -> list[dict[str, Any]]:
@@ -129,7 +117,70 @@ def apply_overrides(
         return obj, []
     merged, refused = merge_overrides(obj, overrides, skeleton)
     problems = [ctx.at("OVERRIDE_SHAPE", reason, (*OVERRIDES, *path)) for path, reason in refused]
-    return merged, problems
+    for path, reason in _lost_guarantees(obj, merged, skeleton):
+        problems.append(ctx.at("OVERRIDE_GUARANTEE", reason, (*OVERRIDES, *path)))
+    return (obj if problems else merged), problems
+
+
+# What an override may not change in a container runwayc rendered: its pinned image, how it is
+# started (the flag checks judged these args), where it listens and how it is probed, and its
+# GPU and memory limits. A merge patch replaces a list whole, so `containers:` or
+# `initContainers:` in an override replaces every container, dropping all of these.
+GUARDED_FIELDS = (
+    "image",
+    "command",
+    "args",
+    "ports",
+    "readinessProbe",
+    "livenessProbe",
+    "startupProbe",
+    "resources",
+)
+
+
+def _at(node: Any, path: PathKey) -> Any:
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _lost_guarantees(
+    before: Mapping[str, Any], after: Mapping[str, Any], skeleton: tuple[PathKey, ...]
+) -> list[tuple[PathKey, str]]:
+    lost: list[tuple[PathKey, str]] = []
+    for path in skeleton:
+        if path[-1] != "containers":
+            continue
+        pod_before, pod_after = _at(before, path[:-1]), _at(after, path[:-1])
+        if not isinstance(pod_before, Mapping) or not isinstance(pod_after, Mapping):
+            continue
+        for field in ("containers", "initContainers"):
+            here = (*path[:-1], field)
+            old = {c.get("name"): c for c in pod_before.get(field) or [] if isinstance(c, Mapping)}
+            new = [c for c in pod_after.get(field) or [] if isinstance(c, Mapping)]
+            for container in new:
+                name = container.get("name")
+                if name not in old:
+                    lost.append((here, MSG_ADDED_CONTAINER.format(field=field, name=name)))
+                    continue
+                changed = [k for k in GUARDED_FIELDS if container.get(k) != old[name].get(k)]
+                if changed:
+                    what = ", ".join(changed)
+                    lost.append((here, MSG_CHANGED_CONTAINER.format(name=name, what=what)))
+            for name in sorted(set(old) - {c.get("name") for c in new}, key=str):
+                lost.append((here, MSG_REMOVED_CONTAINER.format(field=field, name=name)))
+    return lost
+
+
+MSG_ADDED_CONTAINER = (
+    'overriding "{field}" is not allowed: container "{name}" is not one runwayc rendered '
+    "(its image would not be pinned)"
+)
+MSG_CHANGED_CONTAINER = (
+    'overriding the "{name}" container is not allowed: it would change its {what} '
+    "(the pinned image, the checked launch flags, ports, probes and limits are runwayc's)"
+)
+MSG_REMOVED_CONTAINER = 'overriding "{field}" is not allowed: it would remove container "{name}"'
 
 
 # --- fields a provider never reads -------------------------------------------------------------

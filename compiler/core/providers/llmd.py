@@ -19,7 +19,7 @@ from typing import Any
 from compiler.core.diagnostics import Diagnostic
 from compiler.core.kube import VLLM_HTTP_PORT, KubeObject
 from compiler.core.model import DEFAULT_GPU_RESOURCE, ModelDeployment
-from compiler.core.policy import OVERRIDES, CheckContext
+from compiler.core.policy import OVERRIDES, CheckContext, check_launch_flags, launch_line
 from compiler.core.providers.base import RenderContext, RenderResult
 from compiler.core.providers.common import (
     airunway_labels,
@@ -30,9 +30,10 @@ from compiler.core.providers.common import (
     pod_annotations,
     pod_labels,
     scheduling,
+    serving_roles,
 )
 from compiler.core.providers.merge import SKELETON, pin_selector
-from compiler.core.providers.vllm import container_env, container_resources, with_user_flags
+from compiler.core.providers.vllm import container_env, container_resources
 from compiler.core.stamp import DEPLOYMENT_LABEL
 
 ROLES = ("decode", "prefill")  # the decode Deployment comes first: it is the status source
@@ -63,6 +64,10 @@ def check_llmd(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         found.append(
             ctx.at("PROVIDER_NEEDS_GPU", MSG_NEEDS_GPU, ("spec", "resources", "gpu", "count"))
         )
+    rules = ctx.policy.flags
+    for serving in serving_roles(md):
+        line = launch_line(md, (), derived_flags(md, serving), rules)
+        found.extend(check_launch_flags(md, ctx, line))
     found.extend(check_override_root(md, ctx, ("spec",)))
     pod_spec = overrides_of(md).get("spec")
     template = pod_spec.get("template") if isinstance(pod_spec, Mapping) else None
@@ -120,7 +125,7 @@ def deployment(ctx: RenderContext, role: str | None) -> KubeObject:
     container: dict[str, Any] = {
         "name": "vllm",
         "image": ctx.image,
-        "args": with_user_flags(md, derived_flags(md, role), ctx.policy.aliases),
+        "args": [t.text for t in launch_line(md, (), derived_flags(md, role), ctx.policy.flags)],
         "ports": [{"name": "http", "containerPort": VLLM_HTTP_PORT, "protocol": "TCP"}],
     }
     resources = container_resources(

@@ -8,7 +8,6 @@ after policy has cleared it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
@@ -16,9 +15,9 @@ from compiler.core.kube import VLLM_HTTP_PORT, KubeObject
 from compiler.core.model import ModelDeployment, effective_gpu_count, gpu_resource_name
 from compiler.core.policy import (
     CheckContext,
+    check_launch_flags,
     check_reserved_networking,
-    extra_arg_flags,
-    flag_identity,
+    launch_line,
 )
 from compiler.core.providers.base import RenderContext, RenderResult
 from compiler.core.providers.common import (
@@ -26,7 +25,6 @@ from compiler.core.providers.common import (
     airunway_labels,
     apply_overrides,
     check_override_root,
-    engine_arg_tokens,
     hf_token_env,
     overrides_of,
     pod_annotations,
@@ -36,6 +34,7 @@ from compiler.core.providers.common import (
 from compiler.core.providers.merge import SKELETON, pin_selector
 from compiler.core.providers.storage import check_storage, managed_claims, pod_volumes
 from compiler.core.stamp import APP_MANAGED_BY_LABEL, DEPLOYMENT_LABEL, MANAGED_BY_VALUE
+from compiler.core.vllm_args import FlagRules, Token
 
 CONTAINER_NAME = "vllm"
 HEALTH_PATH = "/health"
@@ -63,7 +62,9 @@ def check_vllm(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         )
     if md.serving_mode == "disaggregated":
         found.append(ctx.at("PROVIDER_SERVING_MODE", MSG_NO_DISAGG, ("spec", "serving", "mode")))
-    found.extend(check_reserved_networking(md, ctx))
+    line = command_line(md, ctx.policy.flags)
+    found.extend(check_reserved_networking(md, ctx, line))
+    found.extend(check_launch_flags(md, ctx, line))
     found.extend(check_override_root(md, ctx, ("spec",)))
     found.extend(check_storage(md, ctx))
     return found
@@ -108,39 +109,18 @@ def derived_flags(md: ModelDeployment) -> list[tuple[str, str | None]]:
     return flags
 
 
-def container_args(md: ModelDeployment, aliases: Mapping[str, str]) -> list[str]:
-    """`--host 0.0.0.0 --port 8000 --model <id>`, derived flags, sorted args, extraArgs."""
-    args = ["--host", "0.0.0.0", "--port", str(VLLM_HTTP_PORT)]  # noqa: S104 - serve on the pod IP
-    return args + with_user_flags(md, derived_flags(md), aliases)
+# runwayc's own first tokens: where the server listens, so container, Service and probes agree.
+LISTEN = ("--host", "0.0.0.0", "--port", str(VLLM_HTTP_PORT))  # noqa: S104 - the pod IP
 
 
-def user_flag_identities(md: ModelDeployment, aliases: Mapping[str, str]) -> set[str]:
-    """Every flag the user set in `engine.args` or `engine.extraArgs`, normalised."""
-    engine = md.spec.engine
-    user_args = dict(engine.args or {}) if engine else {}
-    extra = list(engine.extra_args or []) if engine else []
-    user_flags = {flag_identity(key, aliases) for key in user_args}
-    user_flags |= {identity for _, identity in extra_arg_flags(extra, aliases)}
-    # Either spelling of prefix caching is the user's choice about the same setting.
-    if user_flags & {"enable-prefix-caching", "no-enable-prefix-caching"}:
-        user_flags |= {"enable-prefix-caching", "no-enable-prefix-caching"}
-    return user_flags
+def command_line(md: ModelDeployment, rules: FlagRules) -> list[Token]:
+    """`--host 0.0.0.0 --port 8000`, the derived flags, sorted args, extraArgs: as rendered,
+    and as the flag checks read it."""
+    return launch_line(md, LISTEN, derived_flags(md), rules)
 
 
-def with_user_flags(
-    md: ModelDeployment, derived: list[tuple[str, str | None]], aliases: Mapping[str, str]
-) -> list[str]:
-    """Derived flags the user did not set themselves, then sorted args, then extraArgs."""
-    user_flags = user_flag_identities(md, aliases)
-    args: list[str] = []
-    for identity, value in derived:
-        if identity in user_flags:
-            continue  # the user's value wins: exactly one such flag is rendered
-        args.append(f"--{identity}")
-        if value is not None:
-            args.append(value)
-    extra = list(md.spec.engine.extra_args or []) if md.spec.engine else []
-    return args + engine_arg_tokens(md) + extra
+def container_args(md: ModelDeployment, rules: FlagRules) -> list[str]:
+    return [token.text for token in command_line(md, rules)]
 
 
 def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
@@ -204,7 +184,7 @@ def render_vllm_deployment(ctx: RenderContext) -> tuple[KubeObject, list[Diagnos
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": ctx.image,
-        "args": container_args(md, ctx.policy.aliases),
+        "args": container_args(md, ctx.policy.flags),
         "ports": [{"name": "http", "containerPort": VLLM_HTTP_PORT, "protocol": "TCP"}],
         "startupProbe": _probe(15, 10, 60),
         "livenessProbe": _probe(15, 10, 3),
