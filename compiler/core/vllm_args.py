@@ -101,6 +101,9 @@ class OptionTable:
     _rank: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     # A fleet's specs repeat the same few dozen tokens; each is resolved once.
     _resolved: dict[str, Resolution] = field(default_factory=dict, compare=False, repr=False)
+    _readings: dict[tuple[Token, ...], Reading] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, version: str, options: Iterable[Option]) -> OptionTable:
@@ -210,7 +213,7 @@ class FlagRules:
     aliases: Mapping[str, str] = field(default_factory=dict)
 
     def resolve(self, token: str) -> Resolution:
-        alias = self.aliases.get(alias_key(option_key(token)))
+        alias = self.aliases.get(alias_key(option_key(token))) if self.aliases else None
         if alias is not None:
             target = self.table.option(alias)
             if target is not None:
@@ -236,6 +239,8 @@ class FlagRules:
         dotted or alias spelling, or is `--model=<such a token>` (vLLM moves that value to the
         front, where argparse reads it as an option), or is `--omni`. Judged per token, with
         no context, so the same predicate can be written in CEL (compiler.core.cluster.rules)."""
+        if not token.startswith("-"):
+            return False
         if token == OMNI_TOKEN:
             return True
         if _MODEL_TOKEN.match(token) and token.startswith("--model="):
@@ -354,6 +359,20 @@ class Reading:
 
 def read_command_line(tokens: Sequence[Token], rules: FlagRules) -> Reading:
     """What `vllm serve <tokens>` sets, token by token, and what it would refuse."""
+    if rules.aliases:
+        return _read(tokens, rules)
+    # A fleet's specs repeat the same args: each distinct command line is read once.
+    key = tuple(tokens)
+    memo = rules.table._readings
+    found = memo.get(key)
+    if found is None:
+        found = _read(key, rules)
+        if len(memo) < _RESOLVED_CACHE:
+            memo[key] = found
+    return found
+
+
+def _read(tokens: Sequence[Token], rules: FlagRules) -> Reading:
     problems: list[Problem] = []
     rewritten, moved = _rewrite(tokens, problems)
     model_given = moved is not None
@@ -377,7 +396,8 @@ def read_command_line(tokens: Sequence[Token], rules: FlagRules) -> Reading:
                 _stray(token, problems)
             continue
         beside_model = False
-        if options_ended or rules.resolve(token.text).kind == "value":
+        resolution = rules.resolve(token.text)
+        if options_ended or resolution.kind == "value":
             # The first value no option takes is the positional model (`model_tag`); vLLM
             # has already put a `--model` there, if there was one.
             if not model_given:
@@ -385,7 +405,6 @@ def read_command_line(tokens: Sequence[Token], rules: FlagRules) -> Reading:
             else:
                 _stray(token, problems)
             continue
-        resolution = rules.resolve(token.text)
         if resolution.kind == "ambiguous":
             candidates = ", ".join(resolution.candidates)
             problems.append(
@@ -488,7 +507,7 @@ def _rewrite(
     moved: tuple[Token, Token] | None = None
     # The first --model (exact, or --model=X) is moved to the front as the positional.
     for position, token in enumerate(items):
-        if _MODEL_TOKEN.match(token.text):
+        if token.text.startswith("--model") and _MODEL_TOKEN.match(token.text):
             if token.text == "--model":
                 following = items[position + 1] if position + 1 < len(items) else None
                 if following is None or following.text.startswith("-"):
@@ -514,13 +533,18 @@ def _rewrite(
     rewritten: list[Token] = []
     for position, token in enumerate(items):
         text = token.text
-        if text.startswith("--help="):
+        if not text.startswith("-"):
+            rewritten.append(token)
+        elif text.startswith("--help="):
             rewritten.append(token.retext("--help"))
         elif text.startswith("--"):
             key, eq, value = text.partition("=")
-            head, dot, tail = key[2:].partition(".")
-            name = "--" + head.replace("_", "-") + dot + tail
-            rewritten.append(token.retext(name + eq + value))
+            if "_" in key:
+                head, dot, tail = key[2:].partition(".")
+                name = "--" + head.replace("_", "-") + dot + tail
+                rewritten.append(token.retext(name + eq + value))
+            else:
+                rewritten.append(token)
         elif text.startswith("-O") and text != "-O":
             level = text[3:] if text[2] == "=" else text[2:]
             rewritten.extend(
@@ -542,6 +566,8 @@ def _rewrite(
 
 def _merge_dotted(tokens: list[Token], problems: list[Problem]) -> list[Token]:
     """Dotted JSON args are taken out with their values and appended as `--key '{json}'`."""
+    if not any(t.text.startswith("-") and "." in t.text for t in tokens):
+        return tokens
     kept: list[Token] = []
     merged: dict[str, tuple[Token, dict[str, Any]]] = {}
     skip: set[int] = set()
