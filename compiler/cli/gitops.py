@@ -10,6 +10,7 @@ import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    EXIT_USAGE,
     repo_argument,
     report,
     runway_errors,
@@ -34,28 +35,38 @@ from compiler.cli._common import (
 def diff_command(
     repo: Path, base: str, head: str | None, env: str | None, diff_format: str, exit_code: bool
 ) -> None:
-    """Per-resource diff of the rendered trees of two revisions."""
+    """Per-resource diff of the rendered trees of two revisions.
+
+    Exit 2 when a side does not compile (its diagnostics are printed, and shown in the
+    Markdown comment); there is no diff to show for that environment then."""
     from compiler.core.gitops import diff as tree_diff
     from compiler.io.publish import diff_environments
 
-    problems, compared = diff_environments(repo, base, head, env)
-    report(problems, "text")
-    diffs = []
-    for one in compared:
-        for side, label in ((one.old, base), (one.new, head or "the working tree")):
-            if side.errors:
+    diffs: list[tree_diff.TreeDiff] = []
+    broken: list[tree_diff.BrokenSide] = []
+    with diff_environments(repo, base, head, env) as plan:
+        report(plan.problems, "text")
+        for one in plan.each():
+            for revision in one.unlisted:
                 click.echo(
-                    f"runwayc: {one.env}: {label} does not compile ({side.errors} error(s)); "
-                    "its tree counts as empty (run `runwayc check` there)",
+                    f"runwayc: {one.env}: runway.yaml at {revision.name} does not list it; "
+                    "its tree there counts as empty",
                     err=True,
                 )
-        diffs.append(one.diff)
+            for side in one.broken:
+                click.echo(f"runwayc: {side.summary()}:", err=True)
+                report(side.diagnostics, "text")
+            broken.extend(one.broken)
+            if one.diff is not None:
+                diffs.append(one.diff)
     if diff_format == "markdown":
-        click.echo(tree_diff.format_markdown(diffs), nl=False)
+        click.echo(tree_diff.format_markdown(diffs, broken=broken), nl=False)
     elif diff_format == "json":
-        click.echo(json.dumps(tree_diff.as_json(diffs), indent=2))
+        click.echo(json.dumps(tree_diff.as_json(diffs, broken), indent=2))
     else:
-        click.echo(tree_diff.format_text(diffs), nl=False)
+        click.echo(tree_diff.format_text(diffs, broken), nl=False)
+    if broken:
+        sys.exit(EXIT_USAGE)
     if exit_code and any(d.differs for d in diffs):
         sys.exit(EXIT_DIAGNOSTICS)
 

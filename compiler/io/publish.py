@@ -13,18 +13,19 @@ import hashlib
 import io
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.core.diagnostics import Diagnostic, has_errors
-from compiler.core.errors import PublishError
+from compiler.core.diagnostics import Diagnostic, Location, error, has_errors
+from compiler.core.errors import FlagError, PublishError
 from compiler.core.gitops import hydrate
-from compiler.core.gitops.diff import TreeDiff, diff_trees
-from compiler.core.pipeline import CompileOptions, CompileResult
+from compiler.core.gitops.diff import BrokenSide, TreeDiff, diff_trees
+from compiler.core.pipeline import CompileOptions, CompileResult, read_project
 from compiler.io.cache_store import CacheStore
 from compiler.io.git import Git, redact
-from compiler.io.workspace import Workspace, compile_env, environments
+from compiler.io.workspace import PROJECT_FILE, Workspace, compile_env
 
 MAX_PUSH_ATTEMPTS = 5
 DEFAULT_IDENTITY = ("runwayc", "runwayc@users.noreply.github.com")
@@ -39,59 +40,127 @@ def compile_at(
 ) -> CompileResult:
     """Compile `env` of the runwayc project at `repo` as of `ref` (None: the working tree),
     reusing what `repo`'s compile cache holds and storing nothing there."""
-    options = CompileOptions(env=env, locked=locked)
-    borrowed = CacheStore.for_repo(repo, env, writable=False)
     if ref is None:
-        return compile_env(Workspace(repo), env, options, store=borrowed)
+        return _compile(repo, env, locked=locked, cache_of=repo)
     git = Git(repo)
     target = scratch / hashlib.sha256(ref.encode()).hexdigest()[:16]
     git.export(ref, git.prefix(), target)
-    return compile_env(Workspace(target), env, options, store=borrowed)
+    return _compile(target, env, locked=locked, cache_of=repo)
+
+
+def _compile(root: Path, env: str, *, locked: bool, cache_of: Path | None = None) -> CompileResult:
+    """Compile `env` of the files at `root`, borrowing the compile cache of the checkout
+    `cache_of` (default: `root`'s own) without storing anything in it."""
+    options = CompileOptions(env=env, locked=locked)
+    borrowed = CacheStore.for_repo(cache_of or root, env, writable=False)
+    return compile_env(Workspace(root), env, options, store=borrowed)
 
 
 @dataclass(frozen=True, slots=True)
-class RefTree:
-    files: Mapping[str, bytes]
-    errors: int  # the revision's compile errors (its tree is empty when there are any)
+class Revision:
+    """One side of a diff: a revision exported to disk (or the working tree) and what its
+    runway.yaml lists."""
+
+    side: str  # "base" or "head"
+    name: str  # as the user named it
+    root: Path
+    environments: frozenset[str] | None  # None: no readable runway.yaml there
+    problems: tuple[Diagnostic, ...]  # runway.yaml's own diagnostics
+
+    def broken(self, env: str, diagnostics: Sequence[Diagnostic]) -> BrokenSide:
+        return BrokenSide(env, self.side, self.name, tuple(diagnostics))
 
 
-def rendered_at(repo: Path, ref: str | None, env: str, scratch: Path) -> RefTree:
-    result = compile_at(repo, ref, env, scratch)
-    if has_errors(result.diagnostics):
-        return RefTree({}, sum(1 for d in result.diagnostics if d.is_error))
-    return RefTree(result.files, 0)
-
-
-def diff_refs(
-    repo: Path, base: str, head: str | None, env: str
-) -> tuple[TreeDiff, RefTree, RefTree]:
-    with tempfile.TemporaryDirectory(prefix="runwayc-diff-") as scratch:
-        old = rendered_at(repo, base, env, Path(scratch))
-        new = rendered_at(repo, head, env, Path(scratch))
-    return diff_trees(env, old.files, new.files), old, new
+def _revision(git: Git, repo: Path, side: str, ref: str | None, scratch: Path) -> Revision:
+    if ref is None:
+        root, name = repo, "the working tree"
+    else:
+        root, name = scratch / side, ref
+        try:
+            commit = git.resolve(ref)
+        except PublishError as exc:  # a revision that does not exist is a bad flag value
+            raise FlagError(exc.message, param_hint=f"--{side}") from exc
+        git.export(commit, git.prefix(), root)
+    project_file = Workspace(root).project()
+    if project_file is None:
+        where = git.prefix().rstrip("/") or "the repository's top directory"
+        missing = error(
+            "NO_PROJECT", f"no runway.yaml in {where} at {name}", Location(PROJECT_FILE)
+        )
+        return Revision(side, name, root, None, (missing,))
+    project, problems = read_project(project_file)
+    listed = frozenset(project.environments) if project is not None else None
+    return Revision(side, name, root, listed, tuple(problems))
 
 
 @dataclass(frozen=True, slots=True)
 class EnvDiff:
     env: str
-    diff: TreeDiff
-    old: RefTree
-    new: RefTree
+    diff: TreeDiff | None  # None: a side does not compile
+    broken: tuple[BrokenSide, ...]
+    unlisted: tuple[Revision, ...]  # sides whose runway.yaml does not list env: empty there
 
 
+@dataclass(frozen=True, slots=True)
+class DiffPlan:
+    """The environments to diff between two revisions, each compiled on demand."""
+
+    repo: Path  # whose compile cache both sides borrow
+    base: Revision
+    head: Revision
+    names: tuple[str, ...]
+
+    @property
+    def problems(self) -> tuple[Diagnostic, ...]:
+        """runway.yaml's warnings at the head side (its errors break that side)."""
+        return tuple(d for d in self.head.problems if not d.is_error)
+
+    def each(self) -> Iterator[EnvDiff]:
+        """One environment at a time, so only one pair of trees is held in memory."""
+        for env in self.names:
+            yield self.diff_env(env)
+
+    def diff_env(self, env: str) -> EnvDiff:
+        trees: list[Mapping[str, bytes]] = []
+        broken: list[BrokenSide] = []
+        unlisted: list[Revision] = []
+        for revision in (self.base, self.head):
+            if revision.environments is None:
+                broken.append(revision.broken(env, revision.problems))
+            elif env not in revision.environments:
+                unlisted.append(revision)  # the environment is new, or deleted, here
+                trees.append({})
+            else:
+                result = _compile(revision.root, env, locked=False, cache_of=self.repo)
+                if has_errors(result.diagnostics):
+                    errors = [d for d in result.diagnostics if d.is_error]
+                    broken.append(revision.broken(env, errors))
+                trees.append(result.files)
+        if broken:
+            return EnvDiff(env, None, tuple(broken), tuple(unlisted))
+        return EnvDiff(env, diff_trees(env, trees[0], trees[1]), (), tuple(unlisted))
+
+
+@contextmanager
 def diff_environments(
     repo: Path, base: str, head: str | None, env: str | None
-) -> tuple[list[Diagnostic], Iterator[EnvDiff]]:
-    """runway.yaml's problems, then (lazily, one environment at a time) the diff of `env`'s
-    rendered trees at `base` and `head` (else of every environment runway.yaml lists)."""
-    names, problems = environments(Workspace(repo), env)
+) -> Iterator[DiffPlan]:
+    """Both revisions exported once (the head side is the working tree when `head` is None),
+    and `env` (else every environment either side's runway.yaml lists) to diff. An `env`
+    neither side lists is a usage error naming the ones they do."""
+    git = Git(repo)
+    with tempfile.TemporaryDirectory(prefix="runwayc-diff-") as scratch:
+        old = _revision(git, repo, "base", base, Path(scratch))
+        new = _revision(git, repo, "head", head, Path(scratch))
+        known = (old.environments or frozenset()) | (new.environments or frozenset())
+        if env is not None and env not in known:
+            raise FlagError(_unknown_environment(env, known), param_hint="--env")
+        yield DiffPlan(repo, old, new, (env,) if env is not None else tuple(sorted(known)))
 
-    def each() -> Iterator[EnvDiff]:
-        for name in names:
-            diff, old, new = diff_refs(repo, base, head, name)
-            yield EnvDiff(name, diff, old, new)
 
-    return problems, each()
+def _unknown_environment(env: str, known: Iterable[str]) -> str:
+    listed = ", ".join(sorted(known)) or "none"
+    return f'environment "{env}" is not listed in runway.yaml (known: {listed})'
 
 
 # --- publishing ------------------------------------------------------------------------------
