@@ -102,15 +102,14 @@ def publish_command(
         repo, env, remote=remote, branch=branch, path=path, pull_request=pull_request
     )
     target = published.target
-    where = target.branch + (f":{target.path}" if target.path else "")
     if published.commit is None:
-        click.echo(f"runwayc: {env}: nothing changed; {remote} {where} left as it is", err=True)
+        click.echo(f"runwayc: {env}: nothing changed; {target} left as it is", err=True)
         return
     if pull_request:
         click.echo(f"runwayc: publish {env} from {published.source[:12]}")
         click.echo()
         click.echo(tree_diff.format_markdown([published.diff]), nl=False)
     click.echo(
-        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {remote} {where}",
+        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {target}",
         err=True,
     )

@@ -22,10 +22,47 @@ from compiler.core.errors import PublishError
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 # A tree exported for compiling is a source repo, not a monorepo: refuse absurd ones.
 MAX_EXPORT_BYTES = 512 * 1024 * 1024
+# What of a remote's refusal reaches a message: its words, not an unbounded body.
+REMOTE_LINES, REMOTE_LINE_CHARS = 20, 300
+# `git push --porcelain` reasons that mean "the branch moved": fetch, rebuild, push again.
+# A remote that lost a race for the ref's lock to another push says "[remote rejected]"
+# with a ref-update reason (git: "failed to update ref"; GitHub: "cannot lock ref ...").
+_MOVED = ("(non-fast-forward)", "(fetch first)")
+_LOST_RACE = ("failed to update ref", "cannot lock ref")
 
 
 def redact(text: str) -> str:
     return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """What `git push` said: accepted, refused because the branch moved (try again on the new
+    tip), or refused for any other reason, in the remote's own words."""
+
+    accepted: bool
+    moved: bool
+    reason: str  # git's summary of the refusal: "[remote rejected] (pre-receive hook declined)"
+    remote_says: tuple[str, ...]  # the remote's "remote: ..." lines, credentials removed
+
+
+def _push_outcome(code: int, stdout: str, stderr: str) -> PushOutcome:
+    # --porcelain: one "<flag>\t<from>:<to>\t<summary>" line per ref, "!" for a refused one.
+    refused = [line.split("\t") for line in stdout.splitlines() if line.startswith("!\t")]
+    reasons = [fields[2].strip() for fields in refused if len(fields) >= 3]
+    moved = bool(reasons) and all(
+        (r.startswith("[rejected]") and r.endswith(_MOVED))
+        or (r.startswith("[remote rejected]") and any(m in r for m in _LOST_RACE))
+        for r in reasons
+    )
+    said = [
+        line.rstrip()[:REMOTE_LINE_CHARS]
+        for line in stderr.splitlines()
+        if line.startswith("remote:") and line.removeprefix("remote:").strip()
+    ]
+    if not reasons and code != 0:  # no ref reached a verdict: git's own error says why
+        said = said or [line.strip()[:REMOTE_LINE_CHARS] for line in stderr.splitlines()]
+    return PushOutcome(code == 0, moved, "; ".join(reasons), tuple(said[:REMOTE_LINES]))
 
 
 def _environment() -> dict[str, str]:
@@ -63,6 +100,14 @@ class Git:
         """Run and return (exit code, stderr) instead of raising: for expected refusals."""
         done = self._run(args, None)
         return done.returncode, redact(done.stderr.decode("utf-8", "replace"))
+
+    def push(self, remote: str, refspec: str) -> PushOutcome:
+        """An ordinary (never forced) push of one refspec."""
+        done = self._run(("push", "--porcelain", "--", remote, refspec), None)
+        stdout = redact(done.stdout.decode("utf-8", "replace"))
+        return _push_outcome(
+            done.returncode, stdout, redact(done.stderr.decode("utf-8", "replace"))
+        )
 
     def _run(
         self, args: tuple[str, ...], input_bytes: bytes | None

@@ -3,8 +3,8 @@
 Publishing never touches a working tree: the new commit is built by `git fast-import` from the
 compiled files and the target's current tip, and reaches the remote by an ordinary (never
 forced) push. A push refused because the target moved is answered by fetching the new tip and
-building the commit again on top of it, a bounded number of times. A commit whose tree equals
-its parent's is never made.
+building the commit again on top of it, a bounded number of times; any other refusal fails at
+once, in the remote's own words. A commit whose tree equals its parent's is never made.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from compiler.core.gitops import hydrate
 from compiler.core.gitops.diff import BrokenSide, TreeDiff, diff_trees
 from compiler.core.pipeline import CompileOptions, CompileResult, read_project
 from compiler.io.cache_store import CacheStore
-from compiler.io.git import Git, redact
+from compiler.io.git import Git, PushOutcome, redact
 from compiler.io.workspace import PROJECT_FILE, Workspace, compile_env
 
 MAX_PUSH_ATTEMPTS = 5
 DEFAULT_IDENTITY = ("runwayc", "runwayc@users.noreply.github.com")
-_REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]", "stale info")
 
 
 # --- rendering at a revision -----------------------------------------------------------------
@@ -171,6 +170,10 @@ class Target:
     remote: str
     branch: str
     path: str  # "" for the branch root, else "deploy/prod" style, no slashes at the ends
+
+    def __str__(self) -> str:
+        """How messages name it: the remote (credentials removed), the branch and the path."""
+        return f"{redact(self.remote)} {self.branch}" + (f":{self.path}" if self.path else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,7 @@ def publish(
         )
     private_ref = f"refs/runwayc/publish/{env}"
     message = commit_message(env, source, subject)
+    pushed = PushOutcome(accepted=False, moved=True, reason="none made", remote_says=())
     for attempt in range(1, attempts + 1):
         parent = _tip(git, target)
         previous = git.files(parent, target.path) if parent else {}
@@ -344,17 +348,28 @@ def publish(
         branch = target.branch
         if pull_request:
             branch = f"runwayc/{env}/{source[:12]}"
-        code, stderr = git.attempt("push", "--", target.remote, f"{commit}:refs/heads/{branch}")
-        if code == 0:
+        pushed = git.push(target.remote, f"{commit}:refs/heads/{branch}")
+        if pushed.accepted:
             git.run("update-ref", "-d", private_ref)
-            return Published(
-                Target(target.remote, branch, target.path), commit, parent, attempt, diff, source
+            landed = Target(target.remote, branch, target.path)
+            return Published(landed, commit, parent, attempt, diff, source)
+        if pull_request or not pushed.moved:
+            git.run("update-ref", "-d", private_ref)
+            said = "; ".join(pushed.remote_says) or "the remote gave no reason"
+            refusal = f" {pushed.reason}" if pushed.reason else ""
+            raise PublishError(
+                f"push to {redact(target.remote)} {branch} failed:{refusal}: {said}",
+                [
+                    error(
+                        "PUSH_REJECTED",
+                        f"the push was refused{refusal}: {said}",
+                        Location(str(Target(target.remote, branch, target.path))),
+                    )
+                ],
             )
-        if pull_request or not any(marker in stderr for marker in _REJECTED):
-            raise PublishError(f"push to {target.remote} {branch} failed: {stderr.strip()}")
     raise PublishError(
-        f"{target.remote} {target.branch} kept moving: {attempts} pushes were rejected as "
-        "non-fast-forward; nothing was forced, try again"
+        f"{target} kept moving: {attempts} pushes were refused because the branch changed "
+        f"meanwhile (last: {pushed.reason}); nothing was forced, try again"
     )
 
 

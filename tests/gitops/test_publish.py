@@ -194,3 +194,55 @@ def test_a_revision_compile_reads_the_checkouts_cache_and_stores_nothing(
     assert cold.cache.reused == 0
     assert warm.files == cold.files
     assert warm.files == expected_tree(source, "prod")
+
+
+HOOK = """#!/bin/sh
+echo attempt >> "$GIT_DIR/attempts"
+echo "policy: environments/* takes signed commits only" >&2
+echo "see https://example.invalid/policy" >&2
+exit 1
+"""
+
+
+def install_hook(remote: Path) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(HOOK)
+    hook.chmod(0o755)
+
+
+def test_a_hook_rejection_shows_the_remotes_words_and_is_not_retried(remote, clone):
+    source = clone("a")
+    install_hook(remote)
+    result = run_cli("publish", source, "--env", "prod")
+    assert result.exit_code == 1
+    assert "error[PUSH_REJECTED]: the push was refused [remote rejected] (pre-receive hook" in (
+        result.stderr
+    )
+    assert "remote: policy: environments/* takes signed commits only; remote: see https" in (
+        result.stderr
+    )
+    assert "non-fast-forward" not in result.stderr
+    assert (remote / "attempts").read_text() == "attempt\n"  # failed at once, no retries
+
+
+def test_credentials_in_a_remote_url_are_never_printed(remote, clone):
+    source = clone("a")
+    base = "https://ci-bot:s3cret-token@git.example.invalid/"
+    # git rewrites the URL to the local bare remote: nothing leaves the machine.
+    git(source, "config", f"url.{remote}/.insteadOf", base)
+    url = base
+    first = run_cli("publish", source, "--env", "prod", "--remote", url)
+    assert first.exit_code == 0, first.stderr
+    assert "to https://***@git.example.invalid/ environments/prod" in first.stderr
+    again = run_cli("publish", source, "--env", "prod", "--remote", url)
+    assert "nothing changed; https://***@git.example.invalid/ environments/prod" in again.stderr
+    install_hook(remote)
+    set_memory(source, "0.8")
+    commit_all(source, "phi4: less memory")
+    refused = run_cli("publish", source, "--env", "prod", "--remote", url)
+    assert refused.exit_code == 1
+    assert "https://***@git.example.invalid/ environments/prod: error[PUSH_REJECTED]" in (
+        refused.stderr
+    )
+    for result in (first, again, refused):
+        assert "s3cret-token" not in result.stdout + result.stderr
