@@ -85,6 +85,16 @@ def diff_command(
     is_flag=True,
     help="Push a branch runwayc/<env>/<sha> instead and print a PR title and body.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Publish HEAD although the working tree has uncommitted changes (they are left out).",
+)
+@click.option(
+    "--allow-rollback",
+    is_flag=True,
+    help="Publish although ENV was last published from a newer (or unrelated) source commit.",
+)
 @runway_errors
 def publish_command(
     repo: Path,
@@ -93,15 +103,34 @@ def publish_command(
     branch: str | None,
     path: str | None,
     pull_request: bool,
+    allow_dirty: bool,
+    allow_rollback: bool,
 ) -> None:
-    """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs."""
+    """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs.
+
+    Refused (exit 2): a target that would replace sources (the branch being published from
+    at its top, or a path holding runway.yaml or files no publication of ENV wrote), an
+    absolute --path or one with "..", uncommitted changes, and a source commit older than the
+    one ENV was last published from."""
     from compiler.core.gitops import diff as tree_diff
-    from compiler.io.publish import publish_env
+    from compiler.io.publish import Overrides, publish_env
 
     published = publish_env(
-        repo, env, remote=remote, branch=branch, path=path, pull_request=pull_request
+        repo,
+        env,
+        remote=remote,
+        branch=branch,
+        path=path,
+        pull_request=pull_request,
+        overrides=Overrides(allow_dirty=allow_dirty, allow_rollback=allow_rollback),
     )
     target = published.target
+    if published.uncommitted:
+        click.echo(
+            f"runwayc: {env}: --allow-dirty: publishing HEAD ({published.source[:12]}); "
+            f"{len(published.uncommitted)} uncommitted change(s) are not in it",
+            err=True,
+        )
     if published.commit is None:
         click.echo(f"runwayc: {env}: nothing changed; {target} left as it is", err=True)
         return

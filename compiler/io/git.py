@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +157,54 @@ class Git:
         if not sha.strip():
             raise PublishError(f'"{ref}" is not a commit in {self.cwd}')
         return sha.strip()
+
+    def current_branch(self) -> str | None:
+        """The branch HEAD is on (None: detached)."""
+        return self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() or None
+
+    def has_commit(self, sha: str) -> bool:
+        code, _ = self.attempt("cat-file", "-e", f"{sha}^{{commit}}")
+        return code == 0
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """True when `older` is `newer` or one of its ancestors (both must be known)."""
+        code, stderr = self.attempt("merge-base", "--is-ancestor", older, newer)
+        if code not in (0, 1):
+            raise PublishError(f"git merge-base failed: {stderr.strip()}")
+        return code == 0
+
+    def is_shallow(self) -> bool:
+        return self.run("rev-parse", "--is-shallow-repository").strip() == "true"
+
+    def uncommitted(self, leave_out: Sequence[str] = ()) -> list[str]:
+        """Repo-relative paths under `cwd` that differ from HEAD: staged, unstaged or
+        untracked (ignored files, and those under `leave_out`, are not listed)."""
+        excluded = [f":(exclude,literal){path}" for path in leave_out]
+        out = self.run(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", *excluded
+        )
+        fields = iter(out.split("\0"))
+        found = []
+        for entry in fields:
+            if len(entry) < 4:
+                continue
+            found.append(entry[3:])
+            if entry[0] in "RC":  # a rename's source path follows as its own field
+                next(fields, None)
+        return found
+
+    def object_type(self, commit: str, path: str) -> str | None:
+        """ "tree", "blob" (or "commit", a submodule) at `path` of `commit`; None: nothing."""
+        spec = _tree(commit, path) if path.strip("/") else f"{commit}^{{tree}}"
+        code, _ = self.attempt("cat-file", "-e", spec)
+        if code != 0:
+            return None
+        return self.run("cat-file", "-t", spec).strip()
+
+    def names(self, commit: str, path: str) -> list[str]:
+        """Every file path under the directory `path` of `commit`, relative to it."""
+        out = self.run("ls-tree", "-r", "-z", "--name-only", _tree(commit, path))
+        return [name for name in out.split("\0") if name]
 
     def subject(self, sha: str) -> str:
         return self.run("log", "-1", "--format=%s", sha).strip()
