@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from compiler.core.gitops.diff import diff_trees, format_markdown
+from compiler.core.diagnostics import Location, error
+from compiler.core.gitops.diff import BrokenSide, diff_trees, format_markdown
 from tests.conftest import run_cli
 from tests.gitops.conftest import commit_all
 from tests.gitops.test_publish import PHI4, set_memory
@@ -181,3 +182,29 @@ def test_backticks_in_a_manifest_cannot_close_the_fence():
     head = {"n/a/manifest.yaml": base["n/a/manifest.yaml"].replace(b"k: x", b"k: '````'")}
     text = format_markdown([diff_trees("prod", base, head)])
     assert "`````diff\n" in text
+
+
+def test_a_broken_side_leads_the_comment_and_survives_the_cut():
+    broken = BrokenSide(
+        "prod",
+        "base",
+        "origin/<main>",
+        (error("CEILING_EXCEEDED", "too many GPUs ```", Location("deployments/a.yaml", 3, 5)),),
+    )
+    head = {
+        f"n/app{i}/manifest.yaml": (
+            f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a{i}\n  namespace: n\n"
+            f"data:\n  k: '{'x' * 2000}'\n"
+        ).encode()
+        for i in range(40)
+    }
+    text = format_markdown([diff_trees("dev", {}, head)], limit=5_000, broken=[broken])
+    assert text.startswith(
+        "### runwayc: rendered diff\n\nprod: origin/<main> (base) does not compile (1 error(s)); "
+        "dev: 40 added (40 app(s))\n"
+    )
+    assert "#### prod: <code>origin/&lt;main&gt;</code> (base) does not compile\n" in text
+    assert "````text\ndeployments/a.yaml:3:5: error[CEILING_EXCEEDED]: too many GPUs ```\n````" in (
+        text
+    )
+    assert "diff truncated to fit a pull-request comment" in text
