@@ -10,6 +10,7 @@ import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    EXIT_USAGE,
     repo_argument,
     report,
     runway_errors,
@@ -34,28 +35,38 @@ from compiler.cli._common import (
 def diff_command(
     repo: Path, base: str, head: str | None, env: str | None, diff_format: str, exit_code: bool
 ) -> None:
-    """Per-resource diff of the rendered trees of two revisions."""
+    """Per-resource diff of the rendered trees of two revisions.
+
+    Exit 2 when a side does not compile (its diagnostics are printed, and shown in the
+    Markdown comment); there is no diff to show for that environment then."""
     from compiler.core.gitops import diff as tree_diff
     from compiler.io.publish import diff_environments
 
-    problems, compared = diff_environments(repo, base, head, env)
-    report(problems, "text")
-    diffs = []
-    for one in compared:
-        for side, label in ((one.old, base), (one.new, head or "the working tree")):
-            if side.errors:
+    diffs: list[tree_diff.TreeDiff] = []
+    broken: list[tree_diff.BrokenSide] = []
+    with diff_environments(repo, base, head, env) as plan:
+        report(plan.problems, "text")
+        for one in plan.each():
+            for revision in one.unlisted:
                 click.echo(
-                    f"runwayc: {one.env}: {label} does not compile ({side.errors} error(s)); "
-                    "its tree counts as empty (run `runwayc check` there)",
+                    f"runwayc: {one.env}: runway.yaml at {revision.name} does not list it; "
+                    "its tree there counts as empty",
                     err=True,
                 )
-        diffs.append(one.diff)
+            for side in one.broken:
+                click.echo(f"runwayc: {side.summary()}:", err=True)
+                report(side.diagnostics, "text")
+            broken.extend(one.broken)
+            if one.diff is not None:
+                diffs.append(one.diff)
     if diff_format == "markdown":
-        click.echo(tree_diff.format_markdown(diffs), nl=False)
+        click.echo(tree_diff.format_markdown(diffs, broken=broken), nl=False)
     elif diff_format == "json":
-        click.echo(json.dumps(tree_diff.as_json(diffs), indent=2))
+        click.echo(json.dumps(tree_diff.as_json(diffs, broken), indent=2))
     else:
-        click.echo(tree_diff.format_text(diffs), nl=False)
+        click.echo(tree_diff.format_text(diffs, broken), nl=False)
+    if broken:
+        sys.exit(EXIT_USAGE)
     if exit_code and any(d.differs for d in diffs):
         sys.exit(EXIT_DIAGNOSTICS)
 
@@ -74,6 +85,16 @@ def diff_command(
     is_flag=True,
     help="Push a branch runwayc/<env>/<sha> instead and print a PR title and body.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Publish HEAD although the working tree has uncommitted changes (they are left out).",
+)
+@click.option(
+    "--allow-rollback",
+    is_flag=True,
+    help="Publish although ENV was last published from a newer (or unrelated) source commit.",
+)
 @runway_errors
 def publish_command(
     repo: Path,
@@ -82,24 +103,42 @@ def publish_command(
     branch: str | None,
     path: str | None,
     pull_request: bool,
+    allow_dirty: bool,
+    allow_rollback: bool,
 ) -> None:
-    """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs."""
+    """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs.
+
+    Refused (exit 2): a target that would replace sources (the branch being published from
+    at its top, or a path holding runway.yaml or files no publication of ENV wrote), an
+    absolute --path or one with "..", uncommitted changes, and a source commit older than the
+    one ENV was last published from."""
     from compiler.core.gitops import diff as tree_diff
-    from compiler.io.publish import publish_env
+    from compiler.io.publish import Overrides, publish_env
 
     published = publish_env(
-        repo, env, remote=remote, branch=branch, path=path, pull_request=pull_request
+        repo,
+        env,
+        remote=remote,
+        branch=branch,
+        path=path,
+        pull_request=pull_request,
+        overrides=Overrides(allow_dirty=allow_dirty, allow_rollback=allow_rollback),
     )
     target = published.target
-    where = target.branch + (f":{target.path}" if target.path else "")
+    if published.uncommitted:
+        click.echo(
+            f"runwayc: {env}: --allow-dirty: publishing HEAD ({published.source[:12]}); "
+            f"{len(published.uncommitted)} uncommitted change(s) are not in it",
+            err=True,
+        )
     if published.commit is None:
-        click.echo(f"runwayc: {env}: nothing changed; {remote} {where} left as it is", err=True)
+        click.echo(f"runwayc: {env}: nothing changed; {target} left as it is", err=True)
         return
     if pull_request:
         click.echo(f"runwayc: publish {env} from {published.source[:12]}")
         click.echo()
         click.echo(tree_diff.format_markdown([published.diff]), nl=False)
     click.echo(
-        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {remote} {where}",
+        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {target}",
         err=True,
     )

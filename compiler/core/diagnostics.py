@@ -160,3 +160,8 @@ def format_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
         ],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def as_json_object(d: Diagnostic) -> dict[str, Any]:
+    """One diagnostic as `--format json` writes it, for formats that embed diagnostics."""
+    return _as_dict(d)

@@ -11,6 +11,7 @@
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
     ├── FlagError                a flag the repository contradicts (exit 2, as click's)
     ├── PublishError             git publishing
+    │   └── PublishRefused           a publish that would lose work, refused before any push
     ├── PromQLError              a metric or label name PromQL cannot express
     └── AgentError               the in-cluster status agent
         └── PrometheusError          the saturation analyzer's Prometheus (config, answers)
@@ -89,6 +90,13 @@ class FlagError(RunwayError):
 
 class PublishError(RunwayError):
     """Publishing the hydrated tree failed."""
+
+
+class PublishRefused(PublishError):
+    """A publish that would replace sources, roll an environment back, leave uncommitted work
+    out, or write outside the branch: refused before anything is pushed (exit 2)."""
+
+    exit_code = 2
 
 
 class AgentError(RunwayError):

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,47 @@ from compiler.core.errors import PublishError
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 # A tree exported for compiling is a source repo, not a monorepo: refuse absurd ones.
 MAX_EXPORT_BYTES = 512 * 1024 * 1024
+# What of a remote's refusal reaches a message: its words, not an unbounded body.
+REMOTE_LINES, REMOTE_LINE_CHARS = 20, 300
+# `git push --porcelain` reasons that mean "the branch moved": fetch, rebuild, push again.
+# A remote that lost a race for the ref's lock to another push says "[remote rejected]"
+# with a ref-update reason (git: "failed to update ref"; GitHub: "cannot lock ref ...").
+_MOVED = ("(non-fast-forward)", "(fetch first)")
+_LOST_RACE = ("failed to update ref", "cannot lock ref")
 
 
 def redact(text: str) -> str:
     return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """What `git push` said: accepted, refused because the branch moved (try again on the new
+    tip), or refused for any other reason, in the remote's own words."""
+
+    accepted: bool
+    moved: bool
+    reason: str  # git's summary of the refusal: "[remote rejected] (pre-receive hook declined)"
+    remote_says: tuple[str, ...]  # the remote's "remote: ..." lines, credentials removed
+
+
+def _push_outcome(code: int, stdout: str, stderr: str) -> PushOutcome:
+    # --porcelain: one "<flag>\t<from>:<to>\t<summary>" line per ref, "!" for a refused one.
+    refused = [line.split("\t") for line in stdout.splitlines() if line.startswith("!\t")]
+    reasons = [fields[2].strip() for fields in refused if len(fields) >= 3]
+    moved = bool(reasons) and all(
+        (r.startswith("[rejected]") and r.endswith(_MOVED))
+        or (r.startswith("[remote rejected]") and any(m in r for m in _LOST_RACE))
+        for r in reasons
+    )
+    said = [
+        line.rstrip()[:REMOTE_LINE_CHARS]
+        for line in stderr.splitlines()
+        if line.startswith("remote:") and line.removeprefix("remote:").strip()
+    ]
+    if not reasons and code != 0:  # no ref reached a verdict: git's own error says why
+        said = said or [line.strip()[:REMOTE_LINE_CHARS] for line in stderr.splitlines()]
+    return PushOutcome(code == 0, moved, "; ".join(reasons), tuple(said[:REMOTE_LINES]))
 
 
 def _environment() -> dict[str, str]:
@@ -63,6 +101,14 @@ class Git:
         """Run and return (exit code, stderr) instead of raising: for expected refusals."""
         done = self._run(args, None)
         return done.returncode, redact(done.stderr.decode("utf-8", "replace"))
+
+    def push(self, remote: str, refspec: str) -> PushOutcome:
+        """An ordinary (never forced) push of one refspec."""
+        done = self._run(("push", "--porcelain", "--", remote, refspec), None)
+        stdout = redact(done.stdout.decode("utf-8", "replace"))
+        return _push_outcome(
+            done.returncode, stdout, redact(done.stderr.decode("utf-8", "replace"))
+        )
 
     def _run(
         self, args: tuple[str, ...], input_bytes: bytes | None
@@ -111,6 +157,54 @@ class Git:
         if not sha.strip():
             raise PublishError(f'"{ref}" is not a commit in {self.cwd}')
         return sha.strip()
+
+    def current_branch(self) -> str | None:
+        """The branch HEAD is on (None: detached)."""
+        return self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() or None
+
+    def has_commit(self, sha: str) -> bool:
+        code, _ = self.attempt("cat-file", "-e", f"{sha}^{{commit}}")
+        return code == 0
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """True when `older` is `newer` or one of its ancestors (both must be known)."""
+        code, stderr = self.attempt("merge-base", "--is-ancestor", older, newer)
+        if code not in (0, 1):
+            raise PublishError(f"git merge-base failed: {stderr.strip()}")
+        return code == 0
+
+    def is_shallow(self) -> bool:
+        return self.run("rev-parse", "--is-shallow-repository").strip() == "true"
+
+    def uncommitted(self, leave_out: Sequence[str] = ()) -> list[str]:
+        """Repo-relative paths under `cwd` that differ from HEAD: staged, unstaged or
+        untracked (ignored files, and those under `leave_out`, are not listed)."""
+        excluded = [f":(exclude,literal){path}" for path in leave_out]
+        out = self.run(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", *excluded
+        )
+        fields = iter(out.split("\0"))
+        found = []
+        for entry in fields:
+            if len(entry) < 4:
+                continue
+            found.append(entry[3:])
+            if entry[0] in "RC":  # a rename's source path follows as its own field
+                next(fields, None)
+        return found
+
+    def object_type(self, commit: str, path: str) -> str | None:
+        """ "tree", "blob" (or "commit", a submodule) at `path` of `commit`; None: nothing."""
+        spec = _tree(commit, path) if path.strip("/") else f"{commit}^{{tree}}"
+        code, _ = self.attempt("cat-file", "-e", spec)
+        if code != 0:
+            return None
+        return self.run("cat-file", "-t", spec).strip()
+
+    def names(self, commit: str, path: str) -> list[str]:
+        """Every file path under the directory `path` of `commit`, relative to it."""
+        out = self.run("ls-tree", "-r", "-z", "--name-only", _tree(commit, path))
+        return [name for name in out.split("\0") if name]
 
     def subject(self, sha: str) -> str:
         return self.run("log", "-1", "--format=%s", sha).strip()

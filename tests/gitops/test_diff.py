@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from compiler.core.gitops.diff import diff_trees, format_markdown
+from compiler.core.diagnostics import Location, error
+from compiler.core.gitops.diff import BrokenSide, diff_trees, format_markdown
 from tests.conftest import run_cli
 from tests.gitops.conftest import commit_all
 from tests.gitops.test_publish import PHI4, set_memory
@@ -76,11 +77,86 @@ def test_every_environment_by_default(clone):
     ]
 
 
-def test_a_base_that_does_not_compile_counts_as_empty(clone):
+def test_a_revision_that_does_not_exist_is_a_usage_error(clone):
     source = clone("a")
     result = run_cli("diff", source, "--base", "no-such-ref", "--env", "prod")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert '"no-such-ref" is not a commit' in result.stderr
+
+
+def break_phi4(clone):
+    path = clone / PHI4
+    path.write_text(path.read_text().replace("count: 1", "count: 1000"))
+
+
+def test_a_base_that_does_not_compile_is_exit_2_with_its_diagnostics_not_an_empty_tree(clone):
+    source = clone("a")
+    break_phi4(source)
+    commit_all(source, "too many GPUs")
+    (source / PHI4).write_text((source / PHI4).read_text().replace("count: 1000", "count: 1"))
+    commit_all(source, "fixed")
+    text = run_cli("diff", source, "--base", "HEAD~1", "--head", "HEAD", "--env", "prod")
+    assert text.exit_code == 2
+    assert "runwayc: prod: HEAD~1 (base) does not compile (1 error(s)):\n" in text.stderr
+    assert "deployments/team-a/phi4.yaml:" in text.stderr
+    assert "removed" not in text.stdout
+    assert "added" not in text.stdout
+    assert text.stdout == "prod: HEAD~1 (base) does not compile (1 error(s))\n"
+
+    markdown = run_cli(
+        "diff",
+        source,
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--env",
+        "prod",
+        "--format",
+        "markdown",
+    )
+    assert markdown.exit_code == 2
+    assert "#### prod: <code>HEAD~1</code> (base) does not compile\n" in markdown.stdout
+    fenced = markdown.stdout.split("```text\n", 1)[1].split("```", 1)[0]
+    assert fenced.startswith("deployments/team-a/phi4.yaml:")
+    assert "error[" in fenced
+
+    machine = run_cli("diff", source, "--base", "HEAD~1", "--env", "prod", "--format", "json")
+    assert machine.exit_code == 2
+    (entry,) = json.loads(machine.stdout)
+    assert entry["doesNotCompile"]["side"] == "base"
+    assert entry["doesNotCompile"]["diagnostics"][0]["file"] == "deployments/team-a/phi4.yaml"
+
+
+def test_a_working_tree_that_does_not_compile_is_exit_2_and_other_envs_still_diff(clone):
+    source = clone("a")
+    (source / "runway.yaml").write_text("environments: [\n")
+    result = run_cli("diff", source, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert "the working tree (head) does not compile" in result.stderr
+    assert "runway.yaml:" in result.stderr
+    assert "removed" not in result.stdout
+
+
+def test_an_unknown_env_is_exit_2_naming_the_known_ones(clone):
+    source = clone("a")
+    result = run_cli("diff", source, "--base", "HEAD", "--env", "prd")
+    assert result.exit_code == 2
+    assert 'environment "prd" is not listed in runway.yaml (known: dev, prod, staging)' in (
+        result.stderr
+    )
+    assert "no changes" not in result.stdout
+
+
+def test_an_environment_new_at_head_diffs_against_an_empty_base(clone):
+    source = clone("a")
+    project = source / "runway.yaml"
+    project.write_text(project.read_text() + "  qa: {}\n")
+    result = run_cli("diff", source, "--base", "HEAD", "--env", "qa")
+    assert result.exit_code == 0, result.stderr
+    assert "runway.yaml at HEAD does not list it" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("qa: ")
+    assert " added " in result.stdout.splitlines()[-1] + " "
 
 
 def test_markdown_is_cut_to_fit_a_comment():
@@ -106,3 +182,29 @@ def test_backticks_in_a_manifest_cannot_close_the_fence():
     head = {"n/a/manifest.yaml": base["n/a/manifest.yaml"].replace(b"k: x", b"k: '````'")}
     text = format_markdown([diff_trees("prod", base, head)])
     assert "`````diff\n" in text
+
+
+def test_a_broken_side_leads_the_comment_and_survives_the_cut():
+    broken = BrokenSide(
+        "prod",
+        "base",
+        "origin/<main>",
+        (error("CEILING_EXCEEDED", "too many GPUs ```", Location("deployments/a.yaml", 3, 5)),),
+    )
+    head = {
+        f"n/app{i}/manifest.yaml": (
+            f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a{i}\n  namespace: n\n"
+            f"data:\n  k: '{'x' * 2000}'\n"
+        ).encode()
+        for i in range(40)
+    }
+    text = format_markdown([diff_trees("dev", {}, head)], limit=5_000, broken=[broken])
+    assert text.startswith(
+        "### runwayc: rendered diff\n\nprod: origin/<main> (base) does not compile (1 error(s)); "
+        "dev: 40 added (40 app(s))\n"
+    )
+    assert "#### prod: <code>origin/&lt;main&gt;</code> (base) does not compile\n" in text
+    assert "````text\ndeployments/a.yaml:3:5: error[CEILING_EXCEEDED]: too many GPUs ```\n````" in (
+        text
+    )
+    assert "diff truncated to fit a pull-request comment" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -142,24 +143,30 @@ def publish_cli(clone: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("round_number", range(6))
-def test_racing_publishers_both_land_and_the_last_source_wins(remote, clone, round_number):
-    """Two CI jobs publishing different sources at once: both succeed in turn, neither
-    forces, and the branch ends with the tree of whichever source published last."""
+def test_racing_publishers_never_roll_back_whichever_lands_first(remote, clone, round_number):
+    """Two CI jobs publishing consecutive source commits at once: neither forces, and the
+    branch ends with the newer source's tree. When the newer lands first, the older one is
+    refused (it would roll the environment back), not stacked on top as before."""
     first, second = clone("a"), clone("b")
     set_memory(first, f"0.6{round_number}")
+    older = commit_all(first, "a")
+    git(first, "push", "-q", "origin", "main")
+    git(second, "pull", "-q", "--ff-only")
     set_memory(second, f"0.7{round_number}")
-    sources = {commit_all(first, "a"): first, commit_all(second, "b"): second}
+    newer = commit_all(second, "b")
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(publish_cli, [first, second]))
-    for result in results:
-        assert result.returncode == 0, result.stderr
+        late, early = pool.map(publish_cli, [first, second])
+    assert early.returncode == 0, early.stderr
     history = commits(remote, "environments/prod")
-    assert len(history) == 2  # one commit each, the second on top of the first
     published = [trailer(remote, c, "Runwayc-Source-Commit") for c in history]
-    assert set(published) == set(sources)
-    last = sources[published[0]]
+    if late.returncode == 0:
+        assert published == [newer, older]  # the older landed first, the newer on top
+    else:
+        assert late.returncode == 2
+        assert "error[PUBLISH_REFUSED]" in late.stderr
+        assert published == [newer]
     files = branch_files(remote, "environments/prod")
-    expected = expected_tree(last, "prod")
+    expected = expected_tree(second, "prod")
     assert files["team-a/phi4/manifest.yaml"] == expected["team-a/phi4/manifest.yaml"]
     assert set(files) == set(expected)
 
@@ -194,3 +201,268 @@ def test_a_revision_compile_reads_the_checkouts_cache_and_stores_nothing(
     assert cold.cache.reused == 0
     assert warm.files == cold.files
     assert warm.files == expected_tree(source, "prod")
+
+
+# --- what publish refuses ------------------------------------------------------------------
+
+
+def test_publish_refuses_the_root_of_the_branch_it_publishes_from(remote, clone):
+    source = clone("a")
+    before = commits(remote, "main")
+    result = run_cli("publish", source, "--env", "dev", "--branch", "main")
+    assert result.exit_code == 2
+    assert "origin main: error[PUBLISH_REFUSED]: the branch's top holds runwayc sources " in (
+        result.stderr
+    )
+    assert commits(remote, "main") == before
+    assert "runway.yaml" in branch_files(remote, "main")
+
+
+def test_publish_refuses_the_root_of_an_unpushed_source_branch(remote, clone):
+    source = clone("a")
+    git(source, "checkout", "-q", "-b", "feature")
+    result = run_cli("publish", source, "--env", "dev", "--branch", "feature")
+    assert result.exit_code == 2
+    assert "origin feature: error[PUBLISH_REFUSED]: the branch's top holds runwayc sources" in (
+        result.stderr
+    )
+    assert git(remote, "branch", "--list", "feature") == ""
+
+
+def add_on_main(source: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(text)
+    commit_all(source, "add " + ", ".join(files))
+    git(source, "push", "-q", "origin", "main")
+
+
+PROJECT = "environments: {dev: {}}\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "files", "reason"),
+    [
+        ("other", {"other/runway.yaml": PROJECT}, "holds runwayc sources (other/runway.yaml)"),
+        ("apps", {"apps/t/runway.yaml": PROJECT}, "holds runwayc sources (apps/t/runway.yaml)"),
+        ("deployments", {}, "deployments is part of the runwayc project in the top directory"),
+        ("deployments/team-a", {}, "deployments is part of the runwayc project"),
+        ("policies", {}, "policies is part of the runwayc project"),
+        ("apps/t/overlays", {"apps/t/runway.yaml": PROJECT}, "apps/t/overlays is part of"),
+        ("docs", {"docs/index.md": "# ours\n"}, "no runwayc publication of dev wrote (docs/"),
+        ("README.md", {"README.md": "hi\n"}, "README.md is a file there"),
+    ],
+    ids=[
+        "runway-yaml",
+        "nested-runway-yaml",
+        "deployments",
+        "inside-deployments",
+        "policies",
+        "nested-project-overlays",
+        "someone-elses-files",
+        "a-file",
+    ],
+)
+def test_publish_refuses_a_path_that_would_replace_sources(remote, clone, path, files, reason):
+    source = clone("a")
+    if files:
+        add_on_main(source, files)
+    before = commits(remote, "main")
+    result = run_cli("publish", source, "--env", "dev", "--path", path)
+    assert result.exit_code == 2, result.stderr
+    assert f"origin main:{path}: error[PUBLISH_REFUSED]: " in result.stderr
+    assert reason in result.stderr
+    assert commits(remote, "main") == before
+
+
+def test_publish_refuses_a_path_holding_another_environments_tree(remote, clone):
+    source = clone("a")
+    assert run_cli("publish", source, "--env", "staging", "--path", "deploy/x").exit_code == 0
+    git(source, "pull", "-q", "--ff-only")
+    set_memory(source, "0.8")
+    commit_all(source, "phi4: less memory")
+    git(source, "push", "-q", "origin", "main")
+    again = run_cli("publish", source, "--env", "staging", "--path", "deploy/x")
+    assert again.exit_code == 0, again.stderr  # its own tree: fine
+    git(source, "pull", "-q", "--ff-only")
+    result = run_cli("publish", source, "--env", "prod", "--path", "deploy/x")
+    assert result.exit_code == 2
+    assert "origin main:deploy/x: error[PUBLISH_REFUSED]: holds the staging environment's " in (
+        result.stderr
+    )
+
+
+def test_publish_replaces_the_compile_output_of_its_env_committed_by_hand(remote, clone):
+    source = clone("a")
+    compiled = run_cli(
+        "compile", source, "--env", "prod", "--locked", "--out", source / "rendered/prod"
+    )
+    assert compiled.exit_code == 0, compiled.stderr
+    git(source, "add", "-f", "rendered")
+    commit_all(source, "rendered/prod by hand")
+    git(source, "push", "-q", "origin", "main")
+    other = run_cli("publish", source, "--env", "staging", "--path", "rendered/prod")
+    assert other.exit_code == 2
+    assert "holds the prod environment's tree (rendered/prod/" in other.stderr
+    result = run_cli("publish", source, "--env", "prod", "--path", "rendered/prod")
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("path", ["/abs", "/", "../x", "a/../b", "./x", "a//b", "."])
+def test_publish_refuses_an_absolute_path_or_dot_components(remote, clone, path):
+    source = clone("a")
+    before = commits(remote, "main")
+    result = run_cli("publish", source, "--env", "dev", "--path", path)
+    assert result.exit_code == 2
+    assert "--path: error[PUBLISH_REFUSED]: " in result.stderr
+    assert f'"{path}"' in result.stderr
+    assert commits(remote, "main") == before
+
+
+@pytest.mark.parametrize("change", ["modified", "staged", "untracked"])
+def test_publish_refuses_a_dirty_tree_unless_allowed(remote, clone, change):
+    source = clone("a")
+    if change == "untracked":
+        name = "deployments/team-a/new.yaml"
+        (source / name).write_text((source / PHI4).read_text().replace("name: phi4", "name: n"))
+    else:
+        name = str(PHI4)
+        set_memory(source, "0.5")
+        if change == "staged":
+            git(source, "add", name)
+    result = run_cli("publish", source, "--env", "prod")
+    assert result.exit_code == 2
+    assert f"{name}: error[PUBLISH_REFUSED]: uncommitted change: publish compiles HEAD" in (
+        result.stderr
+    )
+    assert git(remote, "branch", "--list", "environments/prod") == ""
+    allowed = run_cli("publish", source, "--env", "prod", "--allow-dirty")
+    assert allowed.exit_code == 0, allowed.stderr
+    assert "1 uncommitted change(s) are not in it" in allowed.stderr
+    head = git(source, "rev-parse", "HEAD")
+    tip = commits(remote, "environments/prod")[0]
+    assert trailer(remote, tip, "Runwayc-Source-Commit") == head
+
+
+def test_runwaycs_own_cache_does_not_make_the_tree_dirty(remote, clone):
+    source = clone("a")
+    (source / ".gitignore").unlink()
+    commit_all(source, "no .gitignore")
+    assert run_cli("compile", source, "--env", "prod", "--out", source / "out").exit_code == 0
+    assert (source / ".runwayc_cache").is_dir()
+    result = run_cli("publish", source, "--env", "prod")
+    assert result.exit_code == 2  # out/ is untracked: it might be meant for the commit
+    assert "out/" in result.stderr
+    shutil.rmtree(source / "out")
+    result = run_cli("publish", source, "--env", "prod")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_publish_refuses_an_older_source_commit_unless_allowed(remote, clone):
+    source = clone("a")
+    older = git(source, "rev-parse", "HEAD")
+    set_memory(source, "0.8")
+    newer = commit_all(source, "phi4: less memory")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0
+    git(source, "checkout", "-q", older)
+    result = run_cli("publish", source, "--env", "prod")
+    assert result.exit_code == 2
+    assert (
+        f"origin environments/prod: error[PUBLISH_REFUSED]: {older[:12]} is older than "
+        f"{newer[:12]}, the source prod was last published from"
+    ) in result.stderr
+    assert "pass --allow-rollback" in result.stderr
+    assert len(commits(remote, "environments/prod")) == 1
+    git(source, "checkout", "-q", "-b", "same-change", older)
+    set_memory(source, "0.8")
+    commit_all(source, "the same change, not descended from the published one")
+    same = run_cli("publish", source, "--env", "prod")
+    assert same.exit_code == 0, same.stderr  # nothing would change: nothing to roll back
+    assert "nothing changed" in same.stderr
+    git(source, "checkout", "-q", older)
+    rolled = run_cli("publish", source, "--env", "prod", "--allow-rollback")
+    assert rolled.exit_code == 0, rolled.stderr
+    tip = commits(remote, "environments/prod")[0]
+    assert trailer(remote, tip, "Runwayc-Source-Commit") == older
+    git(source, "checkout", "-q", "main")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0  # forward again
+
+
+def test_publish_refuses_when_the_recorded_source_is_unknown_here(remote, clone, tmp_path):
+    """A shallow CI clone cannot order its commit against the recorded one: refused, and the
+    message says to fetch the history."""
+    source = clone("a")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0
+    set_memory(source, "0.8")
+    commit_all(source, "phi4: less memory")
+    git(source, "push", "-q", "origin", "main")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{remote}", str(shallow))
+    result = run_cli("publish", shallow, "--env", "prod")
+    assert result.exit_code == 2
+    assert "which this repository does not have (this is a shallow clone" in result.stderr
+    git(shallow, "fetch", "-q", "--unshallow")
+    fetched = run_cli("publish", shallow, "--env", "prod")
+    assert fetched.exit_code == 0, fetched.stderr
+
+
+def test_publish_an_unknown_env_is_exit_2_naming_the_known_ones(remote, clone):
+    source = clone("a")
+    result = run_cli("publish", source, "--env", "prd")
+    assert result.exit_code == 2
+    assert 'environment "prd" is not listed in runway.yaml (known: dev, prod, staging)' in (
+        result.stderr
+    )
+    assert git(remote, "branch", "--list", "environments/prd") == ""
+
+
+HOOK = """#!/bin/sh
+echo attempt >> "$GIT_DIR/attempts"
+echo "policy: environments/* takes signed commits only" >&2
+echo "see https://example.invalid/policy" >&2
+exit 1
+"""
+
+
+def install_hook(remote: Path) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(HOOK)
+    hook.chmod(0o755)
+
+
+def test_a_hook_rejection_shows_the_remotes_words_and_is_not_retried(remote, clone):
+    source = clone("a")
+    install_hook(remote)
+    result = run_cli("publish", source, "--env", "prod")
+    assert result.exit_code == 1
+    assert "error[PUSH_REJECTED]: the push was refused [remote rejected] (pre-receive hook" in (
+        result.stderr
+    )
+    assert "remote: policy: environments/* takes signed commits only; remote: see https" in (
+        result.stderr
+    )
+    assert "non-fast-forward" not in result.stderr
+    assert (remote / "attempts").read_text() == "attempt\n"  # failed at once, no retries
+
+
+def test_credentials_in_a_remote_url_are_never_printed(remote, clone):
+    source = clone("a")
+    base = "https://ci-bot:s3cret-token@git.example.invalid/"
+    # git rewrites the URL to the local bare remote: nothing leaves the machine.
+    git(source, "config", f"url.{remote}/.insteadOf", base)
+    url = base
+    first = run_cli("publish", source, "--env", "prod", "--remote", url)
+    assert first.exit_code == 0, first.stderr
+    assert "to https://***@git.example.invalid/ environments/prod" in first.stderr
+    again = run_cli("publish", source, "--env", "prod", "--remote", url)
+    assert "nothing changed; https://***@git.example.invalid/ environments/prod" in again.stderr
+    install_hook(remote)
+    set_memory(source, "0.8")
+    commit_all(source, "phi4: less memory")
+    refused = run_cli("publish", source, "--env", "prod", "--remote", url)
+    assert refused.exit_code == 1
+    assert "https://***@git.example.invalid/ environments/prod: error[PUSH_REJECTED]" in (
+        refused.stderr
+    )
+    for result in (first, again, refused):
+        assert "s3cret-token" not in result.stdout + result.stderr

@@ -204,3 +204,26 @@ def test_publish_step_pushes_and_leaves_no_token_behind(user_repo, tmp_path):
     assert done.returncode == 0, done.stderr
     git(remote, "cat-file", "-e", "environments/dev:kustomization.yaml")
     assert "ghs_not_a_real_token" not in (user_repo / ".git" / "config").read_text()
+
+
+def test_diff_step_keeps_the_comment_when_a_side_does_not_compile(user_repo, tmp_path):
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(user_repo, "remote", "add", "origin", str(remote))
+    git(user_repo, "push", "-q", "origin", "main")
+    git(user_repo, "fetch", "-q", "origin")
+    phi4 = user_repo / "deployments/team-a/phi4.yaml"
+    phi4.write_text(phi4.read_text().replace("count: 1", "count: 1000"))
+    commit_all(user_repo, "too many GPUs")
+    outputs = tmp_path / "github-output"
+    name = "Diff the rendered trees of the base branch and this pull request"
+    done = run_step(
+        PULL_REQUEST, "diff", name, user_repo, BASE_REF="main", GITHUB_OUTPUT=str(outputs)
+    )
+    assert done.returncode == 0, done.stderr  # the comment is still posted ...
+    assert outputs.read_text() == "status=2\n"  # ... and the job fails after it
+    comment = (user_repo / "runwayc-diff.md").read_text()
+    assert "<code>HEAD</code> (head) does not compile" in comment
+    assert "deployments/team-a/phi4.yaml:" in comment
+    final = step(PULL_REQUEST, "diff", "Fail when a side of the diff does not compile")
+    assert final["if"] == "steps.diff.outputs.status != '0'"

@@ -6,17 +6,23 @@ be the same object under a new name or namespace: those are reported as one rena
 diff between them, because that is how a reviewer thinks of it. Everything is grouped by app
 (the `<namespace>/<name>/` directory the object is rendered into), and every ordering is fixed,
 so the same two trees always give the same text.
+
+A revision that does not compile has no tree to compare: it is reported as a `BrokenSide` with
+its diagnostics, in every format, and never stands in as an empty tree (which would read as
+"every object removed").
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from compiler.core.diagnostics import Diagnostic, as_json_object
+from compiler.core.diagnostics import format_text as format_diagnostics
 from compiler.core.emit import dump_objects
 from compiler.core.gitops.hydrate import MANIFEST
 
@@ -27,6 +33,8 @@ RENAME_SIMILARITY = 0.6
 RENAME_COMPARISONS = 40_000
 # GitHub refuses comments over 65,536 characters; leave room for the sticky-comment marker.
 MARKDOWN_LIMIT = 60_000
+# A side that does not compile lists this many diagnostics in a comment (all go to stderr).
+MARKDOWN_DIAGNOSTICS = 50
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -72,6 +80,25 @@ class TreeDiff:
         counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items() if n)
         apps = len({c.app for c in self.changes})
         return f"{self.env}: {counts} ({apps} app(s))"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenSide:
+    """One side of an environment's diff that does not compile: there is nothing to diff."""
+
+    env: str
+    side: str  # "base" or "head"
+    revision: str  # as the user named it ("origin/main", "the working tree")
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.is_error)
+
+    def summary(self) -> str:
+        return (
+            f"{self.env}: {self.revision} ({self.side}) does not compile ({self.errors} error(s))"
+        )
 
 
 def _counts(changes: Iterable[Change]) -> dict[str, int]:
@@ -209,7 +236,9 @@ def _heading(change: Change) -> str:
     return f"{change.kind}: {change.label}"
 
 
-def format_text(diffs: Iterable[TreeDiff]) -> str:
+def format_text(diffs: Iterable[TreeDiff], broken: Sequence[BrokenSide] = ()) -> str:
+    """The changes, then one summary line per environment (and per side that does not
+    compile; its diagnostics go to stderr, with the other diagnostics)."""
     out: list[str] = []
     diffs = list(diffs)
     for tree in diffs:
@@ -220,6 +249,7 @@ def format_text(diffs: Iterable[TreeDiff]) -> str:
                 out.append(change.diff)
             out.append("\n")
     out.extend(tree.summary() + "\n" for tree in diffs)
+    out.extend(side.summary() + "\n" for side in broken)
     return "".join(out)
 
 
@@ -232,15 +262,19 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def format_markdown(diffs: Iterable[TreeDiff], limit: int = MARKDOWN_LIMIT) -> str:
-    """One section per environment, one collapsible block per app, a summary line on top."""
+def format_markdown(
+    diffs: Iterable[TreeDiff], limit: int = MARKDOWN_LIMIT, broken: Sequence[BrokenSide] = ()
+) -> str:
+    """One section per environment, one collapsible block per app, a summary line on top.
+    A side that does not compile comes first, with its diagnostics, so a cut never hides it."""
     diffs = list(diffs)
     changed = [tree for tree in diffs if tree.differs]
     head = "### runwayc: rendered diff\n\n"
-    head += "; ".join(tree.summary() for tree in diffs) + "\n"
-    if not changed:
+    head += "; ".join([*(side.summary() for side in broken), *(t.summary() for t in diffs)])
+    head += "\n"
+    if not changed and not broken:
         return head
-    body: list[str] = []
+    body: list[str] = [_broken_section(side) for side in broken]
     for tree in changed:
         body.append(f"\n#### {tree.env}\n")
         for app, changes in _by_app(tree.changes).items():
@@ -262,12 +296,38 @@ def format_markdown(diffs: Iterable[TreeDiff], limit: int = MARKDOWN_LIMIT) -> s
     return result
 
 
+def _broken_section(side: BrokenSide) -> str:
+    shown = side.diagnostics[:MARKDOWN_DIAGNOSTICS]
+    text = format_diagnostics(shown)
+    if len(side.diagnostics) > len(shown):
+        text += f"... and {len(side.diagnostics) - len(shown)} more (run `runwayc check`)\n"
+    fence = _fence(text)
+    return (
+        f"\n#### {_escape(side.env)}: <code>{_escape(side.revision)}</code> ({side.side}) does "
+        f"not compile\n\nNo diff for {_escape(side.env)}: fix these first.\n\n"
+        f"{fence}text\n{text}{fence}\n"
+    )
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def as_json(diffs: Iterable[TreeDiff]) -> list[dict[str, Any]]:
-    return [
+def as_json(diffs: Iterable[TreeDiff], broken: Sequence[BrokenSide] = ()) -> list[dict[str, Any]]:
+    """One entry per environment: its changes, or (a side did not compile) that side's
+    diagnostics under `doesNotCompile`."""
+    failed = [
+        {
+            "env": side.env,
+            "doesNotCompile": {
+                "side": side.side,
+                "revision": side.revision,
+                "diagnostics": [as_json_object(d) for d in side.diagnostics],
+            },
+        }
+        for side in broken
+    ]
+    return failed + [
         {
             "env": tree.env,
             "summary": tree.counts(),

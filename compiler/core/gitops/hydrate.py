@@ -63,3 +63,19 @@ def _compile_metadata(env: str) -> bytes:
     # The same for every application of a compile; json.dumps with `indent` runs the
     # pure-Python encoder, which made this a tenth of a 10,000-model no-change compile.
     return metadata(env)
+
+
+def environment_of(content: bytes) -> str | None:
+    """The environment a `hydrator.metadata` was written for, read back from its compile
+    command (None: not one runwayc wrote)."""
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return None
+    commands = document.get("commands") if isinstance(document, dict) else None
+    if not isinstance(commands, list) or len(commands) != 1 or not isinstance(commands[0], str):
+        return None
+    words = commands[0].split()
+    if len(words) != 5 or words[:3] != ["runwayc", "compile", "--env"]:
+        return None
+    return words[3] if compile_command(words[3]) == commands[0] else None
