@@ -24,6 +24,16 @@ def environments_of(project: ProjectConfig | None, env: str | None) -> list[str]
     return sorted(project.environments)
 
 
+def unknown_environments(wanted: Iterable[str], project: ProjectConfig) -> list[str]:
+    """The environments of `wanted` runway.yaml does not list, sorted."""
+    return sorted(set(wanted) - set(project.environments))
+
+
+def unknown_environment_message(unknown: Iterable[str], project: ProjectConfig) -> str:
+    known = ", ".join(sorted(project.environments)) or "none"
+    return f"no environment {', '.join(unknown)} in runway.yaml (known: {known})"
+
+
 def default_environment_of(project: ProjectConfig | None) -> str:
     """runway.yaml's default environment, else `dev`."""
     if project is not None and project.default_environment:

@@ -15,6 +15,7 @@ from compiler.io.workspace import (
     environments,
     merged_policy,
     policy_sources,
+    require_environments,
 )
 
 
@@ -39,11 +40,10 @@ def gitops_manifest(
     are found, before anything that can still fail."""
     from compiler.io.git import Git
 
-    names, problems = environments(Workspace(repo), None)
+    workspace = Workspace(repo)
+    names, problems = environments(workspace, None)
     report(problems)
-    unknown = bootstrap_plan.unknown_environments(envs, names)
-    if unknown:
-        raise FlagError(f"no environment {', '.join(unknown)} in runway.yaml")
+    require_environments(workspace, envs)
     selected = bootstrap_plan.selected_environments(envs, names)
     git = Git(repo)
     url = repo_url or git.remote_url("origin")

@@ -24,7 +24,7 @@ from compiler.core.gitops.diff import TreeDiff, diff_trees
 from compiler.core.pipeline import CompileOptions, CompileResult
 from compiler.io.cache_store import CacheStore
 from compiler.io.git import Git, redact
-from compiler.io.workspace import Workspace, compile_env, environments
+from compiler.io.workspace import Workspace, compile_env, environments, require_environments
 
 MAX_PUSH_ATTEMPTS = 5
 DEFAULT_IDENTITY = ("runwayc", "runwayc@users.noreply.github.com")
@@ -300,6 +300,7 @@ def publish_env(
 ) -> Published:
     """`publish` to where the flags say (`target_for`: environments/<env>, or `path` on
     `branch`, by default the current one)."""
+    require_environments(Workspace(repo), [env])
     target = target_for(Git(repo), env, remote, branch, path)
     return publish(repo, env, target, pull_request=pull_request)
 
