@@ -78,7 +78,7 @@ def cluster_manifest(
     `compile` applies them; the agent's image defaults to this `version`'s."""
     from compiler.core.cluster import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, cluster_objects
 
-    sources = policy_sources(repo / POLICIES_DIR)
+    sources = policy_sources(repo / POLICIES_DIR, Workspace(repo).real_root)
     policy = merged_policy(sources)  # the repository's rules, as `compile` applies them
     files = {Path(source.path).name: source.text for source in sources}
     return cluster_objects(

@@ -200,11 +200,12 @@ def _yaml_files(directory: Path) -> list[Path]:
     )
 
 
-def policy_sources(directory: Path | None) -> tuple[SourceFile, ...]:
-    """The policy files of a directory (`policies/`, or the agent's ConfigMap), by name."""
+def policy_sources(directory: Path | None, inside: str | None = None) -> tuple[SourceFile, ...]:
+    """The policy files of a directory (`policies/`, or the agent's ConfigMap), by name; with
+    `inside`, each must resolve there (a repository's own)."""
     if directory is None:
         return ()
-    return tuple(_read(p, p.as_posix()) for p in _yaml_files(directory))
+    return tuple(_read(p, p.as_posix(), inside) for p in _yaml_files(directory))
 
 
 def builtin_catalog() -> SourceFile:
