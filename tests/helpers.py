@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from functools import cache
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -135,3 +139,54 @@ class QuietServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
+
+
+# --- a server that drips its answer ------------------------------------------------------
+
+
+DRIP_PAUSE = 0.05  # between bytes: far inside any read timeout, so only a deadline ends it
+
+
+@dataclass
+class Drip:
+    address: str
+    finished: threading.Event = field(default_factory=threading.Event)  # a whole answer sent
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def dripping_server(answer: bytes) -> Iterator[Drip]:
+    """A loopback server that answers each HTTP request with `answer`, one byte every
+    DRIP_PAUSE seconds (a 130-byte answer takes 6.5 s); `finished` is set when one was sent
+    whole. The pause is pacing, not synchronisation."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    drip = Drip(f"127.0.0.1:{listener.getsockname()[1]}")
+
+    def serve(conn: socket.socket) -> None:
+        with conn, suppress(OSError):
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            for i in range(len(answer)):
+                if drip.stop.wait(DRIP_PAUSE):
+                    return
+                conn.sendall(answer[i : i + 1])
+            drip.finished.set()
+
+    def accept() -> None:
+        with suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield drip
+    finally:
+        drip.stop.set()
+        listener.close()

@@ -20,7 +20,7 @@ from compiler.core.diagnostics import (
     format_text,
     sort_diagnostics,
 )
-from compiler.core.errors import FlagError, RunwayError
+from compiler.core.errors import FlagError, RepositoryNotFoundError, RunwayError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,8 +69,35 @@ def runway_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def repository(path: Path) -> Path:
+    """The repository of a command given `path`: it, or its nearest parent with runway.yaml
+    (as git finds its own); none is exit 2 with the reason, in the diagnostic format."""
+    from compiler.io.workspace import find_repository
+
+    try:
+        return find_repository(path)
+    except RepositoryNotFoundError as exc:
+        report([error("NO_REPOSITORY", exc.message, Location(exc.where))], "text")
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+
+
+def find_repository_callback(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path:
+    del ctx, param
+    return repository(Path(".") if value is None else value)
+
+
+# REPO is found like git's repository (`repository`), while the command line is parsed: every
+# command that takes one works on the same root, and none runs on a directory without one.
+# Relative defaults the commands derive (compile's rendered/<env>, the cache) are under that
+# root; a relative path given on the command line (`--out`) is relative to the current
+# directory, as for any program.
 repo_argument = click.argument(
-    "repo", type=click.Path(file_okay=False, path_type=Path), default=Path(".")
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    callback=find_repository_callback,
 )
 format_option = click.option(
     "--format",

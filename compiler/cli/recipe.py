@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from compiler.cli._common import F, runway_errors, tool_version
+from compiler.cli._common import (
+    F,
+    find_repository_callback,
+    repository,
+    runway_errors,
+    tool_version,
+)
 from compiler.core import recipes
 from compiler.core.emit import dump_document
-from compiler.io.workspace import LOCK_FILE
+from compiler.core.errors import RepositoryNotFoundError
+from compiler.io.workspace import LOCK_FILE, find_repository
 
 if TYPE_CHECKING:  # the client imports httpx: only `recipe` commands pay for it, at run time
     from compiler.io.recipe_client import Fetched
@@ -21,14 +30,41 @@ def recipe_group() -> None:
     """vLLM recipes: list, show, pull into recipes/ (pinned), apply to a ModelDeployment."""
 
 
-recipe_repo_option = click.option(
-    "--repo",
-    "-C",
-    "repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The source repository (runway.yaml, runway.lock, recipes/).",
+def _nearest_repository(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    """`list` and `show` only read runway.yaml's recipes API and policy when there is one:
+    the repository `--repo` names (it must be one), else the nearest, else none (defaults)."""
+    del ctx, param
+    if value is not None:
+        return repository(value)
+    try:
+        return find_repository(Path("."))
+    except RepositoryNotFoundError:
+        return Path(".")
+
+
+def _given_repository(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    del ctx, param
+    return None if value is None else repository(value)
+
+
+def _repo_option(callback: Callable[..., Path | None], default: str) -> Callable[[F], F]:
+    return click.option(
+        "--repo",
+        "-C",
+        "repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        callback=callback,
+        help=f"The source repository (runway.yaml, runway.lock, recipes/); default: {default}.",
+    )
+
+
+_NEAREST = "the current directory's or its nearest parent's with runway.yaml"
+nearest_repo_option = _repo_option(_nearest_repository, f"{_NEAREST}, if any")
+recipe_repo_option = _repo_option(find_repository_callback, _NEAREST)
+apply_repo_option = _repo_option(
+    _given_repository, "the output file's (its nearest parent with runway.yaml)"
 )
 recipes_url_option = click.option(
     "--recipes-url",
@@ -79,7 +115,7 @@ def _warn(warning: str) -> None:
 
 
 @recipe_group.command("list")
-@recipe_repo_option
+@nearest_repo_option
 @recipes_url_option
 @click.option("--filter", "text", help="Only models whose ID or title contains this text.")
 @runway_errors
@@ -93,7 +129,7 @@ def recipe_list_command(repo: Path, recipes_url: str | None, text: str | None) -
 
 @recipe_group.command("show")
 @click.argument("model_id")
-@recipe_repo_option
+@nearest_repo_option
 @recipes_url_option
 @selection_options
 @runway_errors
@@ -144,9 +180,16 @@ def recipe_pull_command(
     _pinned(model_id, fetched)
 
 
+def _existing_directory(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (`-o` may name a directory to be made)."""
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
+
+
 @recipe_group.command("apply")
 @click.argument("model_id")
-@recipe_repo_option
+@apply_repo_option
 @recipes_url_option
 @selection_options
 @click.option("--name", required=True, help="The ModelDeployment's metadata.name.")
@@ -157,12 +200,13 @@ def recipe_pull_command(
     "output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Source file to create or update (relative to the repository).",
+    help="Source file to create or update (relative to --repo when given, else to the current "
+    "directory; the repository is the file's).",
 )
 @runway_errors
 def recipe_apply_command(
     model_id: str,
-    repo: Path,
+    repo: Path | None,
     recipes_url: str | None,
     hardware: str | None,
     strategy: str | None,
@@ -177,6 +221,12 @@ def recipe_apply_command(
 
     model_id = recipes.check_model_id(model_id)
     selection = _selection(hardware, strategy, variant, features)
+    if repo is None:
+        # The policies, runway.lock and recipes/ that apply are those of the repository the
+        # file is written into, wherever the command is run from.
+        target = Path(os.path.abspath(output))
+        repo = repository(_existing_directory(target.parent))
+        output = target
     state, fetched = apply_to_source(
         repo,
         recipes_url,

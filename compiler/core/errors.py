@@ -9,6 +9,7 @@
     │   ├── RecipeTimeoutError       the recipes API did not answer within the time limit
     │   └── RecipeTooLargeError      a response body passed the size limit
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
+    │   └── RepositoryNotFoundError  no runway.yaml in a command's directory or its parents
     ├── FlagError                a flag the repository contradicts (exit 2, as click's)
     ├── PublishError             git publishing
     │   └── PublishRefused           a publish that would lose work, refused before any push
@@ -74,6 +75,16 @@ class RecipeTooLargeError(RecipeError):
 
 class ConfigError(RunwayError):
     """runway.yaml, runway.lock, an overlay or a policy file is invalid."""
+
+
+class RepositoryNotFoundError(ConfigError):
+    """No runway.yaml in the directory a command was given, or in any parent (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 class FlagError(RunwayError):

@@ -184,7 +184,12 @@ class _Walker:
         if tag == _BOOL:
             return text.lower() == "true"
         if tag == _INT:
-            return _parse_int(text)
+            number = _parse_int(text)
+            if number is None:
+                digits = text.lstrip("+-").replace("_", "")
+                digits = digits[2:] if digits[1:2].lower() in ("x", "o", "b") else digits
+                raise self.refuse("YAML_VALUE", _too_long_int(len(digits)), node, path)
+            return number
         if tag == _FLOAT:
             value = _parse_float(text)
             if not math.isfinite(value):
@@ -193,14 +198,42 @@ class _Walker:
         raise self.refuse("YAML_TAG", f"unsupported YAML tag {tag!r}", node, path)
 
 
-def _parse_int(text: str) -> int:
+# Python converts a decimal integer of at most this many digits, either way
+# (sys.int_info.default_max_str_digits). Fixed here, so PYTHONINTMAXSTRDIGITS cannot change
+# what a file means, and every integer read can be written out again.
+MAX_INT_DIGITS = 4300
+_INT_BOUND = 10**MAX_INT_DIGITS
+
+
+def _too_long_int(digits: int) -> str:
+    return f"integer of {digits} digits is too large (at most {MAX_INT_DIGITS} decimal digits)"
+
+
+def _parse_int(text: str) -> int | None:
+    """The integer, or None past `MAX_INT_DIGITS` decimal digits (checked before converting:
+    int() would raise, and had stopped the whole file at 1:1)."""
     cleaned = text.replace("_", "")
     sign = -1 if cleaned.startswith("-") else 1
     cleaned = cleaned.lstrip("+-")
     for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
         if cleaned.lower().startswith(prefix):
-            return sign * int(cleaned[2:], base)
+            value = int(cleaned[2:], base)  # power-of-two bases have no conversion limit
+            return sign * value if value < _INT_BOUND else None
+    if len(cleaned) > MAX_INT_DIGITS:
+        return None
     return sign * int(cleaned, 10)
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _JsonIntTooLong(len(text.lstrip("-")))
+    return int(text)
+
+
+class _JsonIntTooLong(ValueError):
+    def __init__(self, digits: int) -> None:
+        super().__init__(_too_long_int(digits))
+        self.digits = digits
 
 
 def _parse_float(text: str) -> float:
@@ -451,7 +484,11 @@ def load_json(content: bytes | str, file: str, limits: LoadLimits | None = None)
             raise LoadError(
                 f"{file}:{crossing[0]}:{crossing[1]}: {diagnostic.message}", [diagnostic]
             )
-    return json.loads(text)
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except _JsonIntTooLong as exc:
+        diagnostic = error("YAML_VALUE", _too_long_int(exc.digits), Location(file))
+        raise LoadError(f"{file}: {diagnostic.message}", [diagnostic]) from None
 
 
 # Inside a string an escape is skipped whole, so an escaped quote cannot end it; brackets

@@ -54,6 +54,7 @@ from compiler.core.policy import (
     check_model_deployment,
     provider_immutability,
 )
+from compiler.core.project import unknown_environment_message
 from compiler.core.providers import PROVIDERS, ImagePlan, RenderContext, engine_image_plan
 from compiler.core.providers.autoscaling import (
     check_autoscaling,
@@ -238,11 +239,10 @@ def _resolve_settings(
             and project_doc is not None
             and options.env not in project.environments
         ):
-            known = ", ".join(sorted(project.environments)) or "none"
             diagnostics.append(
                 error(
                     "UNKNOWN_ENVIRONMENT",
-                    f'environment "{options.env}" is not listed in runway.yaml (known: {known})',
+                    unknown_environment_message([options.env], project.environments),
                     project_doc.location(("environments",)),
                     "environments",
                 )

@@ -24,6 +24,21 @@ def environments_of(project: ProjectConfig | None, env: str | None) -> list[str]
     return sorted(project.environments)
 
 
+def unknown_environments(wanted: Iterable[str], project: ProjectConfig) -> list[str]:
+    """The environments of `wanted` runway.yaml does not list, sorted."""
+    return sorted(set(wanted) - set(project.environments))
+
+
+def unknown_environment_message(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """The one wording of an environment runway.yaml does not list (flags and diagnostics)."""
+    names = [f'"{env}"' for env in unknown]
+    listed = ", ".join(sorted(known)) or "none"
+    subject = (
+        f"environment {names[0]} is" if len(names) == 1 else f"environments {', '.join(names)} are"
+    )
+    return f"{subject} not listed in runway.yaml (known: {listed})"
+
+
 def default_environment_of(project: ProjectConfig | None) -> str:
     """runway.yaml's default environment, else `dev`."""
     if project is not None and project.default_environment:

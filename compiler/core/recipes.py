@@ -76,8 +76,24 @@ def check_model_id(model_id: str) -> str:
     return text
 
 
+def redacted_url(url: str) -> str:
+    """`url` as a message may quote it: userinfo (a password, or a token as the user name),
+    query and fragment (`?token=`) replaced by `***`. By characters, not by parsing: a URL
+    refused because it does not parse still has its secret taken out. Everything up to the
+    last `@` after `//` counts as userinfo, so a password holding `/` or `@` goes whole."""
+    text = url.strip()
+    scheme, slashes, rest = text.partition("//") if "//" in text else ("", "", text)
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    for mark in ("#", "?"):
+        if mark in rest:
+            rest = rest.partition(mark)[0] + mark + "***"
+    return shown(scheme + slashes + rest)
+
+
 def check_base_url(url: str) -> str:
-    """The base URL without a trailing slash: HTTPS, or HTTP to a loopback host only."""
+    """The base URL without a trailing slash: HTTPS, or HTTP to a loopback host only. A
+    refusal quotes it without its credentials (`redacted_url`)."""
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -93,12 +109,12 @@ def check_base_url(url: str) -> str:
         or parts.fragment
     ):
         raise RecipeValidationError(
-            f'recipes base URL "{shown(url)}" is not an http(s) URL without credentials, '
+            f'recipes base URL "{redacted_url(url)}" is not an http(s) URL without credentials, '
             "query or fragment"
         )
     if parts.scheme == "http" and not is_loopback(host):
         raise RecipeValidationError(
-            f'recipes base URL "{shown(url)}" must use https (plain http is allowed only '
+            f'recipes base URL "{redacted_url(url)}" must use https (plain http is allowed only '
             "for loopback hosts)"
         )
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))

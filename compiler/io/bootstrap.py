@@ -15,6 +15,7 @@ from compiler.io.workspace import (
     environments,
     merged_policy,
     policy_sources,
+    require_environments,
 )
 
 
@@ -39,11 +40,10 @@ def gitops_manifest(
     are found, before anything that can still fail."""
     from compiler.io.git import Git
 
-    names, problems = environments(Workspace(repo), None)
+    workspace = Workspace(repo)
+    names, problems = environments(workspace, None)
     report(problems)
-    unknown = bootstrap_plan.unknown_environments(envs, names)
-    if unknown:
-        raise FlagError(f"no environment {', '.join(unknown)} in runway.yaml")
+    require_environments(workspace, envs)
     selected = bootstrap_plan.selected_environments(envs, names)
     git = Git(repo)
     url = repo_url or git.remote_url("origin")
@@ -78,7 +78,7 @@ def cluster_manifest(
     `compile` applies them; the agent's image defaults to this `version`'s."""
     from compiler.core.cluster import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, cluster_objects
 
-    sources = policy_sources(repo / POLICIES_DIR)
+    sources = policy_sources(repo / POLICIES_DIR, Workspace(repo).real_root)
     policy = merged_policy(sources)  # the repository's rules, as `compile` applies them
     files = {Path(source.path).name: source.text for source in sources}
     return cluster_objects(

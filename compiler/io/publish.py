@@ -29,6 +29,7 @@ from compiler.core.errors import FlagError, PublishError, PublishRefused
 from compiler.core.gitops import hydrate
 from compiler.core.gitops.diff import BrokenSide, TreeDiff, diff_trees
 from compiler.core.pipeline import CompileOptions, CompileResult, SourceFile, read_project
+from compiler.core.project import unknown_environment_message
 from compiler.core.recipes import RECIPES_DIR
 from compiler.io.cache_store import CACHE_DIR, CacheStore
 from compiler.io.git import Git, PushOutcome, redact
@@ -173,8 +174,7 @@ def diff_environments(
 
 
 def _unknown_environment(env: str, known: Iterable[str]) -> str:
-    listed = ", ".join(sorted(known)) or "none"
-    return f'environment "{env}" is not listed in runway.yaml (known: {listed})'
+    return unknown_environment_message([env], known)
 
 
 # --- publishing ------------------------------------------------------------------------------

@@ -3,13 +3,13 @@
 Every URL comes from `compiler.core.recipes` (checked before a request is built); redirects are
 refused rather than followed (a redirect could leave the origin); bodies are read as a stream
 and dropped the moment they pass the limit, Content-Length or not; the whole request, not
-each read, is bounded in time, so a server dripping one byte a second still ends.
+each read, is bounded in time (`io.deadline`: headers included), so a server dripping one
+byte a second still ends.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +17,16 @@ from typing import Any
 import httpx
 
 from compiler.core import recipes
+from compiler.core.diagnostics import shown
 from compiler.core.errors import (
     LoadError,
     RecipeTimeoutError,
     RecipeTooLargeError,
     RecipeUpstreamError,
+    RecipeValidationError,
 )
 from compiler.core.load import load_json
+from compiler.io.deadline import deadline, expired, keep_deadlines
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,12 @@ class RecipeClient:
         self.base_url = recipes.check_base_url(base_url)
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": user_agent},
+        self._http = keep_deadlines(
+            httpx.Client(
+                timeout=httpx.Timeout(timeout),
+                follow_redirects=False,
+                headers={"Accept": "application/json", "User-Agent": user_agent},
+            )
         )
 
     def __enter__(self) -> RecipeClient:
@@ -101,7 +106,23 @@ class RecipeClient:
         return Fetched(path, url, content, data)
 
     def _read(self, url: str) -> bytes:
-        deadline = time.monotonic() + self.timeout
+        with deadline(self.timeout):
+            try:
+                return self._read_within(url)
+            except httpx.TimeoutException:
+                if expired():
+                    raise RecipeTimeoutError(
+                        f"{url} did not finish within {self.timeout:g} s"
+                    ) from None
+                raise RecipeTimeoutError(
+                    f"{url} did not answer within {self.timeout:g} s"
+                ) from None
+            except httpx.InvalidURL as exc:  # not an HTTPError: httpx refused to build it
+                raise RecipeValidationError(
+                    f'"{shown(url)}" is not a URL httpx can request: {exc}'
+                ) from None
+
+    def _read_within(self, url: str) -> bytes:
         try:
             with self._http.stream("GET", url) as response:
                 if response.is_redirect:
@@ -112,21 +133,19 @@ class RecipeClient:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes:
                     raise RecipeTooLargeError(self._too_large(url))
-                return b"".join(self._bounded(response.iter_bytes(), url, deadline))
+                return b"".join(self._bounded(response.iter_bytes(), url))
         except httpx.TimeoutException:
-            raise RecipeTimeoutError(f"{url} did not answer within {self.timeout:g} s") from None
+            raise
         except httpx.HTTPError as exc:
             raise RecipeUpstreamError(f"{url} failed: {exc}") from None
 
-    def _bounded(self, chunks: Iterator[bytes], url: str, deadline: float) -> Iterator[bytes]:
+    def _bounded(self, chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
         # Decoded bytes are counted, so a compressed body cannot inflate past the limit.
         total = 0
         for chunk in chunks:
             total += len(chunk)
             if total > self.max_bytes:
                 raise RecipeTooLargeError(self._too_large(url))
-            if time.monotonic() > deadline:
-                raise RecipeTimeoutError(f"{url} did not finish within {self.timeout:g} s")
             yield chunk
 
     def _too_large(self, url: str) -> str:

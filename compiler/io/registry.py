@@ -28,6 +28,7 @@ import httpx
 from compiler.core.errors import ImageError
 from compiler.core.hosts import is_loopback
 from compiler.core.images import DOCKER_HUB, ImageReference
+from compiler.io.deadline import deadline, expired, keep_deadlines, remaining
 
 # Order matters only for readability: a registry picks the best type it has. The index and
 # manifest-list types come first so a multi-arch image pins its index digest.
@@ -43,7 +44,14 @@ DOCKER_CONFIG_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "doc
 
 @dataclass(frozen=True, slots=True)
 class RegistryLimits:
-    timeout_seconds: float = 10.0
+    """The bounds on talking to registries; these defaults are runwayc's only ones."""
+
+    timeout_seconds: float = 10.0  # each connect, read or write
+    # Everything one image reference costs (its requests, a token, retries and their waits),
+    # and everything one `lock` asks of registries: a registry answering a byte just inside
+    # each timeout still ends.
+    deadline_seconds: float = 30.0
+    lock_deadline_seconds: float = 300.0
     max_body_bytes: int = 4 << 20
     max_attempts: int = 3
     max_retry_after_seconds: float = 10.0
@@ -127,16 +135,20 @@ class RegistryClient:
 
     def _client(self) -> httpx.Client:
         timeout = httpx.Timeout(self.limits.timeout_seconds)
-        return httpx.Client(timeout=timeout, transport=self.transport, follow_redirects=False)
+        return keep_deadlines(
+            httpx.Client(timeout=timeout, transport=self.transport, follow_redirects=False)
+        )
 
     def resolve_many(
         self, references: Iterable[str], progress: Callable[[], None] | None = None
     ) -> dict[str, str | ResolutionError]:
         """Digest (or the error) for each distinct reference, resolved concurrently, once each."""
         distinct = sorted(set(references))
+        end = time.monotonic() + self.limits.lock_deadline_seconds
 
         def one(reference: str) -> str | ResolutionError:
-            result = self._resolve_safely(client, reference)
+            with deadline(end - time.monotonic()):
+                result = self._resolve_safely(client, reference)
             if progress is not None:
                 progress()
             return result
@@ -153,24 +165,38 @@ class RegistryClient:
         return result
 
     def _resolve_safely(self, client: httpx.Client, text: str) -> str | ResolutionError:
+        with deadline(self.limits.deadline_seconds):
+            try:
+                return self._resolve_text(client, text)
+            except ResolutionError as exc:
+                return exc
+            except ImageError as exc:
+                return ResolutionError(exc.message)
+            except httpx.TimeoutException:
+                # Each read is given what is left of the deadline: one that ran out is the
+                # deadline's doing, not a single slow read's.
+                if expired():
+                    return ResolutionError(
+                        f'image "{text}": registry did not answer within the deadline '
+                        f"({self.limits.deadline_seconds:g}s an image, "
+                        f"{self.limits.lock_deadline_seconds:g}s a lock)"
+                    )
+                limit = self.limits.timeout_seconds
+                return ResolutionError(f'image "{text}": registry timed out after {limit:g}s')
+            except httpx.HTTPError as exc:
+                return ResolutionError(
+                    f'image "{text}": registry connection failed ({type(exc).__name__})'
+                )
+
+    def _resolve_text(self, client: httpx.Client, text: str) -> str:
         from compiler.core.images import parse_reference
 
-        try:
-            reference = parse_reference(text)
-            if reference.digest:
-                return reference.digest
-            return self._resolve(client, reference, text)
-        except ResolutionError as exc:
-            return exc
-        except ImageError as exc:
-            return ResolutionError(exc.message)
-        except httpx.TimeoutException:
-            limit = self.limits.timeout_seconds
-            return ResolutionError(f'image "{text}": registry timed out after {limit:g}s')
-        except httpx.HTTPError as exc:
-            return ResolutionError(
-                f'image "{text}": registry connection failed ({type(exc).__name__})'
-            )
+        reference = parse_reference(text)
+        if reference.digest:
+            return reference.digest
+        if expired():  # `lock`'s deadline passed before this reference's turn
+            raise httpx.TimeoutException("the deadline passed")
+        return self._resolve(client, reference, text)
 
     def _resolve(self, client: httpx.Client, reference: ImageReference, text: str) -> str:
         base = registry_base(reference)
@@ -230,7 +256,8 @@ class RegistryClient:
             if response.status_code == 429 or response.status_code >= 500:
                 if attempt == self.limits.max_attempts:
                     raise self._status_error(text, response)
-                self.sleep(self._retry_after(response, attempt))
+                # A wait past the deadline would only end in its timeout.
+                self.sleep(max(0.0, min(self._retry_after(response, attempt), remaining())))
                 continue
             return response
         raise ResolutionError(f'image "{text}": too many redirects')

@@ -239,8 +239,9 @@ def test_usage_errors_exit_two(make_repo):
     assert run_cli("check", repo, "--format", "xml").exit_code == 2
 
 
-def test_unknown_environment_is_a_diagnostic(make_repo, tmp_path):
+def test_unknown_environment_is_a_usage_error(make_repo, tmp_path):
     repo = make_repo({"deployments/a.yaml": md_yaml()})
     result = run_cli("compile", repo, "--env", "qa", "--out", tmp_path / "o")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert 'environment "qa" is not listed in runway.yaml (known: dev)' in result.stderr
+    assert not (tmp_path / "o").exists()

@@ -24,10 +24,11 @@ def test_non_utf8_source_is_a_diagnostic_and_others_still_checked(make_repo):
     assert "error[PROVIDER_NEEDS_GPU]" in result.stderr
 
 
-def test_missing_repository_is_a_diagnostic(tmp_path):
+def test_missing_repository_is_a_refusal(tmp_path):
     result = run_cli("check", tmp_path / "nope")
-    assert result.exit_code == 1
-    assert f"{tmp_path / 'nope'}: error[RUNWAY_ERROR]: no such directory" in result.stderr
+    assert result.exit_code == 2
+    nope = tmp_path / "nope"
+    assert f"{nope}: error[NO_REPOSITORY]: no such directory {nope}" in result.stderr
 
 
 def test_broken_runway_yaml_is_a_diagnostic(make_repo, tmp_path):

@@ -1,5 +1,7 @@
-"""Which files are sources: deployments/**/*.yaml and *.yml, exactly as pathlib's glob
-finds them (the walk that replaced it for speed must not change the answer)."""
+"""Which files are sources: deployments/**/*.yaml and *.yml as pathlib's glob finds them (the
+walk that replaced it for speed must not change the answer), plus what the glob would leave
+out without a word: a dangling link is listed (reading refuses it by name), and a linked
+directory is a problem of the walk, not a silent skip."""
 
 from __future__ import annotations
 
@@ -30,15 +32,21 @@ def test_source_discovery_matches_the_glob(tmp_path: Path) -> None:
     (deployments / "dir.yaml").mkdir()
     patterns = ("deployments/**/*.yaml", "deployments/**/*.yml")
     globbed = sorted({p for pattern in patterns for p in tmp_path.glob(pattern) if p.is_file()})
-    found = [tmp_path / p for p in Workspace(tmp_path).deployment_sources()]
-    assert found == globbed
+    sources, problems, linked = Workspace(tmp_path).scan_sources()
+    found = [tmp_path / p for p in sources]
+    assert sorted(set(found) - set(globbed)) == [deployments / "dangling.yaml"]
     assert [p.relative_to(deployments).as_posix() for p in found] == [
         ".h.yaml",
         "a/.yaml",
         "a/b/z.yaml",
         "a/linked.yaml",
         "a/y.yml",
+        "dangling.yaml",
         "x.yaml",
+    ]
+    assert linked == {"deployments/a/linked.yaml", "deployments/dangling.yaml"}
+    assert [(str(d.location), d.code) for d in problems] == [
+        ("deployments/linked-dir", "UNREADABLE")
     ]
 
 

@@ -218,7 +218,7 @@ def test_scp_like_origin_becomes_ssh_for_flux_and_stays_for_argocd(source):
         ([], "say which objects: --argocd, --flux or --cluster"),
         (["--flux", "--applications"], "--applications only applies to --argocd"),
         (["--argocd", "--secret-ref", "s"], "--secret-ref only applies to --flux"),
-        (["--argocd", "--env", "qa"], "no environment qa in runway.yaml"),
+        (["--argocd", "--env", "qa"], 'environment "qa" is not listed in runway.yaml'),
     ],
 )
 def test_usage_errors_exit_2(source, args, message):

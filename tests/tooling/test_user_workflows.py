@@ -64,8 +64,9 @@ def all_commands() -> list[list[str]]:
 
 
 @pytest.mark.parametrize("command", all_commands(), ids=lambda c: " ".join(c))
-def test_every_runwayc_command_parses(command):
+def test_every_runwayc_command_parses(command, monkeypatch):
     """Unknown flags or bad choices fail here rather than in a user's CI."""
+    monkeypatch.chdir(QUICKSTART)  # where the workflows run: REPO is found while parsing
     name, *args = command
     assert name in main.commands
     main.commands[name].make_context(name, args)

@@ -30,10 +30,6 @@ class GitFacts:
     tracks_rendered: bool | None = None  # whether the index holds anything under rendered/
 
 
-def unknown_environments(wanted: Sequence[str], known: Sequence[str]) -> list[str]:
-    return sorted(set(wanted) - set(known))
-
-
 def selected_environments(wanted: Sequence[str], known: Sequence[str]) -> list[str]:
     """`--env` (deduplicated, sorted), else every environment."""
     return sorted(set(wanted)) if wanted else list(known)
