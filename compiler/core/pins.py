@@ -58,8 +58,13 @@ def plan_image_lock(
     needs: Mapping[str, ImageNeed],
     answers: Mapping[str, str | Exception],
     resolved_at: str,
+    keep_unused: bool = False,
 ) -> tuple[LockFile, list[Diagnostic], dict[str, int]]:
-    """(new lock, diagnostics, counts of reused/resolved/failed)."""
+    """(new lock, diagnostics, counts of reused/resolved/failed).
+
+    A pin no need names is dropped, unless `keep_unused` (some ModelDeployment did not get as
+    far as naming its images, and may be the one that uses it). A failed `--update` keeps
+    the digest it was meant to move: losing a pin is never the answer to an outage."""
     images: dict[str, ImagePin] = {}
     diagnostics: list[Diagnostic] = []
     counts = {"reused": 0, "resolved": 0, "failed": 0}
@@ -87,6 +92,19 @@ def plan_image_lock(
             continue
         counts["failed"] += 1
         reason = str(answer)
+        existing = lock.images.get(reference)
+        if existing is not None and existing.digest is not None:
+            images[reference] = existing
+            diagnostics.extend(
+                error(
+                    "IMAGE_RESOLUTION_FAILED",
+                    f"ImageResolutionFailed: --update could not resolve the image, so its "
+                    f"pin stays at {existing.digest}: {reason}",
+                    Location(file),
+                )
+                for file in need.sources
+            )
+            continue
         for file in need.sources:
             if need.is_default:
                 diagnostics.append(
@@ -111,4 +129,7 @@ def plan_image_lock(
                 requested=reference, repository=parsed.name, tag=parsed.tag, source=source,
                 resolved_at=resolved_at, unresolved_reason=reason,
             )  # fmt: skip
+    if keep_unused:
+        images.update((k, v) for k, v in lock.images.items() if k not in images)
+    images = dict(sorted(images.items()))
     return lock.model_copy(update={"images": images}), diagnostics, counts

@@ -183,11 +183,16 @@ class Settings:
 
     def source_namespace(self, md: ModelDeployment) -> str:
         """The environment-independent namespace that keys an MD in runway.lock."""
-        if md.metadata.namespace:
-            return md.metadata.namespace
-        if self.project is not None and self.project.namespace:
-            return self.project.namespace
-        return "default"
+        return source_namespace_of(md.metadata.namespace, self.project)
+
+
+def source_namespace_of(namespace: str | None, project: ProjectConfig | None) -> str:
+    """An MD's own namespace, else runway.yaml's, else `default`: its runway.lock key's."""
+    if namespace:
+        return namespace
+    if project is not None and project.namespace:
+        return project.namespace
+    return "default"
 
 
 def resolve_policy(
@@ -726,18 +731,3 @@ def read_project(source: SourceFile | None) -> tuple[ProjectConfig | None, list[
         return None, []
     project, _, diagnostics = _single_model(source, ProjectConfig, LoadLimits())
     return project, diagnostics
-
-
-def plan_provider_lock(result: CompileResult, forget: frozenset[str]) -> LockFile:
-    """runway.lock after `lock`: every MD's provider, pins of vanished MDs pruned.
-
-    An MD that failed before a provider was chosen keeps its recorded pin: a broken spec must
-    not erase the record that makes its provider immutable.
-    """
-    providers: dict[str, ProviderPin] = {}
-    for item in result.deployments:
-        recorded = None if item.lock_key in forget else result.lock.providers.get(item.lock_key)
-        pin = item.provider or recorded
-        if pin is not None:
-            providers[item.lock_key] = pin
-    return result.lock.model_copy(update={"providers": dict(sorted(providers.items()))})
