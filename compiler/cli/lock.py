@@ -106,4 +106,7 @@ def _progress(length: int) -> Iterator[Callable[[], None]]:
 def images_command(repo: Path, env: str | None) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
     usage = image_usage(repo, env)
+    report(usage.errors, "text")
     click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)
+    if usage.errors:
+        sys.exit(EXIT_DIAGNOSTICS)

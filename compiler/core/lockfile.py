@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, StringConstraints
 
+from compiler.core.errors import ImageError
+from compiler.core.images import parse_reference
 from compiler.core.model import Frozen
 
 LOCK_VERSION: Literal[1] = 1
@@ -58,6 +60,64 @@ class LockFile(Frozen):
     @classmethod
     def empty(cls) -> LockFile:
         return cls(version=LOCK_VERSION)
+
+
+# --- self-consistency -------------------------------------------------------------------------
+
+# Where a field of an image entry sits in runway.lock, in its YAML spelling.
+_WIRE = {"unresolved_reason": "unresolvedReason"}
+
+
+def image_pin_problems(key: str, pin: ImagePin) -> list[tuple[str | None, str]]:
+    """How an image entry disagrees with itself: (its field in the file, or None for the
+    entry, and the reason). `lock` writes every field from the key and the registry's
+    digest, so any disagreement is a hand edit (or a merge gone wrong), and rendering either
+    half of it would deploy something the rest of the entry does not describe."""
+    try:
+        parsed = parse_reference(key)
+    except ImageError as exc:
+        return [(None, f"the key is not an image reference: {exc.message}")]
+    found: list[tuple[str | None, str]] = []
+    if pin.requested != key:
+        found.append(("requested", f'requested "{pin.requested}" is not the entry\'s key'))
+    if pin.repository != parsed.name:
+        found.append(
+            ("repository", f'repository "{pin.repository}" is not {key}\'s ({parsed.name})')
+        )
+    if pin.tag != parsed.tag:
+        found.append(("tag", f'tag "{pin.tag}" is not {key}\'s ({parsed.tag})'))
+    if parsed.digest is not None and pin.digest != parsed.digest:
+        found.append(("digest", f"digest {pin.digest} is not the one {key} names"))
+    if pin.digest is None:
+        if pin.resolved is not None:
+            found.append(("resolved", f'resolved "{pin.resolved}" but no digest'))
+        if not pin.unresolved_reason:
+            found.append((None, "neither a digest nor an unresolvedReason"))
+        return found
+    if pin.unresolved_reason:
+        found.append(("unresolved_reason", "a digest and an unresolvedReason at once"))
+    expected = f"{pin.repository}@{pin.digest}"
+    if pin.resolved != expected:
+        found.append(
+            (
+                "resolved",
+                f'resolved "{pin.resolved}" disagrees with its repository and digest '
+                f'(expected "{expected}")',
+            )
+        )
+    return found
+
+
+def lock_problems(lock: LockFile) -> list[tuple[tuple[str, ...], str]]:
+    """Every self-disagreement of `lock`: (the path of the offending node, the reason)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for key, pin in lock.images.items():
+        for field, reason in image_pin_problems(key, pin):
+            path: tuple[str, ...] = (
+                ("images", key) if field is None else ("images", key, _WIRE.get(field, field))
+            )
+            found.append((path, reason))
+    return found
 
 
 LOCK_HEADER = (

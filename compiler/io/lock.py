@@ -142,6 +142,9 @@ class ImageUsage:
     lock: LockFile
     needs: Mapping[str, ImageNeed]
     now: datetime
+    # The compile's errors: a runway.lock that does not read (or disagrees with itself) is
+    # refused here as by every other command, not shown as an empty table.
+    errors: tuple[Diagnostic, ...] = ()
 
 
 def image_usage(repo: Path, env: str | None) -> ImageUsage:
@@ -149,4 +152,5 @@ def image_usage(repo: Path, env: str | None) -> ImageUsage:
     workspace = Workspace(repo)
     env = default_environment(workspace, env)
     result = compile_env(workspace, env, CompileOptions(env=env))
-    return ImageUsage(result.lock, image_needs(result.deployments), datetime.now(UTC))
+    errors = tuple(d for d in result.diagnostics if d.is_error)
+    return ImageUsage(result.lock, image_needs(result.deployments), datetime.now(UTC), errors)
