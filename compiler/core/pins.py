@@ -59,12 +59,15 @@ def plan_image_lock(
     answers: Mapping[str, str | Exception],
     resolved_at: str,
     keep_unused: bool = False,
+    refuse_unpinned: bool = False,
 ) -> tuple[LockFile, list[Diagnostic], dict[str, int]]:
     """(new lock, diagnostics, counts of reused/resolved/failed).
 
     A pin no need names is dropped, unless `keep_unused` (some ModelDeployment did not get as
     far as naming its images, and may be the one that uses it). A failed `--update` keeps
-    the digest it was meant to move: losing a pin is never the answer to an outage."""
+    the digest it was meant to move: losing a pin is never the answer to an outage. A user's
+    tag that does not resolve is recorded as unresolved either way; `refuse_unpinned` (the
+    policy's images.unpinnedUserImages) makes that an error instead of a warning."""
     images: dict[str, ImagePin] = {}
     diagnostics: list[Diagnostic] = []
     counts = {"reused": 0, "resolved": 0, "failed": 0}
@@ -115,12 +118,22 @@ def plan_image_lock(
                         Location(file),
                     )
                 )
+            elif refuse_unpinned:
+                diagnostics.append(
+                    error(
+                        "IMAGE_UNPINNED",
+                        f"ImageResolved=False: {reason}; recorded as unresolved, and the policy "
+                        "refuses unpinned user images (images.unpinnedUserImages: refuse), so "
+                        "compile fails until it resolves",
+                        Location(file),
+                    )
+                )
             else:
                 diagnostics.append(
                     warning(
                         "IMAGE_UNRESOLVED",
-                        f"ImageResolved=False: {reason}; recorded as unresolved, compiles with "
-                        "the tag as written",
+                        f"ImageResolved=False: {reason}; recorded as unresolved: it compiles "
+                        "and runs unpinned, by its tag as written",
                         Location(file),
                     )
                 )

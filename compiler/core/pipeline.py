@@ -470,8 +470,14 @@ def choose_image(
     settings: Settings,
     locked: bool,
     path: tuple[str, ...] = ("spec", "engine", "image"),
+    is_default: bool = False,
 ) -> tuple[str | None, dict[str, str], list[Diagnostic]]:
-    """The image reference to render: the pinned digest when runway.lock has one."""
+    """The image reference to render: the pinned digest when runway.lock has one.
+
+    A tag rendered as written is never quiet: a warning, and `image-unpinned` in the facts
+    saying why. A user's tag that `lock` could not resolve renders (AI Runway proceeds with
+    it) unless the policy refuses unpinned user images; a default image with no digest is
+    the outage gate's, refused under --locked whatever runway.lock says about it."""
     facts: dict[str, str] = {}
     if requested is None:
         return None, facts, []
@@ -487,15 +493,22 @@ def choose_image(
         facts[stamp.IMAGE_RESOLVED] = pin.resolved
         facts[stamp.IMAGE_DIGEST] = pin.digest
         return pin.resolved, facts, []
-    if pin is not None and pin.unresolved_reason:
-        message = (
-            f'image "{requested}" could not be resolved to a digest ({pin.unresolved_reason}); '
-            "rendering the tag as written"
-        )
+    if pin is not None and pin.unresolved_reason and not is_default:
+        why = f"`runwayc lock` could not resolve it to a digest: {pin.unresolved_reason}"
+        if settings.policy.refuses_unpinned_user_images:
+            message = (
+                f'image "{requested}" would run unpinned ({why}); the policy refuses unpinned '
+                "user images (images.unpinnedUserImages: refuse): make the tag resolvable and "
+                "run `runwayc lock`, or name the image by digest"
+            )
+            return None, facts, [ctx.at("IMAGE_UNPINNED", message, path)]
+        facts[stamp.IMAGE_UNPINNED] = why
+        message = f'image "{requested}" runs unpinned, by its tag as written ({why})'
         return requested, facts, [_warn(ctx, "IMAGE_UNRESOLVED", message, path)]
     message = f'image "{requested}" has no digest pin in runway.lock; run `runwayc lock`'
     if locked:
         return None, facts, [ctx.at("IMAGE_NOT_PINNED", message, path)]
+    facts[stamp.IMAGE_UNPINNED] = "no digest pin in runway.lock (compiled without --locked)"
     return (
         requested,
         facts,
@@ -522,11 +535,13 @@ def choose_images(
     """(engine image, its facts, component role -> image, diagnostics), all pinned and
     mirrored; None for the engine image when it is planned but unusable."""
     image, facts, diagnostics = choose_image(
-        plan.engine, ctx, settings, locked, _image_path(md, plan)
+        plan.engine, ctx, settings, locked, _image_path(md, plan), plan.engine_is_default
     )
     components: dict[str, str] = {}
     for role, reference in sorted(plan.components.items()):
-        rendered, _, found = choose_image(reference, ctx, settings, locked, ("spec",))
+        rendered, _, found = choose_image(
+            reference, ctx, settings, locked, ("spec",), is_default=True
+        )
         diagnostics.extend(found)
         if rendered is not None:
             components[role] = rendered

@@ -19,7 +19,13 @@ from compiler.core.lock_plan import (
 )
 from compiler.core.lockfile import LockFile, serialize_lock
 from compiler.core.pins import ImageNeed, image_needs, plan_image_lock, references_to_resolve
-from compiler.core.pipeline import CompileOptions, CompileResult, compile_project, read_project
+from compiler.core.pipeline import (
+    CompileOptions,
+    CompileResult,
+    compile_project,
+    read_project,
+    resolve_policy,
+)
 from compiler.io.parallel import process_map
 from compiler.io.workspace import (
     LOCK_FILE,
@@ -56,7 +62,7 @@ class LockReport:
 # What a compile says about image pins against the runway.lock it read. `lock` replaces those
 # pins, then says itself what is still unpinned: the compile's words would be stale (an image
 # it just pinned reported as "no digest pin").
-_PIN_DIAGNOSTICS = frozenset({"IMAGE_NOT_PINNED", "IMAGE_UNRESOLVED"})
+_PIN_DIAGNOSTICS = frozenset({"IMAGE_NOT_PINNED", "IMAGE_UNRESOLVED", "IMAGE_UNPINNED"})
 
 
 def lock_repository(
@@ -87,8 +93,14 @@ def lock_repository(
         counts = None
         broken = config_broken(result)
         if not skip_images and not broken:
+            policy, _ = resolve_policy(inputs.builtin_policies, inputs.user_policies)
             lock, found, counts = _lock_images(
-                lock, result, update, progress, keep_unused=not seen.every_image_known
+                lock,
+                result,
+                update,
+                progress,
+                keep_unused=not seen.every_image_known,
+                refuse_unpinned=policy.refuses_unpinned_user_images,
             )
             diagnostics = [d for d in diagnostics if d.code not in _PIN_DIAGNOSTICS] + found
         written = not broken and write_if_changed(repo / LOCK_FILE, serialize_lock(lock))
@@ -110,6 +122,7 @@ def _lock_images(
     progress: Progress | None,
     *,
     keep_unused: bool,
+    refuse_unpinned: bool,
 ) -> tuple[LockFile, list[Diagnostic], ImageCounts]:
     """Resolve what needs resolving over the network (the edge), then plan purely."""
     needs = image_needs(result.deployments)
@@ -132,7 +145,12 @@ def _lock_images(
                 answers.update(client.resolve_many(wanted, progress=step))
     resolved_at = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
     lock, diagnostics, counts = plan_image_lock(
-        lock, needs, answers, resolved_at, keep_unused=keep_unused
+        lock,
+        needs,
+        answers,
+        resolved_at,
+        keep_unused=keep_unused,
+        refuse_unpinned=refuse_unpinned,
     )
     return lock, diagnostics, ImageCounts(counts["resolved"], counts["reused"], counts["failed"])
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
 from compiler.core.emit import dump_objects
 from compiler.core.gitops.hydrate import MANIFEST
+from compiler.core.stamp import IMAGE_REQUESTED, IMAGE_UNPINNED, PREFIX
 
 # A removed and an added object this alike (difflib ratio of their YAML) are one rename.
 RENAME_SIMILARITY = 0.6
@@ -58,6 +59,9 @@ class Change:
 class TreeDiff:
     env: str
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    # The new tree's ModelDeployments whose image runs by tag, not digest, and why (from the
+    # compile stamp): said on every diff, not only the one that changed them.
+    unpinned: tuple[str, ...] = ()
 
     @property
     def differs(self) -> bool:
@@ -125,7 +129,33 @@ def diff_trees(env: str, base: Mapping[str, bytes], head: Mapping[str, bytes]) -
     same = {path for path, content in base.items() if head.get(path) == content}
     old = rendered_objects({path: base[path] for path in base.keys() - same})
     new = rendered_objects({path: head[path] for path in head.keys() - same})
-    return diff_objects(env, old, new)
+    return replace(diff_objects(env, old, new), unpinned=unpinned_images(head))
+
+
+_UNPINNED = PREFIX + IMAGE_UNPINNED
+
+
+def unpinned_images(files: Mapping[str, bytes]) -> tuple[str, ...]:
+    """`<namespace>/<name>: <image> runs unpinned (<why>)` for each ModelDeployment of a tree
+    stamped as running its image by tag. Only manifests holding the stamp's key are parsed."""
+    marker = _UNPINNED.encode()
+    found = []
+    for path in sorted(files):
+        if path.rsplit("/", 1)[-1] != MANIFEST or marker not in files[path]:
+            continue
+        for doc in yaml.load_all(files[path], Loader=_LOADER):
+            metadata = doc.get("metadata") if isinstance(doc, dict) else None
+            if not isinstance(metadata, dict):
+                continue
+            annotations = metadata.get("annotations")
+            if not isinstance(annotations, dict) or _UNPINNED not in annotations:
+                continue
+            image = annotations.get(PREFIX + IMAGE_REQUESTED)
+            found.append(
+                f"{metadata.get('namespace')}/{metadata.get('name')}: {image} runs unpinned "
+                f"({annotations[_UNPINNED]})"
+            )
+    return tuple(found)
 
 
 def diff_objects(
@@ -220,6 +250,7 @@ def format_text(diffs: Iterable[TreeDiff]) -> str:
                 out.append(change.diff)
             out.append("\n")
     out.extend(tree.summary() + "\n" for tree in diffs)
+    out.extend(f"{tree.env}: warning: {line}\n" for tree in diffs for line in tree.unpinned)
     return "".join(out)
 
 
@@ -238,6 +269,9 @@ def format_markdown(diffs: Iterable[TreeDiff], limit: int = MARKDOWN_LIMIT) -> s
     changed = [tree for tree in diffs if tree.differs]
     head = "### runwayc: rendered diff\n\n"
     head += "; ".join(tree.summary() for tree in diffs) + "\n"
+    warnings = [f"> {tree.env}: {_escape(line)}\n" for tree in diffs for line in tree.unpinned]
+    if warnings:
+        head += "\n> [!WARNING]\n> Images that run unpinned, by tag:\n" + ">\n".join(warnings)
     if not changed:
         return head
     body: list[str] = []
@@ -271,6 +305,7 @@ def as_json(diffs: Iterable[TreeDiff]) -> list[dict[str, Any]]:
         {
             "env": tree.env,
             "summary": tree.counts(),
+            "unpinned": list(tree.unpinned),
             "changes": [
                 {
                     "kind": c.kind,
