@@ -2,8 +2,9 @@
 
 Three sections, each keyed by a stable identity: `providers` (ModelDeployment `ns/name` ->
 provider and selection reason), `images` (requested reference -> digest), `recipes` (model id ->
-content sha256). `lock` writes it, `compile` only reads it. Serialisation is deterministic
-(sorted keys, fixed layout) so a re-lock that changes nothing changes no byte.
+content sha256). `lock` writes it, `compile` only reads it, and every reader refuses an
+entry that disagrees with itself (`parse_lock`). Serialisation is deterministic (sorted keys,
+fixed layout) so a re-lock that changes nothing changes no byte.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, StringConstraints
 
+from compiler.core.diagnostics import Diagnostic, Location, error
+from compiler.core.documents import parse_document
 from compiler.core.errors import ImageError
 from compiler.core.images import parse_reference
+from compiler.core.load import LoadLimits, format_path, load_yaml
 from compiler.core.model import Frozen
 
 LOCK_VERSION: Literal[1] = 1
@@ -118,6 +122,51 @@ def lock_problems(lock: LockFile) -> list[tuple[tuple[str, ...], str]]:
             )
             found.append((path, reason))
     return found
+
+
+# --- reading --------------------------------------------------------------------------------
+
+LOCK_SHAPE = "a mapping of version, providers, images and recipes, as `runwayc lock` writes it"
+
+
+def parse_lock(
+    text: str, file: str, limits: LoadLimits
+) -> tuple[LockFile | None, list[Diagnostic]]:
+    """runway.lock, or None and why not: a malformed file is named as what it is, and an
+    entry that disagrees with itself is LOCK_INCONSISTENT at the node that disagrees."""
+    loaded = load_yaml(text, file, limits)
+    if loaded.diagnostics:
+        return None, list(loaded.diagnostics)
+    start = Location(file, 1, 1)
+    if len(loaded.documents) != 1:
+        count = len(loaded.documents)
+        message = f"{file} holds {count} YAML documents; expected one, {LOCK_SHAPE}"
+        return None, [error("LOCK_MALFORMED", message, start)]
+    doc = loaded.documents[0]
+    if not isinstance(doc.data, dict):
+        shape = "list" if isinstance(doc.data, list) else "scalar"
+        message = f"{file} must be {LOCK_SHAPE}; got a {shape}"
+        return None, [error("LOCK_MALFORMED", message, doc.location())]
+    version = doc.data.get("version")
+    if "version" in doc.data and version != LOCK_VERSION:
+        message = (
+            f"{file} is version {str(version)[:20]}; this runwayc reads version {LOCK_VERSION}"
+        )
+        return None, [error("LOCK_VERSION", message, doc.location(("version",)), "version")]
+    parsed, diagnostics = parse_document(doc, LockFile)
+    if parsed is None:
+        return None, diagnostics
+    inconsistent = [
+        error(
+            "LOCK_INCONSISTENT",
+            f"entry {path[1]}: {reason}; runway.lock is written by `runwayc lock`: undo the "
+            "edit, or delete the entry and run `runwayc lock` to pin it again",
+            doc.location(path),
+            format_path(path),
+        )
+        for path, reason in lock_problems(parsed)
+    ]
+    return (None, inconsistent) if inconsistent else (parsed, [])
 
 
 LOCK_HEADER = (

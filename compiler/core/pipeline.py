@@ -29,7 +29,7 @@ from compiler.core.errors import ImageError
 from compiler.core.images import classify, parse_reference
 from compiler.core.kube import API_VERSION, KIND, KubeObject
 from compiler.core.load import LoadLimits, SourceDocument, format_path, load_yaml
-from compiler.core.lockfile import LOCK_VERSION, LockFile, ProviderPin, lock_problems
+from compiler.core.lockfile import LockFile, ProviderPin, parse_lock
 from compiler.core.model import (
     ModelDeployment,
     Overlay,
@@ -284,7 +284,7 @@ def _read_lock(
         memoised = cache.decode_lock(view.lock_memo, key) if view.lock_memo else None
         if memoised is not None:
             return memoised, [], view.lock_memo
-    parsed, diagnostics = parse_lock(source, limits)
+    parsed, diagnostics = parse_lock(source.text, source.path, limits)
     if parsed is None or diagnostics:
         return LockFile.empty(), diagnostics, None
     if key is None:
@@ -292,48 +292,6 @@ def _read_lock(
     # Only a lock that parsed cleanly and agrees with itself is memoised, so a memo hit
     # needs neither check again.
     return parsed, diagnostics, cache.encode_lock(key, parsed)
-
-
-LOCK_SHAPE = "a mapping of version, providers, images and recipes, as `runwayc lock` writes it"
-
-
-def parse_lock(source: SourceFile, limits: LoadLimits) -> tuple[LockFile | None, list[Diagnostic]]:
-    """runway.lock, or None and why not: a malformed file is named as what it is, and an
-    entry that disagrees with itself is LOCK_INCONSISTENT at the node that disagrees."""
-    loaded = load_yaml(source.text, source.path, limits)
-    if loaded.diagnostics:
-        return None, list(loaded.diagnostics)
-    start = Location(source.path, 1, 1)
-    if len(loaded.documents) != 1:
-        count = len(loaded.documents)
-        message = f"{source.path} holds {count} YAML documents; expected one, {LOCK_SHAPE}"
-        return None, [error("LOCK_MALFORMED", message, start)]
-    doc = loaded.documents[0]
-    if not isinstance(doc.data, dict):
-        shape = "list" if isinstance(doc.data, list) else "scalar"
-        message = f"{source.path} must be {LOCK_SHAPE}; got a {shape}"
-        return None, [error("LOCK_MALFORMED", message, doc.location())]
-    version = doc.data.get("version")
-    if "version" in doc.data and version != LOCK_VERSION:
-        message = (
-            f"{source.path} is version {str(version)[:20]}; this runwayc reads version "
-            f"{LOCK_VERSION}"
-        )
-        return None, [error("LOCK_VERSION", message, doc.location(("version",)), "version")]
-    parsed, diagnostics = parse_document(doc, LockFile)
-    if parsed is None:
-        return None, diagnostics
-    inconsistent = [
-        error(
-            "LOCK_INCONSISTENT",
-            f"entry {path[1]}: {reason}; runway.lock is written by `runwayc lock`: undo the "
-            "edit, or delete the entry and run `runwayc lock` to pin it again",
-            doc.location(path),
-            format_path(path),
-        )
-        for path, reason in lock_problems(parsed)
-    ]
-    return (None, inconsistent) if inconsistent else (parsed, [])
 
 
 def check_recipe_pins(
