@@ -168,3 +168,12 @@ def test_a_tag_compiled_without_locked_is_stamped_unpinned_too(make_repo, tmp_pa
     assert md["metadata"]["annotations"]["runwayc.dev/image-unpinned"] == (
         "no digest pin in runway.lock (compiled without --locked)"
     )
+
+
+def test_a_pr_comment_names_the_first_unpinned_images_and_counts_the_rest():
+    from compiler.core.gitops.diff import UNPINNED_SHOWN, TreeDiff, format_markdown
+
+    lines = tuple(f"team-a/m{i:02}: acme/vllm:v1 runs unpinned (down)" for i in range(25))
+    comment = format_markdown([TreeDiff("dev", (), lines)])
+    assert comment.count("runs unpinned (down)") == UNPINNED_SHOWN
+    assert f"> ... and {25 - UNPINNED_SHOWN} more (`runwayc images`)\n" in comment

@@ -28,6 +28,9 @@ RENAME_SIMILARITY = 0.6
 RENAME_COMPARISONS = 40_000
 # GitHub refuses comments over 65,536 characters; leave room for the sticky-comment marker.
 MARKDOWN_LIMIT = 60_000
+# Unpinned images listed by name in a PR comment before the rest are only counted, so the
+# warning cannot crowd the diff out of the comment.
+UNPINNED_SHOWN = 20
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -271,7 +274,10 @@ def format_markdown(diffs: Iterable[TreeDiff], limit: int = MARKDOWN_LIMIT) -> s
     head += "; ".join(tree.summary() for tree in diffs) + "\n"
     warnings = [f"> {tree.env}: {_escape(line)}\n" for tree in diffs for line in tree.unpinned]
     if warnings:
-        head += "\n> [!WARNING]\n> Images that run unpinned, by tag:\n" + ">\n".join(warnings)
+        shown = warnings[:UNPINNED_SHOWN]
+        if len(warnings) > len(shown):
+            shown.append(f"> ... and {len(warnings) - len(shown)} more (`runwayc images`)\n")
+        head += "\n> [!WARNING]\n> Images that run unpinned, by tag:\n" + ">\n".join(shown)
     if not changed:
         return head
     body: list[str] = []
