@@ -72,6 +72,18 @@ def lock_command(
             err=True,
         )
     report(locked.diagnostics, output_format)
+    for key in locked.pruned_providers:
+        click.echo(
+            f"runwayc: {LOCK_FILE}: pruned the provider pin of {key}: no such ModelDeployment "
+            "in the repository any more",
+            err=True,
+        )
+    for reference in locked.pruned_images:
+        click.echo(
+            f"runwayc: {LOCK_FILE}: pruned the image pin of {reference}: no ModelDeployment "
+            "uses it any more",
+            err=True,
+        )
     if locked.written:
         click.echo(
             f"runwayc: {LOCK_FILE}: {len(locked.lock.providers)} provider pin(s) recorded",
@@ -94,4 +106,7 @@ def _progress(length: int) -> Iterator[Callable[[], None]]:
 def images_command(repo: Path, env: str | None) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
     usage = image_usage(repo, env)
+    report(usage.errors, "text")
     click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)
+    if usage.errors:
+        sys.exit(EXIT_DIAGNOSTICS)

@@ -31,18 +31,28 @@ def format_age(resolved_at: str | None, now: datetime) -> str:
 
 
 def images_table(lock: LockFile, needs: Mapping[str, ImageNeed], now: datetime) -> str:
-    """The `runwayc images` table: reference, source, digest, age, ModelDeployments using it."""
+    """The `runwayc images` table: reference, source, digest, age, ModelDeployments using it;
+    then a line for each image that runs unpinned (by its tag), saying why."""
     rows = [("REFERENCE", "SOURCE", "DIGEST", "AGE", "USED BY")]
+    unpinned = []
     for reference, need in needs.items():
         pin = lock.images.get(reference)
         source = classify(parse_reference(reference)).source
-        if pin is None:
-            digest = "(not pinned)"
+        if pin is not None and pin.digest:
+            digest = pin.digest
         else:
-            digest = pin.digest or f"(unresolved: {pin.unresolved_reason})"
+            digest = "(unpinned)"
+            why = (
+                f"`runwayc lock` could not resolve it: {pin.unresolved_reason}"
+                if pin is not None and pin.unresolved_reason
+                else "no digest pin in runway.lock; run `runwayc lock`"
+            )
+            unpinned.append(f"{reference} runs unpinned, by its tag as written: {why}")
         age = format_age(pin.resolved_at if pin else None, now)
         rows.append((reference, source, digest, age, ", ".join(need.sources)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
              for row in rows]  # fmt: skip
+    if unpinned:
+        lines += ["", *unpinned]
     return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -66,6 +66,13 @@ def _describe(err: dict[str, Any], path: PathKey) -> tuple[str, str]:
     if kind == "missing":
         return "MISSING_FIELD", f'required field "{field}" is missing'
     message = str(err["msg"])
+    if kind in ("model_type", "dict_type"):
+        # pydantic's words name the Python class ("instance of ProviderPin"), not the file.
+        got = _type_name(err.get("input"))
+        return (
+            "INVALID_VALUE",
+            f"expected a mapping, got {'an' if got[0] in 'aeiou' else 'a'} {got}",
+        )
     if kind == "literal_error":
         return "INVALID_VALUE", message
     return "INVALID_VALUE", f"{message} (got {_type_name(err.get('input'))})"

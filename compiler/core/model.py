@@ -515,6 +515,18 @@ class NameRules(Frozen):
     max_length: NonNegInt32 | None = None
 
 
+# How strictly a rule is applied, loosest first: a repository policy may only move right.
+UNPINNED_IMAGE_RULES = ("warn", "refuse")
+
+
+class ImageRules(Frozen):
+    """policies/images.yaml: what compile does with a user's image that `lock` could not
+    resolve to a digest (recorded as unresolved): `warn` renders the tag as written, with a
+    warning and the stamp saying so (AI Runway's behaviour); `refuse` is an error."""
+
+    unpinned_user_images: Literal["warn", "refuse"] | None = None
+
+
 class LoadLimitRules(Frozen):
     max_document_bytes: NonNegInt32 | None = None
     max_file_bytes: NonNegInt32 | None = None
@@ -589,6 +601,7 @@ class Policy(Frozen):
     names: NameRules | None = None
     limits: LoadLimitRules | None = None
     autoscaling: AutoscalingRules | None = None
+    images: ImageRules | None = None
     waivers: list[Waiver] = Field(default_factory=list)
 
 

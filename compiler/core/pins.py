@@ -58,8 +58,16 @@ def plan_image_lock(
     needs: Mapping[str, ImageNeed],
     answers: Mapping[str, str | Exception],
     resolved_at: str,
+    keep_unused: bool = False,
+    refuse_unpinned: bool = False,
 ) -> tuple[LockFile, list[Diagnostic], dict[str, int]]:
-    """(new lock, diagnostics, counts of reused/resolved/failed)."""
+    """(new lock, diagnostics, counts of reused/resolved/failed).
+
+    A pin no need names is dropped, unless `keep_unused` (some ModelDeployment did not get as
+    far as naming its images, and may be the one that uses it). A failed `--update` keeps
+    the digest it was meant to move: losing a pin is never the answer to an outage. A user's
+    tag that does not resolve is recorded as unresolved either way; `refuse_unpinned` (the
+    policy's images.unpinnedUserImages) makes that an error instead of a warning."""
     images: dict[str, ImagePin] = {}
     diagnostics: list[Diagnostic] = []
     counts = {"reused": 0, "resolved": 0, "failed": 0}
@@ -87,6 +95,19 @@ def plan_image_lock(
             continue
         counts["failed"] += 1
         reason = str(answer)
+        existing = lock.images.get(reference)
+        if existing is not None and existing.digest is not None:
+            images[reference] = existing
+            diagnostics.extend(
+                error(
+                    "IMAGE_RESOLUTION_FAILED",
+                    f"ImageResolutionFailed: --update could not resolve the image, so its "
+                    f"pin stays at {existing.digest}: {reason}",
+                    Location(file),
+                )
+                for file in need.sources
+            )
+            continue
         for file in need.sources:
             if need.is_default:
                 diagnostics.append(
@@ -97,12 +118,22 @@ def plan_image_lock(
                         Location(file),
                     )
                 )
+            elif refuse_unpinned:
+                diagnostics.append(
+                    error(
+                        "IMAGE_UNPINNED",
+                        f"ImageResolved=False: {reason}; recorded as unresolved, and the policy "
+                        "refuses unpinned user images (images.unpinnedUserImages: refuse), so "
+                        "compile fails until it resolves",
+                        Location(file),
+                    )
+                )
             else:
                 diagnostics.append(
                     warning(
                         "IMAGE_UNRESOLVED",
-                        f"ImageResolved=False: {reason}; recorded as unresolved, compiles with "
-                        "the tag as written",
+                        f"ImageResolved=False: {reason}; recorded as unresolved: it compiles "
+                        "and runs unpinned, by its tag as written",
                         Location(file),
                     )
                 )
@@ -111,4 +142,7 @@ def plan_image_lock(
                 requested=reference, repository=parsed.name, tag=parsed.tag, source=source,
                 resolved_at=resolved_at, unresolved_reason=reason,
             )  # fmt: skip
+    if keep_unused:
+        images.update((k, v) for k, v in lock.images.items() if k not in images)
+    images = dict(sorted(images.items()))
     return lock.model_copy(update={"images": images}), diagnostics, counts

@@ -29,7 +29,7 @@ from compiler.core.errors import ImageError
 from compiler.core.images import classify, parse_reference
 from compiler.core.kube import API_VERSION, KIND, KubeObject
 from compiler.core.load import LoadLimits, SourceDocument, format_path, load_yaml
-from compiler.core.lockfile import LockFile, ProviderPin
+from compiler.core.lockfile import LockFile, ProviderPin, parse_lock
 from compiler.core.model import (
     ModelDeployment,
     Overlay,
@@ -185,11 +185,16 @@ class Settings:
 
     def source_namespace(self, md: ModelDeployment) -> str:
         """The environment-independent namespace that keys an MD in runway.lock."""
-        if md.metadata.namespace:
-            return md.metadata.namespace
-        if self.project is not None and self.project.namespace:
-            return self.project.namespace
-        return "default"
+        return source_namespace_of(md.metadata.namespace, self.project)
+
+
+def source_namespace_of(namespace: str | None, project: ProjectConfig | None) -> str:
+    """An MD's own namespace, else runway.yaml's, else `default`: its runway.lock key's."""
+    if namespace:
+        return namespace
+    if project is not None and project.namespace:
+        return project.namespace
+    return "default"
 
 
 def resolve_policy(
@@ -284,11 +289,13 @@ def _read_lock(
         memoised = cache.decode_lock(view.lock_memo, key) if view.lock_memo else None
         if memoised is not None:
             return memoised, [], view.lock_memo
-    parsed, _, diagnostics = _single_model(source, LockFile, limits)
-    if parsed is None:
+    parsed, diagnostics = parse_lock(source.text, source.path, limits)
+    if parsed is None or diagnostics:
         return LockFile.empty(), diagnostics, None
-    if key is None or diagnostics:
+    if key is None:
         return parsed, diagnostics, None
+    # Only a lock that parsed cleanly and agrees with itself is memoised, so a memo hit
+    # needs neither check again.
     return parsed, diagnostics, cache.encode_lock(key, parsed)
 
 
@@ -426,8 +433,14 @@ def choose_image(
     settings: Settings,
     locked: bool,
     path: tuple[str, ...] = ("spec", "engine", "image"),
+    is_default: bool = False,
 ) -> tuple[str | None, dict[str, str], list[Diagnostic]]:
-    """The image reference to render: the pinned digest when runway.lock has one."""
+    """The image reference to render: the pinned digest when runway.lock has one.
+
+    A tag rendered as written is never quiet: a warning, and `image-unpinned` in the facts
+    saying why. A user's tag that `lock` could not resolve renders (AI Runway proceeds with
+    it) unless the policy refuses unpinned user images; a default image with no digest is
+    the outage gate's, refused under --locked whatever runway.lock says about it."""
     facts: dict[str, str] = {}
     if requested is None:
         return None, facts, []
@@ -443,15 +456,22 @@ def choose_image(
         facts[stamp.IMAGE_RESOLVED] = pin.resolved
         facts[stamp.IMAGE_DIGEST] = pin.digest
         return pin.resolved, facts, []
-    if pin is not None and pin.unresolved_reason:
-        message = (
-            f'image "{requested}" could not be resolved to a digest ({pin.unresolved_reason}); '
-            "rendering the tag as written"
-        )
+    if pin is not None and pin.unresolved_reason and not is_default:
+        why = f"`runwayc lock` could not resolve it to a digest: {pin.unresolved_reason}"
+        if settings.policy.refuses_unpinned_user_images:
+            message = (
+                f'image "{requested}" would run unpinned ({why}); the policy refuses unpinned '
+                "user images (images.unpinnedUserImages: refuse): make the tag resolvable and "
+                "run `runwayc lock`, or name the image by digest"
+            )
+            return None, facts, [ctx.at("IMAGE_UNPINNED", message, path)]
+        facts[stamp.IMAGE_UNPINNED] = why
+        message = f'image "{requested}" runs unpinned, by its tag as written ({why})'
         return requested, facts, [_warn(ctx, "IMAGE_UNRESOLVED", message, path)]
     message = f'image "{requested}" has no digest pin in runway.lock; run `runwayc lock`'
     if locked:
         return None, facts, [ctx.at("IMAGE_NOT_PINNED", message, path)]
+    facts[stamp.IMAGE_UNPINNED] = "no digest pin in runway.lock (compiled without --locked)"
     return (
         requested,
         facts,
@@ -478,11 +498,13 @@ def choose_images(
     """(engine image, its facts, component role -> image, diagnostics), all pinned and
     mirrored; None for the engine image when it is planned but unusable."""
     image, facts, diagnostics = choose_image(
-        plan.engine, ctx, settings, locked, _image_path(md, plan)
+        plan.engine, ctx, settings, locked, _image_path(md, plan), plan.engine_is_default
     )
     components: dict[str, str] = {}
     for role, reference in sorted(plan.components.items()):
-        rendered, _, found = choose_image(reference, ctx, settings, locked, ("spec",))
+        rendered, _, found = choose_image(
+            reference, ctx, settings, locked, ("spec",), is_default=True
+        )
         diagnostics.extend(found)
         if rendered is not None:
             components[role] = rendered
@@ -731,18 +753,3 @@ def read_project(source: SourceFile | None) -> tuple[ProjectConfig | None, list[
         return None, []
     project, _, diagnostics = _single_model(source, ProjectConfig, LoadLimits())
     return project, diagnostics
-
-
-def plan_provider_lock(result: CompileResult, forget: frozenset[str]) -> LockFile:
-    """runway.lock after `lock`: every MD's provider, pins of vanished MDs pruned.
-
-    An MD that failed before a provider was chosen keeps its recorded pin: a broken spec must
-    not erase the record that makes its provider immutable.
-    """
-    providers: dict[str, ProviderPin] = {}
-    for item in result.deployments:
-        recorded = None if item.lock_key in forget else result.lock.providers.get(item.lock_key)
-        pin = item.provider or recorded
-        if pin is not None:
-            providers[item.lock_key] = pin
-    return result.lock.model_copy(update={"providers": dict(sorted(providers.items()))})

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from compiler.core.diagnostics import Diagnostic, error, warning
 from compiler.core.load import LoadLimits, PathKey, SourceDocument, format_path
 from compiler.core.model import (
+    UNPINNED_IMAGE_RULES,
     AutoscalingRules,
     Ceilings,
     KedaRules,
@@ -108,6 +109,13 @@ class PolicySet:
     name_max_length: int | None = None
     limits: LoadLimits = field(default_factory=LoadLimits)
     autoscaling: AutoscalingRules = field(default_factory=AutoscalingRules)
+    # policies/images.yaml `images.unpinnedUserImages`; None only in a set built without it
+    # (then nothing is refused, as with no rule).
+    unpinned_user_images: str | None = None
+
+    @property
+    def refuses_unpinned_user_images(self) -> bool:
+        return self.unpinned_user_images == "refuse"
 
     @property
     def flags(self) -> FlagRules:
@@ -158,6 +166,8 @@ def builtin_policy_set(builtin: Iterable[Policy]) -> PolicySet:
             policy = replace(policy, limits=replace(policy.limits, **limits))
         if doc.names is not None and doc.names.max_length is not None:
             policy = replace(policy, name_max_length=doc.names.max_length)
+        if doc.images is not None and doc.images.unpinned_user_images is not None:
+            policy = replace(policy, unpinned_user_images=doc.images.unpinned_user_images)
     return policy
 
 
@@ -285,6 +295,8 @@ def apply_user_policies(
         diagnostics.extend(found)
         policy, found = _tighten_bounds(policy, doc, source)
         diagnostics.extend(found)
+        policy, found = _tighten_images(policy, doc, source)
+        diagnostics.extend(found)
     return policy, diagnostics
 
 
@@ -337,6 +349,29 @@ def _checked_flag_rules(
         aliases[spelling] = option.name
     checked = rules.model_copy(update={"reserved_networking": reserved, "aliases": aliases})
     return doc.model_copy(update={"vllm_flags": checked}), found
+
+
+def _tighten_images(
+    policy: PolicySet, doc: Policy, where: SourceDocument
+) -> tuple[PolicySet, list[Diagnostic]]:
+    """`images.unpinnedUserImages` may move from warn to refuse; back is a loosening. No
+    waiver covers it: the built-in rule is already the loosest."""
+    wanted = doc.images.unpinned_user_images if doc.images is not None else None
+    if wanted is None:
+        return policy, []
+    current = policy.unpinned_user_images
+    if current is None or UNPINNED_IMAGE_RULES.index(wanted) >= UNPINNED_IMAGE_RULES.index(current):
+        return replace(policy, unpinned_user_images=wanted), []
+    path = ("images", "unpinnedUserImages")
+    return policy, [
+        error(
+            "POLICY_LOOSENING",
+            f'policy "{doc.metadata.name}" loosens images.unpinnedUserImages from {current} to '
+            f"{wanted}; a repository policy may only tighten it (warn to refuse)",
+            where.location(path),
+            format_path(path),
+        )
+    ]
 
 
 def _tighten_bounds(

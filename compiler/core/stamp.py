@@ -34,6 +34,8 @@ IMAGE_IN_NIGHTLY = "image-in-nightly"
 IMAGE_RESOLVED = "image-resolved"
 IMAGE_DIGEST = "image-digest"
 IMAGE_MIRROR = "image-mirror"
+# Present when the engine image is rendered by its tag, not a digest: why it runs unpinned.
+IMAGE_UNPINNED = "image-unpinned"
 REPLICAS_CLAMPED = "replicas-clamped"
 
 # --- value conventions ---------------------------------------------------------------------------

@@ -11,10 +11,22 @@ from pathlib import Path
 from compiler.core.diagnostics import Diagnostic
 from compiler.core.errors import FlagError
 from compiler.core.kube import TIMESTAMP_FORMAT
-from compiler.core.lock_plan import config_broken, unknown_updates
+from compiler.core.lock_plan import (
+    config_broken,
+    models_seen,
+    plan_provider_lock,
+    unknown_updates,
+)
 from compiler.core.lockfile import LockFile, serialize_lock
 from compiler.core.pins import ImageNeed, image_needs, plan_image_lock, references_to_resolve
-from compiler.core.pipeline import CompileOptions, CompileResult, plan_provider_lock
+from compiler.core.pipeline import (
+    CompileOptions,
+    CompileResult,
+    compile_project,
+    read_project,
+    resolve_policy,
+)
+from compiler.io.parallel import process_map
 from compiler.io.workspace import (
     LOCK_FILE,
     Workspace,
@@ -42,6 +54,15 @@ class LockReport:
     lock: LockFile
     written: bool  # whether runway.lock changed on disk
     images: ImageCounts | None  # None: images were not looked at (--skip-images, broken config)
+    # The pins dropped because their ModelDeployment (or every user of the image) is gone.
+    pruned_providers: tuple[str, ...] = ()
+    pruned_images: tuple[str, ...] = ()
+
+
+# What a compile says about image pins against the runway.lock it read. `lock` replaces those
+# pins, then says itself what is still unpinned: the compile's words would be stale (an image
+# it just pinned reported as "no digest pin").
+_PIN_DIAGNOSTICS = frozenset({"IMAGE_NOT_PINNED", "IMAGE_UNRESOLVED", "IMAGE_UNPINNED"})
 
 
 def lock_repository(
@@ -61,20 +82,47 @@ def lock_repository(
     workspace = Workspace(repo)
     env = default_environment(workspace, env)
     with repository_lock(repo):
-        result = compile_env(workspace, env, CompileOptions(env=env), forget=forget)
-        lock = plan_provider_lock(result, forget)
+        inputs = workspace.inputs(env)
+        result = compile_project(
+            inputs, CompileOptions(env=env), forget=forget, mapper=process_map(0)
+        )
+        project, _ = read_project(inputs.project)
+        seen = models_seen(result, inputs.deployments, inputs.read_diagnostics, project)
+        lock, pruned = plan_provider_lock(result, seen)
         diagnostics = list(result.diagnostics)
         counts = None
         broken = config_broken(result)
         if not skip_images and not broken:
-            lock, found, counts = _lock_images(lock, result, update, progress)
-            diagnostics.extend(found)
+            policy, _ = resolve_policy(inputs.builtin_policies, inputs.user_policies)
+            lock, found, counts = _lock_images(
+                lock,
+                result,
+                update,
+                progress,
+                keep_unused=not seen.every_image_known,
+                refuse_unpinned=policy.refuses_unpinned_user_images,
+            )
+            diagnostics = [d for d in diagnostics if d.code not in _PIN_DIAGNOSTICS] + found
         written = not broken and write_if_changed(repo / LOCK_FILE, serialize_lock(lock))
-    return LockReport(diagnostics, lock, written, counts)
+    pruned_images = sorted(set(result.lock.images) - set(lock.images)) if written else []
+    return LockReport(
+        diagnostics,
+        lock,
+        written,
+        counts,
+        tuple(key for key, _ in pruned) if written else (),
+        tuple(pruned_images),
+    )
 
 
 def _lock_images(
-    lock: LockFile, result: CompileResult, update: frozenset[str], progress: Progress | None
+    lock: LockFile,
+    result: CompileResult,
+    update: frozenset[str],
+    progress: Progress | None,
+    *,
+    keep_unused: bool,
+    refuse_unpinned: bool,
 ) -> tuple[LockFile, list[Diagnostic], ImageCounts]:
     """Resolve what needs resolving over the network (the edge), then plan purely."""
     needs = image_needs(result.deployments)
@@ -96,7 +144,14 @@ def _lock_images(
             with progress(len(wanted)) as step:
                 answers.update(client.resolve_many(wanted, progress=step))
     resolved_at = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
-    lock, diagnostics, counts = plan_image_lock(lock, needs, answers, resolved_at)
+    lock, diagnostics, counts = plan_image_lock(
+        lock,
+        needs,
+        answers,
+        resolved_at,
+        keep_unused=keep_unused,
+        refuse_unpinned=refuse_unpinned,
+    )
     return lock, diagnostics, ImageCounts(counts["resolved"], counts["reused"], counts["failed"])
 
 
@@ -105,6 +160,9 @@ class ImageUsage:
     lock: LockFile
     needs: Mapping[str, ImageNeed]
     now: datetime
+    # The compile's errors: a runway.lock that does not read (or disagrees with itself) is
+    # refused here as by every other command, not shown as an empty table.
+    errors: tuple[Diagnostic, ...] = ()
 
 
 def image_usage(repo: Path, env: str | None) -> ImageUsage:
@@ -112,4 +170,5 @@ def image_usage(repo: Path, env: str | None) -> ImageUsage:
     workspace = Workspace(repo)
     env = default_environment(workspace, env)
     result = compile_env(workspace, env, CompileOptions(env=env))
-    return ImageUsage(result.lock, image_needs(result.deployments), datetime.now(UTC))
+    errors = tuple(d for d in result.diagnostics if d.is_error)
+    return ImageUsage(result.lock, image_needs(result.deployments), datetime.now(UTC), errors)

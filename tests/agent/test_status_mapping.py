@@ -231,6 +231,20 @@ def test_unpinned_image_is_not_resolved():
     assert "digest" not in status["image"]
 
 
+def test_an_unpinned_image_condition_says_why():
+    md = stamped()
+    annotations = md["metadata"]["annotations"]
+    del annotations["runwayc.dev/image-digest"]
+    del annotations["runwayc.dev/image-resolved"]
+    annotations["runwayc.dev/image-unpinned"] = "`runwayc lock` could not resolve it: HTTP 404"
+    condition = by_type(status_of(md))["ImageResolved"]
+    requested = annotations["runwayc.dev/image-requested"]
+    assert condition["message"] == (
+        f"{requested} runs unpinned, by its tag as written: `runwayc lock` could not resolve "
+        "it: HTTP 404"
+    )
+
+
 def test_recipe_provenance_is_a_condition():
     md = stamped()
     md["metadata"]["annotations"]["airunway.ai/recipe.id"] = "Qwen/Qwen3-0.6B"

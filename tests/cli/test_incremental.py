@@ -143,7 +143,10 @@ def test_lock_pin_change_recompiles_the_models_that_read_it(fleet: Path, tmp_pat
 
 def test_unrelated_lock_entry_keeps_the_cache(fleet: Path) -> None:
     run_cli("compile", fleet)
-    other = LOCK + "  busybox:1:\n    requested: busybox:1\n    repository: docker.io/busybox\n"
+    other = LOCK + (
+        "  busybox:1:\n    requested: busybox:1\n    repository: docker.io/library/busybox\n"
+        "    tag: '1'\n    unresolvedReason: registry down\n"
+    )
     (fleet / "runway.lock").write_text(other)
     _, _, stderr = cached(fleet)
     assert "6 file(s) from cache" in stderr

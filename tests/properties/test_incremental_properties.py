@@ -45,7 +45,7 @@ edits = st.one_of(
     st.tuples(st.just("drop"), st.integers(0, 9), st.none()),
     st.tuples(st.just("copy"), st.integers(0, 9), st.none()),
     st.tuples(st.just("lock"), st.integers(0, 9), st.sampled_from(
-        [("aed1b15e", "0001b15e"), ("team-a/phi4", "team-a/other"), ("v0.11.0:\n", "v0.11.1:\n")])),
+        [("aed1b15e", "0001b15e"), ("team-a/phi4", "team-a/other"), ("v0.11.0", "v0.11.1")])),
     st.tuples(st.just("env"), st.integers(0, 9), st.sampled_from(["dev", "staging", "prod"])),
     st.tuples(st.just("overlay"), st.integers(0, 9), st.sampled_from(
         ["namespace: elsewhere\n", "ceilings:\n  replicas: 1\n", ""])),

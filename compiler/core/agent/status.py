@@ -45,6 +45,7 @@ from compiler.core.stamp import (
     IMAGE_REQUESTED,
     IMAGE_RESOLVED,
     IMAGE_SOURCE,
+    IMAGE_UNPINNED,
     POLICY,
     PROVIDER_REASON,
     SPEC_HASH,
@@ -166,7 +167,8 @@ def _image_conditions(facts: Mapping[str, str]) -> list[Condition]:
                 "ImageResolved",
                 "False",
                 "ImageResolutionFailed",
-                f"{requested} has no digest pin in runway.lock; the tag is deployed as written",
+                f"{requested} runs unpinned, by its tag as written: "
+                f"{facts.get(IMAGE_UNPINNED, 'no digest pin in runway.lock')}",
             )
         )
     source = facts.get(IMAGE_SOURCE)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -25,6 +25,7 @@ from compiler.core.diagnostics import Diagnostic, as_json_object
 from compiler.core.diagnostics import format_text as format_diagnostics
 from compiler.core.emit import dump_objects
 from compiler.core.gitops.hydrate import MANIFEST
+from compiler.core.stamp import IMAGE_REQUESTED, IMAGE_UNPINNED, PREFIX
 
 # A removed and an added object this alike (difflib ratio of their YAML) are one rename.
 RENAME_SIMILARITY = 0.6
@@ -35,6 +36,9 @@ RENAME_COMPARISONS = 40_000
 MARKDOWN_LIMIT = 60_000
 # A side that does not compile lists this many diagnostics in a comment (all go to stderr).
 MARKDOWN_DIAGNOSTICS = 50
+# Unpinned images listed by name in a PR comment before the rest are only counted, so the
+# warning cannot crowd the diff out of the comment.
+UNPINNED_SHOWN = 20
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -66,6 +70,9 @@ class Change:
 class TreeDiff:
     env: str
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    # The new tree's ModelDeployments whose image runs by tag, not digest, and why (from the
+    # compile stamp): said on every diff, not only the one that changed them.
+    unpinned: tuple[str, ...] = ()
 
     @property
     def differs(self) -> bool:
@@ -152,7 +159,33 @@ def diff_trees(env: str, base: Mapping[str, bytes], head: Mapping[str, bytes]) -
     same = {path for path, content in base.items() if head.get(path) == content}
     old = rendered_objects({path: base[path] for path in base.keys() - same})
     new = rendered_objects({path: head[path] for path in head.keys() - same})
-    return diff_objects(env, old, new)
+    return replace(diff_objects(env, old, new), unpinned=unpinned_images(head))
+
+
+_UNPINNED = PREFIX + IMAGE_UNPINNED
+
+
+def unpinned_images(files: Mapping[str, bytes]) -> tuple[str, ...]:
+    """`<namespace>/<name>: <image> runs unpinned (<why>)` for each ModelDeployment of a tree
+    stamped as running its image by tag. Only manifests holding the stamp's key are parsed."""
+    marker = _UNPINNED.encode()
+    found = []
+    for path in sorted(files):
+        if path.rsplit("/", 1)[-1] != MANIFEST or marker not in files[path]:
+            continue
+        for doc in yaml.load_all(files[path], Loader=_LOADER):
+            metadata = doc.get("metadata") if isinstance(doc, dict) else None
+            if not isinstance(metadata, dict):
+                continue
+            annotations = metadata.get("annotations")
+            if not isinstance(annotations, dict) or _UNPINNED not in annotations:
+                continue
+            image = annotations.get(PREFIX + IMAGE_REQUESTED)
+            found.append(
+                f"{metadata.get('namespace')}/{metadata.get('name')}: {image} runs unpinned "
+                f"({annotations[_UNPINNED]})"
+            )
+    return tuple(found)
 
 
 def diff_objects(
@@ -250,6 +283,7 @@ def format_text(diffs: Iterable[TreeDiff], broken: Sequence[BrokenSide] = ()) ->
             out.append("\n")
     out.extend(tree.summary() + "\n" for tree in diffs)
     out.extend(side.summary() + "\n" for side in broken)
+    out.extend(f"{tree.env}: warning: {line}\n" for tree in diffs for line in tree.unpinned)
     return "".join(out)
 
 
@@ -272,6 +306,12 @@ def format_markdown(
     head = "### runwayc: rendered diff\n\n"
     head += "; ".join([*(side.summary() for side in broken), *(t.summary() for t in diffs)])
     head += "\n"
+    warnings = [f"> {tree.env}: {_escape(line)}\n" for tree in diffs for line in tree.unpinned]
+    if warnings:
+        shown = warnings[:UNPINNED_SHOWN]
+        if len(warnings) > len(shown):
+            shown.append(f"> ... and {len(warnings) - len(shown)} more (`runwayc images`)\n")
+        head += "\n> [!WARNING]\n> Images that run unpinned, by tag:\n" + ">\n".join(shown)
     if not changed and not broken:
         return head
     body: list[str] = [_broken_section(side) for side in broken]
@@ -331,6 +371,7 @@ def as_json(diffs: Iterable[TreeDiff], broken: Sequence[BrokenSide] = ()) -> lis
         {
             "env": tree.env,
             "summary": tree.counts(),
+            "unpinned": list(tree.unpinned),
             "changes": [
                 {
                     "kind": c.kind,
