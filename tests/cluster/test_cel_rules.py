@@ -99,6 +99,15 @@ CRD_CASES = [
     ),
     pytest.param(md(engine=engine(extraArgs=["--seed", "-1"])), [], id="negative-value-is-no-flag"),
     pytest.param(
+        md(env=[{"name": "HF_HOME", "value": "/x"}, {"name": "VLLM_PORT", "value": "8000"}]),
+        [
+            'environment variable "VLLM_PORT" is reserved: vLLM reads it for its own internal '
+            "addresses, and a value here can collide with the server on port 8000 or stop vLLM "
+            "from starting"
+        ],
+        id="reserved-env",
+    ),
+    pytest.param(
         md(engine=engine(args={"max_model_len": "4096"}, extraArgs=["--max-model-len=8192"])),
         ['launch flag "max-model-len" is set in both spec.engine.args and spec.engine.extraArgs'],
         id="duplicate-underscore",

@@ -32,6 +32,7 @@ from compiler.core.policy import (
     MSG_IMAGE_CONFLICT,
     MSG_IMMUTABLE,
     MSG_RESERVED,
+    MSG_RESERVED_ENV,
     PolicySet,
 )
 from compiler.core.vllm_args import OMNI_TOKEN, FlagRules
@@ -212,6 +213,26 @@ def spec_rules(policy: PolicySet) -> list[dict[str, Any]]:
             ),
             reason="FieldValueForbidden",
         ),
+        *_reserved_env_rules(policy),
+    ]
+
+
+def _reserved_env_rules(policy: PolicySet) -> list[dict[str, Any]]:
+    """Direct vLLM: the variables vLLM reads for its own addresses are not the user's."""
+    if not policy.reserved_env:
+        return []
+    direct = (
+        f"has(self.provider) && has(self.provider.name) && "
+        f"self.provider.name == {cel_string(DIRECT_VLLM)} && has(self.env)"
+    )
+    taken = f"self.env.filter(e, has(e.name) && e.name in {cel_list(policy.reserved_env)})"
+    return [
+        _rule(
+            f"!({direct}) || size({taken}) == 0",
+            MSG_RESERVED_ENV.format(name="<name>"),
+            _message(MSG_RESERVED_ENV, name=f"{taken}[0].name"),
+            reason="FieldValueForbidden",
+        )
     ]
 
 
