@@ -532,9 +532,6 @@ def _build(
         path = os.path.normpath(os.path.join(spare, relative))
         if not path.startswith(root):  # check_relative already holds; never write outside
             raise refuse(target / relative, "would be written outside the output directory")
-        if relative == OWNERSHIP_FILE:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(spare, _IGNORE_FILE))  # must not travel into place
         have, source = found.files.get(relative), unchanged.get(relative)
         if have is not None:
             if source is not None and stat.S_ISREG(have.st_mode) and _same(have, source):
@@ -592,13 +589,17 @@ def _hide(spare: Path) -> None:
     """A `.gitignore` of `*` in the spare keeps Git from listing or adding any of it."""
     path = spare / _IGNORE_FILE
     try:
-        if path.read_bytes() == _IGNORE_ALL and not path.is_symlink():
-            return
-        os.unlink(path)
+        st = os.lstat(path)
     except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        shutil.rmtree(path)
+        st = None
+    if st is not None:
+        regular = stat.S_ISREG(st.st_mode) and st.st_size == len(_IGNORE_ALL)
+        if regular and path.read_bytes() == _IGNORE_ALL:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)  # whatever it is, it is not followed
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as handle:
         handle.write(_IGNORE_ALL)
@@ -606,6 +607,10 @@ def _hide(spare: Path) -> None:
 
 def _switch(spare: Path, target: Path) -> None:
     """Put the complete spare at `target`; the old tree, if any, becomes the spare."""
+    # The spare's `.gitignore` must not travel into place; dropped here, at the last moment,
+    # so that a kill leaves a complete spare visible to Git for two system calls at most.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(spare / _IGNORE_FILE)
     try:
         if not os.path.lexists(target):
             os.rename(spare, target)
