@@ -359,6 +359,7 @@ def _owned_scan(target: Path, env: str, record: TreeRecord | None) -> tuple[_Sca
             scan = _scan(target, None)
             if record is None or not set(scan.files) <= set(record.files):
                 raise refuse(target, _unowned_reason(target))
+            _refuse_links(target, scan)
             return scan, frozenset(record.files)
         return scan, frozenset()
     if ownership.env != env:
@@ -368,16 +369,21 @@ def _owned_scan(target: Path, env: str, record: TreeRecord | None) -> tuple[_Sca
             "environment its own output directory",
         )
     scan = _scan(target, record)
+    _refuse_links(target, scan)
     allowed_dirs = {parent for name in ownership.files for parent in _ancestors(name)}
-    for name, entry in sorted(scan.files.items()):
-        if stat.S_ISLNK(entry.st_mode):
-            raise refuse(target / name, "is a symbolic link; runwayc never writes through one")
+    for name in sorted(scan.files):
         if name != OWNERSHIP_FILE and name not in ownership.files:
             raise refuse(target / name, f"was not written by runwayc (not in {OWNERSHIP_FILE})")
     for name in sorted(scan.dirs):
         if name not in allowed_dirs:
             raise refuse(target / name, f"was not made by runwayc (not in {OWNERSHIP_FILE})")
     return scan, ownership.files
+
+
+def _refuse_links(target: Path, scan: _Scan) -> None:
+    for name, entry in sorted(scan.files.items()):
+        if stat.S_ISLNK(entry.st_mode):
+            raise refuse(target / name, "is a symbolic link; runwayc never writes through one")
 
 
 # --- writing ----------------------------------------------------------------------------------

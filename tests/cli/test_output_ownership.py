@@ -262,3 +262,15 @@ def test_an_env_flag_that_is_not_a_dns_label_is_refused(
         assert result.exit_code == 2, result.stderr
         assert "is not a DNS label" in result.stderr
     assert not (repo / "rendered").exists()
+
+
+def test_a_symlink_in_an_adopted_tree_is_refused(repo: Path, tmp_path: Path) -> None:
+    assert run_cli("compile", repo).exit_code == 0
+    out = repo / "rendered" / "dev"
+    (out / OWNERSHIP_FILE).unlink()
+    manifest = out / "team-a" / "phi4" / "manifest.yaml"
+    manifest.unlink()
+    (tmp_path / "outside.yaml").write_text("mine")
+    manifest.symlink_to(tmp_path / "outside.yaml")
+    refused(run_cli("compile", repo), manifest, "is a symbolic link")
+    assert (tmp_path / "outside.yaml").read_text() == "mine"
