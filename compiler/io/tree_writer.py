@@ -79,6 +79,8 @@ SOURCE_MARKERS = ("runway.yaml", "deployments", ".git")
 # The repository's inputs (and runwayc's cache): an output inside one would be read back.
 INPUT_DIRECTORIES = (".git", "deployments", "policies", "overlays", "recipes", ".runwayc_cache")
 _COMPONENT = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_PLAIN_PART = r"(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,255}"  # never "." or ".."
+_PLAIN_PATH = re.compile(f"{_PLAIN_PART}(?:/{_PLAIN_PART})*")
 _MAX_OWNERSHIP_BYTES = 64 * 1024 * 1024
 _SIBLING = ".runwayc-"  # `.<target name>.runwayc-{spare,old,lock}`: runwayc's own siblings
 _IGNORE_FILE = ".gitignore"
@@ -172,12 +174,14 @@ def _sha(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _ancestors(name: str) -> list[str]:
-    """The directories above a tree path, up to the target (""): `a/b/f` -> a/b, a, ""."""
-    found = []
-    while name:
-        name = name.rpartition("/")[0]
-        found.append(name)
+def _directories(names: Iterable[str]) -> set[str]:
+    """Every directory above the names, and "" (the target): each chain is walked once."""
+    found = {""}
+    for name in names:
+        parent = name.rpartition("/")[0]
+        while parent not in found:
+            found.add(parent)
+            parent = parent.rpartition("/")[0]
     return found
 
 
@@ -231,11 +235,12 @@ def read_ownership(target: Path) -> Ownership | None:
 def check_relative(name: str) -> str | None:
     """Why `name` cannot be a path inside the tree (None when it can): every component is a
     plain name of `[A-Za-z0-9._-]`, never `.` or `..`, and the path is never absolute."""
-    parts = name.split("/")
-    for part in parts:
+    if _PLAIN_PATH.fullmatch(name):  # the common case, in one match
+        return None
+    for part in name.split("/"):
         if part in ("", ".", "..") or not _COMPONENT.fullmatch(part):
             return f'"{name[:200]}" is not a plain relative path (component "{part[:80]}")'
-    return None
+    return f'"{name[:200]}" is not a plain relative path'
 
 
 # --- where the target is, and whether it may be written -------------------------------------
@@ -370,7 +375,7 @@ def _owned_scan(target: Path, env: str, record: TreeRecord | None) -> tuple[_Sca
         )
     scan = _scan(target, record)
     _refuse_links(target, scan)
-    allowed_dirs = {parent for name in ownership.files for parent in _ancestors(name)}
+    allowed_dirs = _directories(ownership.files)
     for name in sorted(scan.files):
         if name != OWNERSHIP_FILE and name not in ownership.files:
             raise refuse(target / name, f"was not written by runwayc (not in {OWNERSHIP_FILE})")
@@ -408,7 +413,7 @@ def write_tree(
     files and listing unchanged directories; it is rewritten whenever the tree changes.
     """
     target = resolve_target(target)
-    directories = {parent for name in files for parent in _ancestors(name)}
+    directories = _directories(files)
     for name in files:
         problem = check_relative(name)
         if name in (OWNERSHIP_FILE, _IGNORE_FILE):
@@ -520,32 +525,34 @@ def _build(
     unlinked and made anew. The ownership record goes last: its presence marks the spare
     complete. Returns the stats of its directories and files."""
     _prepare_spare(spare)
-    found = _Scan()
-    _walk(spare, "", found)
-    wanted = {parent for name in files for parent in _ancestors(name)}
-    for name in [n for n in found.files if n != _IGNORE_FILE]:
+    found_files: dict[str, tuple[int, bool]] = {}  # name -> (inode, a regular file)
+    found_dirs: set[str] = set()
+    _walk(os.fspath(spare), "", found_files, found_dirs)
+    wanted = _directories(files)
+    root, origin = os.fspath(spare) + os.sep, os.fspath(target) + os.sep
+    for name in [n for n in found_files if n != _IGNORE_FILE]:
         if name not in files or name in wanted:
-            os.unlink(os.path.join(spare, name))
-            del found.files[name]
-    for name in sorted(found.dirs, key=lambda n: -n.count("/")):
-        if name and name not in wanted:
-            shutil.rmtree(os.path.join(spare, name))  # emptied above: one rmdir each
-    for name in sorted(wanted - set(found.dirs), key=lambda n: n.count("/")):
+            os.unlink(root + name)
+            del found_files[name]
+    for name in sorted(found_dirs - wanted, key=lambda n: -n.count("/")):
+        shutil.rmtree(root + name)  # emptied above: one rmdir each
+    for name in sorted(wanted - found_dirs, key=lambda n: n.count("/")):
         if name:
-            os.mkdir(os.path.join(spare, name))
-    root = os.fspath(spare) + os.sep
+            os.mkdir(root + name)
+    kept: dict[str, os.stat_result] = {}
     for relative in sorted(files, key=lambda name: name == OWNERSHIP_FILE):
-        path = os.path.normpath(os.path.join(spare, relative))
-        if not path.startswith(root):  # check_relative already holds; never write outside
+        path = root + relative
+        if not os.path.normpath(path).startswith(root):  # check_relative holds; never outside
             raise refuse(target / relative, "would be written outside the output directory")
-        have, source = found.files.get(relative), unchanged.get(relative)
+        have, source = found_files.get(relative), unchanged.get(relative)
         if have is not None:
-            if source is not None and stat.S_ISREG(have.st_mode) and _same(have, source):
-                continue  # already a link to the target's file
+            if source is not None and have == (source.st_ino, True):
+                kept[relative] = source  # already a link to the target's file, untouched
+                continue
             os.unlink(path)
         if source is not None:
             try:
-                os.link(os.path.join(target, relative), path, follow_symlinks=False)
+                os.link(origin + relative, path, follow_symlinks=False)
                 continue
             except OSError:  # no hard links here: the bytes are in memory anyway
                 pass
@@ -554,25 +561,25 @@ def _build(
         with os.fdopen(fd, "wb") as handle:
             handle.write(files[relative])
     # The top directory is left out: the switch changes its ctime; it is listed next time.
-    dirs = {name: os.lstat(os.path.join(spare, name)) for name in wanted if name}
-    return dirs, {name: os.lstat(os.path.join(spare, name)) for name in files}
+    dirs = {name: os.lstat(root + name) for name in wanted if name}
+    return dirs, {name: kept.get(name) or os.lstat(root + name) for name in files}
 
 
-def _same(first: os.stat_result, second: os.stat_result) -> bool:
-    return (first.st_ino, first.st_dev) == (second.st_ino, second.st_dev)
-
-
-def _walk(root: Path, relative: str, found: _Scan) -> None:
-    """Every entry under `root/relative`, never following a link."""
+def _walk(root: str, relative: str, files: dict[str, tuple[int, bool]], dirs: set[str]) -> None:
+    """Every entry under `root/relative`, never following a link. The spare is runwayc's own
+    directory on the target's file system, so an entry's inode number (from the directory,
+    no stat) says whether it is the target's file."""
     prefix = relative + "/" if relative else ""
+    below = []
     with os.scandir(os.path.join(root, relative)) as listing:
-        entries = [(e.name, e.stat(follow_symlinks=False)) for e in listing]
-    for leaf, st in entries:
-        if stat.S_ISDIR(st.st_mode):
-            found.dirs[prefix + leaf] = st
-            _walk(root, prefix + leaf, found)
-        else:
-            found.files[prefix + leaf] = st
+        for entry in listing:
+            if entry.is_dir(follow_symlinks=False):
+                below.append(prefix + entry.name)
+            else:
+                files[prefix + entry.name] = (entry.inode(), entry.is_file(follow_symlinks=False))
+    dirs.update(below)
+    for name in below:
+        _walk(root, name, files, dirs)
 
 
 def _prepare_spare(spare: Path) -> None:
