@@ -31,6 +31,11 @@ from compiler.io.compile import check_environments, compile_to_disk
     help="Output directory (default: <repo>/rendered/<env>).",
 )
 @click.option("--locked", is_flag=True, help="Fail on anything not pinned in runway.lock.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Write a tree with no ModelDeployment over one that had some (GitOps prunes them all).",
+)
 @no_cache_option
 @jobs_option
 @format_option
@@ -40,12 +45,26 @@ def compile_command(
     env: str | None,
     out: Path | None,
     locked: bool,
+    allow_empty: bool,
     no_cache: bool,
     jobs: int,
     output_format: str,
 ) -> None:
-    """Render REPO's ModelDeployments for one environment."""
-    compiled = compile_to_disk(repo, env, out, locked=locked, use_cache=not no_cache, jobs=jobs)
+    """Render REPO's ModelDeployments for one environment.
+
+    runwayc writes only into an output directory it owns: new, empty, or holding exactly the
+    files its `.runwayc-tree` record names; anything else is refused (exit 2).
+    """
+    compiled = compile_to_disk(
+        repo,
+        env,
+        out,
+        locked=locked,
+        use_cache=not no_cache,
+        jobs=jobs,
+        allow_empty=allow_empty,
+        on_wait=_waiting,
+    )
     result = compiled.result
     report(result.diagnostics, output_format)
     if compiled.target is None:
@@ -76,6 +95,11 @@ def check_command(
     report(diagnostics, output_format)
     if has_errors(diagnostics):
         sys.exit(EXIT_DIAGNOSTICS)
+
+
+def _waiting(lock: Path, holder: str) -> None:
+    who = f"pid {holder}" if holder else "another process"
+    click.echo(f"runwayc: {lock} is held by {who} (another compile); waiting for it", err=True)
 
 
 def _counts(result: CompileResult) -> str:

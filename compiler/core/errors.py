@@ -13,6 +13,7 @@
     ├── FlagError                a flag the repository contradicts (exit 2, as click's)
     ├── PublishError             git publishing
     │   └── PublishRefused           a publish that would lose work, refused before any push
+    ├── OutputError              an output directory runwayc does not own (exit 2)
     ├── PromQLError              a metric or label name PromQL cannot express
     └── AgentError               the in-cluster status agent
         └── PrometheusError          the saturation analyzer's Prometheus (config, answers)
@@ -120,3 +121,11 @@ class PromQLError(RunwayError):
 
 class PrometheusError(AgentError):
     """The saturation analyzer's Prometheus is not configured, unreachable or answered badly."""
+
+
+class OutputError(RunwayError):
+    """The output directory was refused: it holds what runwayc did not write (sources, `.git`,
+    another environment's tree, a symlink), a path would leave it, or a compile would empty
+    an environment that had models. Nothing was written; exit 2, as for a bad flag."""
+
+    exit_code = 2

@@ -409,10 +409,17 @@ def gpu_resource_name(md: ModelDeployment) -> str:
 # --- runway.yaml -----------------------------------------------------------------------------
 
 
+# A DNS-1123 label: what a namespace must be, and what every name that becomes a directory of
+# the rendered tree (an environment, a namespace) is held to, so none can climb out of it.
+DnsLabel = Annotated[
+    str, StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+]
+
+
 class EnvironmentConfig(Frozen):
     """One environment; its overlay is `overlays/<name>.yaml` (the repo's, else built-in)."""
 
-    namespace: str | None = None
+    namespace: DnsLabel | None = None
 
 
 class RecipeSourceConfig(Frozen):
@@ -424,9 +431,9 @@ class ProjectConfig(Frozen):
 
     api_version: Literal["runwayc.dev/v1alpha1"]
     kind: Literal["Project"]
-    default_environment: str | None = None
-    environments: dict[str, EnvironmentConfig]
-    namespace: str | None = None
+    default_environment: DnsLabel | None = None
+    environments: dict[DnsLabel, EnvironmentConfig]
+    namespace: DnsLabel | None = None
     recipes: RecipeSourceConfig | None = None
 
 
@@ -442,9 +449,6 @@ class Ceilings(Frozen):
     memory: QuantityText | None = None
 
 
-DnsLabel = Annotated[
-    str, StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-]
 # Kubernetes' qualified name, with an optional DNS-subdomain prefix (`example.com/team`).
 LabelKey = Annotated[
     str,

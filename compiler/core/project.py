@@ -6,12 +6,26 @@ which environments a command covers, the default one, and the recipes API to ask
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from compiler.core import recipes
 from compiler.core.model import ProjectConfig
 
 FALLBACK_ENVIRONMENT = "dev"
+# runway.yaml's environments are DNS labels (its schema says so); a name from a flag is held
+# to the same rule before it names anything (rendered/<env>, overlays/<env>.yaml).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def environment_problem(env: str) -> str | None:
+    """Why `env` cannot be an environment's name (None when it can)."""
+    if _DNS_LABEL.fullmatch(env):
+        return None
+    return (
+        f'environment "{env[:80]}" is not a DNS label (lower-case letters, digits and "-", '
+        "at most 63): it names directories such as rendered/<env>"
+    )
 
 
 def environments_of(project: ProjectConfig | None, env: str | None) -> list[str]:

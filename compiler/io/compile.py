@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.core.diagnostics import Diagnostic
+from compiler.core.errors import FlagError
 from compiler.core.pipeline import CompileOptions, CompileResult
+from compiler.core.project import environment_problem
 from compiler.io.cache_store import CacheStore
-from compiler.io.tree_writer import write_tree
+from compiler.io.tree_writer import Waiting, write_tree
 from compiler.io.workspace import Workspace, compile_env, default_environment, environments
 
 
@@ -33,18 +35,33 @@ def compile_to_disk(
     locked: bool = False,
     use_cache: bool = True,
     jobs: int = 0,
+    allow_empty: bool = False,
+    on_wait: Waiting | None = None,
 ) -> CompileReport:
     """Compile one environment (`env`, else runway.yaml's default) of `repo` and, when it
-    compiles, make `out` (default: <repo>/rendered/<env>) hold exactly its tree."""
+    compiles, make `out` (default: <repo>/rendered/<env>) hold exactly its tree.
+
+    `out` must be runwayc's to write (`tree_writer` says when it is not, OutputError); a
+    compile to no ModelDeployment does not replace a tree that had some unless `allow_empty`.
+    """
     workspace = Workspace(repo)
     env = default_environment(workspace, env)
+    _check_environment(env)
     options = CompileOptions(env=env, locked=locked)
     store = CacheStore.for_repo(repo, env) if use_cache else None
     result = compile_env(workspace, env, options, store=store, jobs=jobs)
     if not result.ok:
         return CompileReport(env, result, None)
     target = out or repo / "rendered" / env
-    changed = write_tree(target, result.files, store.tree_record() if store else None)
+    changed = write_tree(
+        target,
+        result.files,
+        store.tree_record() if store else None,
+        env=env,
+        source=repo,
+        allow_empty=allow_empty,
+        on_wait=on_wait,
+    )
     return CompileReport(env, result, target, changed)
 
 
@@ -58,6 +75,8 @@ def check_environments(
 ) -> list[Diagnostic]:
     """Every diagnostic of `env` (else of every environment runway.yaml lists)."""
     workspace = Workspace(repo)
+    if env is not None:
+        _check_environment(env)
     names, diagnostics = environments(workspace, env)
     for name in names:
         options = CompileOptions(env=name, locked=locked)
@@ -65,3 +84,9 @@ def check_environments(
         result = compile_env(workspace, name, options, store=store, jobs=jobs)
         diagnostics.extend(result.diagnostics)
     return diagnostics
+
+
+def _check_environment(env: str) -> None:
+    problem = environment_problem(env)
+    if problem is not None:
+        raise FlagError(problem, param_hint="--env")

@@ -33,6 +33,7 @@ from compiler.core.pipeline import (
 from compiler.core.policy import PolicySet
 from compiler.core.project import (
     default_environment_of,
+    environment_problem,
     environments_of,
     unknown_environment_message,
     unknown_environments,
@@ -439,6 +440,12 @@ def require_environments(workspace: Workspace, envs: Iterable[str]) -> None:
     """FlagError (exit 2, at `--env`) naming runway.yaml's environments when it does not list
     one of `envs`: a typo must not compile, diff or publish nothing and pass. A runway.yaml
     that does not load decides nothing here; the compile reports why it does not."""
+    envs = list(envs)
+    for env in envs:
+        # Before anything else: an environment's name becomes a directory.
+        problem = environment_problem(env)
+        if problem is not None:
+            raise FlagError(problem, param_hint="--env")
     project, _ = read_project(workspace.project())
     if project is None:
         return

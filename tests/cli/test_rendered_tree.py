@@ -2,7 +2,8 @@
 never fooled by anything it cannot.
 
 Each edit below is one a person or tool could make to a rendered tree between two compiles;
-whatever the record says, the tree must end up holding exactly the compile's files.
+whatever the record says, the tree must end up holding exactly the compile's files, or, when
+the edit added something runwayc did not write, be refused and left as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.io.tree_writer import read_record, write_tree
+from compiler.core.errors import OutputError
+from compiler.io.tree_writer import OWNERSHIP_FILE, read_record, write_tree
 
 FILES = {
     "team-a/m0/manifest.yaml": b"kind: A\n",
@@ -24,13 +26,15 @@ FILES = {
     "team-b/m2/manifest.yaml": b"kind: C\n",
     "kustomization.yaml": b"resources: []\n",
 }
+TREE_NAMES = {name.rpartition("/")[2] for name in FILES}  # reads of anything else are not
 
 
 def tree(directory: Path) -> dict[str, bytes]:
+    """The tree's files, but runwayc's ownership record."""
     return {
         p.relative_to(directory).as_posix(): p.read_bytes()
         for p in sorted(directory.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != OWNERSHIP_FILE
     }
 
 
@@ -77,18 +81,18 @@ def test_first_write_records_every_file_and_directory(written: tuple[Path, Path]
     out, record_path = written
     record = read_record(record_path, out.resolve())
     assert record is not None
-    assert sorted(record.files) == sorted(FILES)
+    assert sorted(record.files) == sorted([*FILES, OWNERSHIP_FILE])
     assert sorted(record.dirs) == ["team-a", "team-a/m0", "team-a/m1", "team-b", "team-b/m2"]
     assert tree(out) == FILES
 
 
-def test_no_change_reads_nothing_back_and_writes_nothing(
+def test_no_change_reads_back_only_the_ownership_record_and_writes_nothing(
     written: tuple[Path, Path], reads: list[str]
 ) -> None:
     out, record = written
     before = record.stat().st_mtime_ns
     assert write_tree(out, FILES, record) is False
-    assert [name for name in reads if name != record.name] == []
+    assert [name for name in reads if name in TREE_NAMES] == []
     assert record.stat().st_mtime_ns == before
 
 
@@ -97,7 +101,8 @@ def test_without_a_record_every_file_is_read_back(
 ) -> None:
     out, _ = written
     assert write_tree(out, FILES) is False
-    assert sorted(reads) == sorted(name.rpartition("/")[2] for name in FILES)
+    read_back = [name.rpartition("/")[2] for name in [*FILES, OWNERSHIP_FILE]]
+    assert sorted(reads) == sorted([*read_back, OWNERSHIP_FILE])  # once more, as the proof
 
 
 def test_one_change_rewrites_one_file(written: tuple[Path, Path], reads: list[str]) -> None:
@@ -105,7 +110,7 @@ def test_one_change_rewrites_one_file(written: tuple[Path, Path], reads: list[st
     new = {**FILES, "team-a/m1/manifest.yaml": b"kind: X\n"}
     mtimes = {name: (out / name).stat().st_mtime_ns for name in FILES}
     assert write_tree(out, new, record)
-    assert [name for name in reads if name != record.name] == []
+    assert [name for name in reads if name in TREE_NAMES] == []
     assert tree(out) == new
     assert [n for n in FILES if (out / n).stat().st_mtime_ns != mtimes[n]] == [
         "team-a/m1/manifest.yaml"
@@ -133,14 +138,16 @@ def test_replaced_file_with_same_content_size_and_times_is_found(
     "foreign",
     ["team-a/m0/extra.yaml", "team-a/new/manifest.yaml", "team-c/x/y/z.yaml", "stray.txt"],
 )
-def test_foreign_files_are_removed(written: tuple[Path, Path], foreign: str) -> None:
+def test_foreign_files_are_refused_not_removed(written: tuple[Path, Path], foreign: str) -> None:
+    """A file runwayc did not write is never deleted: the write is refused, naming it."""
     out, record = written
     (out / foreign).parent.mkdir(parents=True, exist_ok=True)
     (out / foreign).write_bytes(b"x")
-    assert write_tree(out, FILES, record)
-    assert tree(out) == FILES
-    directories = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir())
-    assert directories == ["team-a", "team-a/m0", "team-a/m1", "team-b", "team-b/m2"]
+    new = {**FILES, "team-a/m1/manifest.yaml": b"kind: X\n"}
+    with pytest.raises(OutputError, match="was not written by runwayc") as refused:
+        write_tree(out, new, record)
+    assert refused.value.exit_code == 2
+    assert tree(out) == {**FILES, foreign: b"x"}
 
 
 def test_deleted_file_and_directory_are_restored(written: tuple[Path, Path]) -> None:
@@ -158,8 +165,9 @@ def test_file_replaced_by_a_directory_is_found(written: tuple[Path, Path]) -> No
     (out / "team-a" / "m0" / "README.md").unlink()
     (out / "team-a" / "m0" / "README.md").mkdir()
     (out / "team-a" / "m0" / "README.md" / "inner").write_bytes(b"x")
-    with pytest.raises(IsADirectoryError):  # as without a record: not ours to delete a dir
+    with pytest.raises(OutputError, match=r"README\.md/inner"):  # not ours to delete
         write_tree(out, FILES, record)
+    assert (out / "team-a" / "m0" / "README.md" / "inner").read_bytes() == b"x"
 
 
 def test_racy_entries_are_verified_by_content(written: tuple[Path, Path], reads: list[str]) -> None:
@@ -251,6 +259,7 @@ def test_tree_holds_exactly_the_files_whatever_was_done_to_it(
     write_tree(out, first, record)
     if aged:
         age(record)
+    foreign = False
     for action, name, content in edits:
         path = out / name
         if action == "same-size" and path.is_file():
@@ -261,10 +270,18 @@ def test_tree_holds_exactly_the_files_whatever_was_done_to_it(
         elif action == "foreign":
             path.with_name("foreign.txt").parent.mkdir(parents=True, exist_ok=True)
             path.with_name("foreign.txt").write_bytes(content)
+            foreign = True
         elif action == "foreign-dir":
             extra = out / "extra" / name
             extra.parent.mkdir(parents=True, exist_ok=True)
             extra.write_bytes(content)
+            foreign = True
+    if foreign:
+        before = tree(out)
+        with pytest.raises(OutputError):
+            write_tree(out, second, record)
+        assert tree(out) == before  # refused: not a byte moved
+        return
     write_tree(out, second, record)
     assert tree(out) == second
     if aged:
