@@ -24,10 +24,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, get_args
 
 from compiler.core.diagnostics import Diagnostic, Location, Severity
 from compiler.core.lockfile import ImagePin, LockFile, ProviderPin
+from compiler.core.model import EngineType
 from compiler.core.outcome import CompiledDeployment, SourceOutcome
 
 CACHE_FORMAT = 4
@@ -158,7 +159,16 @@ def encode(outcome: SourceOutcome) -> str:
                 "name": d.name,
                 "lockKey": d.lock_key,
                 "source": d.source,
-                "provider": [d.provider.name, d.provider.reason] if d.provider else None,
+                "provider": (
+                    [
+                        d.provider.name,
+                        d.provider.reason,
+                        d.provider.engine,
+                        d.provider.engine_reason,
+                    ]
+                    if d.provider
+                    else None
+                ),
                 "image": d.image,
                 "imageIsDefault": d.image_is_default,
                 "componentImages": list(d.component_images),
@@ -226,9 +236,17 @@ def _deployment(value: dict[str, Any], manifest: str) -> CompiledDeployment:
     provider = value.get("provider")
     pin = None
     if provider is not None:
-        if type(provider) is not list or len(provider) != 2:
+        if type(provider) is not list or len(provider) != 4:
             raise _Undecodable
-        pin = ProviderPin(name=_str(provider[0]), reason=_str(provider[1]))
+        engine = _opt_str(provider[2])
+        if engine not in (None, *get_args(EngineType)):
+            raise _Undecodable
+        pin = ProviderPin(
+            name=_str(provider[0]),
+            reason=_str(provider[1]),
+            engine=cast("EngineType | None", engine),
+            engine_reason=_opt_str(provider[3]),
+        )
     is_default = value.get("imageIsDefault")
     if type(is_default) is not bool:
         raise _Undecodable

@@ -19,7 +19,7 @@ from compiler.core.documents import parse_document
 from compiler.core.errors import ImageError
 from compiler.core.images import parse_reference
 from compiler.core.load import LoadLimits, format_path, load_yaml
-from compiler.core.model import Frozen
+from compiler.core.model import EngineType, Frozen
 
 LOCK_VERSION: Literal[1] = 1
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
@@ -30,6 +30,11 @@ class ProviderPin(Frozen):
 
     name: str
     reason: str
+    # The engine that runs and why (AI Runway's status.engine). Once recorded it is kept even
+    # when spec.engine.type is removed or the catalog changes, as AI Runway never recomputes
+    # it; absent in locks written before runwayc selected engines, which still read.
+    engine: EngineType | None = None
+    engine_reason: str | None = None
 
 
 class ImagePin(Frozen):

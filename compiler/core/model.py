@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from compiler.core.kube import ApiVersionLiteral, KindLiteral
@@ -352,6 +352,9 @@ class ModelDeployment(Frozen):
     spec: ModelDeploymentSpec
     # Accepted so that `kubectl get -o yaml` exports load; never rendered (the agent owns it).
     status: dict[str, Any] | None = None
+    # The engine chosen for a spec without `spec.engine.type` (AI Runway's status.engine);
+    # private so that no source file can set it and the applied spec never carries it.
+    _selected_engine: EngineType | None = PrivateAttr(default=None)
 
     @property
     def name(self) -> str:
@@ -364,8 +367,15 @@ class ModelDeployment(Frozen):
 
     @property
     def engine(self) -> EngineType:
-        """The engine that runs: `spec.engine.type`, else vLLM (AI Runway's default)."""
-        return self.engine_type or "vllm"
+        """The engine that runs: `spec.engine.type`, else the selected one (see
+        `with_selected_engine`), else vLLM."""
+        return self.engine_type or self._selected_engine or "vllm"
+
+    def with_selected_engine(self, engine: EngineType) -> ModelDeployment:
+        """This MD running `engine`, its spec unchanged (engine selection's result)."""
+        copy = self.model_copy()
+        copy._selected_engine = engine
+        return copy
 
     @property
     def serving_mode(self) -> ServingMode:
@@ -659,4 +669,6 @@ class ProviderEntry(Frozen):
 class ProviderCatalog(Frozen):
     api_version: Literal["runwayc.dev/v1alpha1"]
     kind: Literal["ProviderCatalog"]
+    # Engine auto-selection takes the first of these that a provider offers for the spec.
+    engine_preference: list[EngineType]
     providers: list[ProviderEntry]

@@ -62,7 +62,7 @@ from compiler.core.providers.autoscaling import (
     render_autoscaler,
 )
 from compiler.core.providers.common import ignored_field_warnings
-from compiler.core.providers.selection import select_provider
+from compiler.core.providers.selection import EngineChoice, select_engine, select_provider
 from compiler.core.recipe_materialise import materialise, needs_materialising
 from compiler.core.recipes import content_sha256
 from compiler.core.vllm_args import OPTIONS_FILE, OptionTable
@@ -427,6 +427,23 @@ def choose_provider(
     return ProviderPin(name=selection.provider, reason=selection.reason), []
 
 
+def choose_engine(
+    md: ModelDeployment, ctx: CheckContext, settings: Settings, lock_key: str
+) -> tuple[EngineChoice | None, list[Diagnostic]]:
+    """The engine for one MD: spec.engine.type, else as recorded, else auto-selected.
+
+    A recorded engine is sticky, as AI Runway's status.engine is: adding a GPU or changing
+    the catalog later does not re-select it (`lock --forget` does). A lock written before
+    engines were recorded has none, and the engine is selected as for a new model."""
+    recorded = settings.lock.providers.get(lock_key)
+    if md.engine_type is None and recorded is not None and recorded.engine is not None:
+        return EngineChoice(recorded.engine, recorded.engine_reason or ""), []
+    choice = select_engine(settings.catalog, md)
+    if choice.engine is None:
+        return None, [ctx.at("NO_ENGINE", choice.failure or "no engine matched", ("spec",))]
+    return choice, []
+
+
 def choose_image(
     requested: str | None,
     ctx: CheckContext,
@@ -565,9 +582,18 @@ def _compile_objects(
     clamped = clamp_replicas(md, settings.overlay)
     # The autoscaling bounds are checked as written: an overlay's clamp must not hide them.
     as_written, md = md, clamped.md
+    engine, found = choose_engine(md, ctx, settings, compiled.lock_key)
+    diagnostics.extend(found)
+    if engine is None or engine.engine is None:
+        return compiled, (), diagnostics
+    # Checks, selection and rendering see the engine that runs; the applied spec stays as
+    # written (AI Runway records the choice in status.engine, not in the spec).
+    md = md.with_selected_engine(engine.engine)
     diagnostics.extend(check_model_deployment(md, ctx))
     pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
+    if pin is not None:
+        pin = pin.model_copy(update={"engine": engine.engine, "engine_reason": engine.reason})
     compiled = replace(compiled, provider=pin)
     if pin is None:
         return compiled, (), diagnostics
@@ -603,6 +629,10 @@ def _compile_objects(
         return compiled, (), diagnostics
     overlay = settings.overlay
     facts = {stamp.PROVIDER: pin.name, stamp.PROVIDER_REASON: pin.reason, **facts}
+    if md.engine_type is None:
+        # Only a selected engine is stamped: one the spec names is in the applied spec.
+        facts[stamp.ENGINE] = engine.engine
+        facts[stamp.ENGINE_REASON] = engine.reason
     warnings = sum(1 for d in diagnostics if not d.is_error)
     facts[stamp.POLICY] = stamp.policy_verdict(warnings)
     facts[stamp.ENVIRONMENT] = options.env

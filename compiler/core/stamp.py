@@ -37,6 +37,10 @@ IMAGE_MIRROR = "image-mirror"
 # Present when the engine image is rendered by its tag, not a digest: why it runs unpinned.
 IMAGE_UNPINNED = "image-unpinned"
 REPLICAS_CLAMPED = "replicas-clamped"
+# The engine that runs and AI Runway's selectedReason for it (status.engine), when the spec
+# names none: the one auto-selected and recorded in runway.lock.
+ENGINE = "engine"
+ENGINE_REASON = "engine-reason"
 
 # --- value conventions ---------------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ def test_running_status_in_full():
         "resourceKind": "Deployment",
         "resourceName": "m",
     }
-    assert status["engine"] == {"type": "vllm"}
+    assert status["engine"] == {"type": "vllm", "selectedReason": "explicit engine selection"}
     assert status["image"] == {
         "requested": "vllm/vllm-openai:v0.11.0",
         "repository": "vllm/vllm-openai",
@@ -182,6 +182,7 @@ def test_running_status_in_full():
     assert status["observedGeneration"] == 3
     assert [(c["type"], c["status"], c["reason"]) for c in status["conditions"]] == [
         ("Validated", "True", "CompiledPolicyPassed"),
+        ("EngineSelected", "True", "ExplicitSelection"),
         ("ProviderSelected", "True", "Explicit"),
         ("ImageResolved", "True", "DigestPinned"),
         ("UnsupportedImage", "False", "OfficialImage"),
@@ -422,3 +423,52 @@ def test_unknown_provider_is_pending_with_a_reason():
 )
 def test_merge_patch(old, new, patch):
     assert merge_patch(old, new) == patch
+
+
+# --- status.engine and EngineSelected (AI Runway's controller words) ----------------------------
+
+
+def without_engine_type() -> dict[str, Any]:
+    spec: dict[str, Any] = copy.deepcopy(SPEC)
+    del spec["engine"]["type"]
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("md", "engine", "condition"),
+    [
+        (
+            stamped(
+                without_engine_type(),
+                engine="llamacpp",
+                engine_reason="auto-selected from provider kaito capabilities",
+            ),
+            {
+                "type": "llamacpp",
+                "selectedReason": "auto-selected from provider kaito capabilities",
+            },
+            ("True", "AutoSelected", "Engine llamacpp auto-selected from provider capabilities"),
+        ),
+        (
+            stamped(),
+            {"type": "vllm", "selectedReason": "explicit engine selection"},
+            ("True", "ExplicitSelection", "Engine explicitly specified in spec"),
+        ),
+        (
+            # A stamp that names an engine runwayc does not know is not believed.
+            stamped(without_engine_type(), engine="mystery", provider="kaito"),
+            None,
+            (
+                "False",
+                "NoEngineRecorded",
+                "no compile stamp names an engine and spec.engine.type is not set",
+            ),
+        ),
+    ],
+    ids=["auto-selected", "explicit", "unknown-engine"],
+)
+def test_engine_status_and_condition(md, engine, condition):
+    status = status_of(md, ours(status=conds(("Available", "True", "X"))), ours("Service"))
+    assert status.get("engine") == engine
+    found = by_type(status)["EngineSelected"]
+    assert (found["status"], found["reason"], found["message"]) == condition

@@ -19,7 +19,12 @@ def test_lock_records_explicit_provider_and_reason(make_repo):
     result = run_cli("lock", repo, "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert lock_providers(repo) == {
-        "team-a/m": {"name": "vllm", "reason": "explicit: spec.provider.name"}
+        "team-a/m": {
+            "name": "vllm",
+            "reason": "explicit: spec.provider.name",
+            "engine": "vllm",
+            "engineReason": "explicit engine selection",
+        }
     }
     before = (repo / "runway.lock").read_bytes()
     assert run_cli("lock", repo, "--skip-images").exit_code == 0
@@ -56,6 +61,8 @@ def test_forget_is_the_delete_and_recreate_path(make_repo, tmp_path):
     assert lock_providers(repo)["team-a/m"] == {
         "name": "vllm",
         "reason": "explicit: spec.provider.name",
+        "engine": "vllm",
+        "engineReason": "explicit engine selection",
     }
     assert run_cli("compile", repo, "--out", tmp_path / "o").exit_code == 0
 

@@ -14,7 +14,7 @@ and a resync writes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast, get_args
 
 from compiler.core.agent.readers import (
     MSG_IN_PROGRESS,
@@ -33,12 +33,15 @@ from compiler.core.documents import parse_document
 from compiler.core.errors import ImageError
 from compiler.core.images import parse_reference
 from compiler.core.load import SourceDocument
-from compiler.core.model import ModelDeployment
+from compiler.core.model import EngineType, ModelDeployment
 from compiler.core.policy import CheckContext, PolicySet, check_model_deployment
 from compiler.core.providers import PROVIDERS
+from compiler.core.providers.selection import EXPLICIT_ENGINE_REASON
 from compiler.core.recipes import ANNOTATION_PREFIX as RECIPE_ANNOTATION_PREFIX
 from compiler.core.recipes import GENERATED_BY
 from compiler.core.stamp import (
+    ENGINE,
+    ENGINE_REASON,
     EXPLICIT_FIELD,
     IMAGE_DIGEST,
     IMAGE_IN_NIGHTLY,
@@ -52,11 +55,13 @@ from compiler.core.stamp import (
     Stamp,
     is_explicit,
     read_stamp,
+    stamp_facts,
 )
 
 # The order conditions are listed in `status.conditions` (AI Runway's, then runwayc's InSync).
 CONDITION_TYPES = (
     "Validated",
+    "EngineSelected",
     "ProviderSelected",
     "ImageResolved",
     "UnsupportedImage",
@@ -94,6 +99,10 @@ def policy_problems(md: Mapping[str, Any], policy: PolicySet) -> list[str]:
     parsed, found = parse_document(doc, ModelDeployment)
     if parsed is None:
         return [f"{d.path}: {d.message}" if d.path else d.message for d in found[:5]]
+    selected = stamp_facts(md).get(ENGINE)
+    if parsed.engine_type is None and selected in get_args(EngineType):
+        # The engine compile selected, not vLLM: a llama.cpp spec is checked as one.
+        parsed = parsed.with_selected_engine(cast("EngineType", selected))
     ctx = CheckContext(doc, policy)
     found.extend(check_model_deployment(parsed, ctx))
     provider = parsed.spec.provider.name if parsed.spec.provider else None
@@ -118,6 +127,36 @@ def _provider_condition(name: str | None, reason_text: str | None) -> Condition:
         return Condition("ProviderSelected", "True", "Explicit", EXPLICIT_FIELD)
     reason = "Explicit" if is_explicit(reason_text) else "AutoSelected"
     return Condition("ProviderSelected", "True", reason, reason_text)
+
+
+# EngineSelected, in AI Runway's words (its controller's reasons and messages).
+MSG_ENGINE_EXPLICIT = "Engine explicitly specified in spec"
+MSG_ENGINE_AUTO = "Engine {engine} auto-selected from provider capabilities"
+MSG_NO_ENGINE = "no compile stamp names an engine and spec.engine.type is not set"
+
+
+def engine_of(
+    spec: Mapping[str, Any], facts: Mapping[str, str], provider: str | None
+) -> tuple[dict[str, str] | None, Condition]:
+    """`status.engine` and EngineSelected: the spec's engine.type, else the one compile
+    selected (its stamp; sticky, as AI Runway's status.engine), else vllm for the vllm
+    provider, which serves nothing else."""
+    written = mapping(spec.get("engine")).get("type")
+    if isinstance(written, str) and written:
+        engine: dict[str, str] = {"type": written, "selectedReason": EXPLICIT_ENGINE_REASON}
+        return engine, Condition("EngineSelected", "True", "ExplicitSelection", MSG_ENGINE_EXPLICIT)
+    stamped = facts.get(ENGINE)
+    if stamped is not None and stamped in get_args(EngineType):
+        engine = {"type": stamped}
+        reason = facts.get(ENGINE_REASON)
+        if reason:
+            engine["selectedReason"] = reason
+        message = MSG_ENGINE_AUTO.format(engine=stamped)
+        return engine, Condition("EngineSelected", "True", "AutoSelected", message)
+    if provider == "vllm":
+        message = MSG_ENGINE_AUTO.format(engine="vllm")
+        return {"type": "vllm"}, Condition("EngineSelected", "True", "AutoSelected", message)
+    return None, Condition("EngineSelected", "False", "NoEngineRecorded", MSG_NO_ENGINE)
 
 
 def _image_status(facts: Mapping[str, str]) -> dict[str, Any] | None:
@@ -320,6 +359,8 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
 
     conditions: list[Condition] = []
     provider_name = provider_of(md)
+    engine, engine_condition = engine_of(spec, facts, provider_name)
+    conditions.append(engine_condition)
     conditions.append(_provider_condition(provider_name, facts.get(PROVIDER_REASON)))
     conditions.extend(_image_conditions(facts))
     recipe = _recipe_condition(md)
@@ -378,11 +419,8 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
             provider["resourceKind"] = view.resource_kind
             provider["resourceName"] = view.resource_name or metadata.get("name")
         status["provider"] = provider
-    engine_type = mapping(spec.get("engine")).get("type") or (
-        "vllm" if provider_name == "vllm" else None
-    )
-    if isinstance(engine_type, str):
-        status["engine"] = {"type": engine_type}
+    if engine is not None:
+        status["engine"] = engine
     image = _image_status(facts)
     if image is not None:
         status["image"] = image

@@ -1,6 +1,9 @@
-"""Provider selection over the catalog in `policies/providers.yaml`.
+"""Engine and provider selection over the catalog in `policies/providers.yaml`.
 
-AI Runway's algorithm: keep providers whose capabilities match the spec (engine, serving mode,
+Engine first (AI Runway's selectEngine, for a spec without `spec.engine.type`): over the
+providers in name order, the engines whose GPU/CPU support and serving modes fit the spec,
+and of those the first in the catalog's `enginePreference`. Then the provider, by AI Runway's
+algorithm: keep providers whose capabilities match the spec (engine, serving mode,
 GPU or CPU), score each by the highest priority among its CEL `selectionRules` that match
 (0 if none), pick the highest score, break ties by name. `vllm` (Direct vLLM) is explicit-only:
 it is never auto-selected, not even as the only candidate. CEL is evaluated with cel-python.
@@ -14,6 +17,7 @@ from typing import Any
 
 from compiler.core.model import (
     DEFAULT_GPU_RESOURCE,
+    EngineType,
     ModelDeployment,
     ProviderCatalog,
     ProviderEntry,
@@ -29,9 +33,67 @@ class Selection:
     failure: str | None = None
 
 
+# `status.engine.selectedReason` when the spec names its engine (AI Runway's words).
+EXPLICIT_ENGINE_REASON = "explicit engine selection"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChoice:
+    engine: EngineType | None
+    reason: str
+    # Set when no engine could be chosen: AI Runway's message.
+    failure: str | None = None
+
+
+def needs_gpu(md: ModelDeployment) -> bool:
+    """AI Runway's hasGPU for engine selection: a GPU asked for, or disaggregated serving
+    (whose prefill and decode workers always run on GPUs)."""
+    return effective_gpu_count(md) > 0 or md.serving_mode == "disaggregated"
+
+
+def select_engine(catalog: ProviderCatalog, md: ModelDeployment) -> EngineChoice:
+    """The engine for `md`: its own `spec.engine.type`, else auto-selected.
+
+    Auto-selection ignores `spec.provider.name` (as AI Runway's does) and walks every
+    provider, explicit-only ones included: they are registered, only never auto-selected."""
+    if md.engine_type is not None:
+        return EngineChoice(md.engine_type, EXPLICIT_ENGINE_REASON)
+    has_gpu = needs_gpu(md)
+    mode = md.serving_mode
+    available: dict[str, str] = {}  # engine -> the first provider (by name) offering it
+    advertised: dict[str, list[str]] = {}
+    for entry in sorted(catalog.providers, key=lambda e: e.name):
+        advertised[entry.name] = [capability.name for capability in entry.engines]
+        for capability in entry.engines:
+            supported = capability.gpu_support if has_gpu else capability.cpu_support
+            if supported and mode in capability.serving_modes:
+                available.setdefault(capability.name, entry.name)
+    for engine in catalog.engine_preference:
+        if engine in available:
+            reason = f"auto-selected from provider {available[engine]} capabilities"
+            return EngineChoice(engine, reason)
+    failure = (
+        "no engines available from registered providers "
+        f"(hasGPU={_go_bool(has_gpu)}, servingMode={mode}, advertised={_go_map(advertised)})"
+    )
+    return EngineChoice(None, "", failure)
+
+
+def _go_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _go_map(value: dict[str, list[str]]) -> str:
+    """A map[string][]string as Go's %v prints it (keys sorted): AI Runway's exact text."""
+    items = " ".join(f"{key}:[{' '.join(value[key])}]" for key in sorted(value))
+    return f"map[{items}]"
+
+
 def cel_spec(md: ModelDeployment) -> dict[str, Any]:
-    """The spec as CEL sees it: wire names, CRD defaults, and the admission GPU default."""
+    """The spec as CEL sees it: wire names, CRD defaults, the admission GPU default, and
+    the engine that runs (AI Runway overlays the selected engine before evaluating rules)."""
     spec: dict[str, Any] = md.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    spec.setdefault("engine", {})["type"] = md.engine
     resources = spec.setdefault("resources", {})
     if "gpu" not in resources and effective_gpu_count(md) > 0:
         resources["gpu"] = {"count": effective_gpu_count(md), "type": DEFAULT_GPU_RESOURCE}
