@@ -73,6 +73,14 @@ class RecipeTooLargeError(RecipeError):
     """A response body passed the size limit; reading stopped there."""
 
 
+class RecipeUnsupportedError(RecipeError):
+    """A recipe in a shape the API really serves that runwayc cannot render faithfully (a
+    vLLM-Omni recipe, a multi-node or disaggregated rendering, no image for the hardware's
+    vendor): refused, saying what the recipe is and why."""
+
+    exit_code = 2
+
+
 class ConfigError(RunwayError):
     """runway.yaml, runway.lock, an overlay or a policy file is invalid."""
 
