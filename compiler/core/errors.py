@@ -7,7 +7,8 @@
     │   ├── RecipeValidationError    a model ID, URL or recipe path refused before any request
     │   ├── RecipeUpstreamError      the recipes API failed or sent what cannot be read
     │   ├── RecipeTimeoutError       the recipes API did not answer within the time limit
-    │   └── RecipeTooLargeError      a response body passed the size limit
+    │   ├── RecipeTooLargeError      a response body passed the size limit
+    │   └── RecipeUnsupportedError   a shape the API serves that runwayc cannot render (exit 2)
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
     │   └── RepositoryNotFoundError  no runway.yaml in a command's directory or its parents
     ├── FlagError                a flag the repository contradicts (exit 2, as click's)
