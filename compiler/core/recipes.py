@@ -572,14 +572,15 @@ def _image(
     recipe: Recipe, variant_name: str | None, variant: Variant | None, command: Command
 ) -> str | None:
     """The image: a per-vendor map the recipe declares (variant, then model) decides, for the
-    vendor of the rendering's hardware; else the variant's, the rendering's, the model's
-    image. A declared map beats the rendering's image because, for a vendor the map leaves
-    out, the API renders its unpinned default (`:latest`), not an image the recipe chose."""
+    vendor of the rendering's hardware; else the variant's (on NVIDIA hardware), the
+    rendering's, the model's image. A declared map beats the rendering's image because, for
+    a vendor the map leaves out, the API renders its unpinned default (`:latest`), not an
+    image the recipe chose."""
     own = variant.docker_image if variant is not None else None
     if isinstance(own, dict):
         return _vendor_image(recipe, command, own, f"variants.{variant_name}.docker_image")
-    if own:
-        return own
+    if own and hardware_vendor(command.hardware_profile) in (None, "nvidia"):
+        return own  # one image is NVIDIA's (the site's rule): other vendors' come from below
     model = recipe.model.docker_image
     if isinstance(model, dict):
         return _vendor_image(recipe, command, model, "model.docker_image")

@@ -109,6 +109,30 @@ def test_the_image_is_the_amd_one_on_amd_hardware(quickstart, recipes_server):
     assert {"name": "VLLM_ROCM_USE_AITER", "value": "1"} in spec["env"]
 
 
+def test_a_single_variant_image_is_nvidias_and_not_run_on_amd_hardware():
+    """A plain `docker_image` is NVIDIA's (the recipes site's rule); on AMD hardware the
+    rendering's own image (the API's AMD choice) is used."""
+    from compiler.core.recipes import Recipe, Selection, parse_rendering, resolve
+    from compiler.io.workspace import load_policy
+
+    model = "meta-llama/Llama-3.1-8B-Instruct"
+    data = json.loads((RECIPES_API / f"{model}.json").read_text())
+    del data["model"]["docker_image"]
+    data["variants"]["default"]["docker_image"] = "vllm/vllm-openai:v0.11.0"
+    base = Recipe.model_validate(data)
+    amd = json.loads((RECIPES_API / model / "hw" / "mi300x.json").read_text())
+    images = {
+        hardware: resolve(
+            recipe, Selection(), source="s", revision="r", flags=load_policy(None).flags
+        ).image
+        for hardware, recipe in (("h100", base), ("mi300x", parse_rendering(amd, base, "u")))
+    }
+    assert images == {
+        "h100": "vllm/vllm-openai:v0.11.0",
+        "mi300x": "vllm/vllm-openai-rocm:v0.11.0",
+    }
+
+
 def test_a_vendor_map_recipe_keeps_apply_guarantees(quickstart, recipes_server):
     """Re-applying is a byte-for-byte no-op, comments stay, and the documents are pinned."""
     model = "meta-llama/Llama-3.1-8B-Instruct"
