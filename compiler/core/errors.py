@@ -7,7 +7,8 @@
     │   ├── RecipeValidationError    a model ID, URL or recipe path refused before any request
     │   ├── RecipeUpstreamError      the recipes API failed or sent what cannot be read
     │   ├── RecipeTimeoutError       the recipes API did not answer within the time limit
-    │   └── RecipeTooLargeError      a response body passed the size limit
+    │   ├── RecipeTooLargeError      a response body passed the size limit
+    │   └── RecipeUnsupportedError   a shape the API serves that runwayc cannot render (exit 2)
     ├── ConfigError              runway.yaml, runway.lock, overlays or policy files
     │   └── RepositoryNotFoundError  no runway.yaml in a command's directory or its parents
     ├── FlagError                a flag the repository contradicts (exit 2, as click's)
@@ -72,6 +73,14 @@ class RecipeTimeoutError(RecipeError):
 
 class RecipeTooLargeError(RecipeError):
     """A response body passed the size limit; reading stopped there."""
+
+
+class RecipeUnsupportedError(RecipeError):
+    """A recipe in a shape the API really serves that runwayc cannot render faithfully (a
+    vLLM-Omni recipe, a multi-node or disaggregated rendering, no image for the hardware's
+    vendor): refused, saying what the recipe is and why."""
+
+    exit_code = 2
 
 
 class ConfigError(RunwayError):

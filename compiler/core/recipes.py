@@ -7,8 +7,15 @@ turns into ModelDeployment fields, the way AI Runway's "Apply recipe" does:
 - `vllm serve <model>` is dropped; `--key value` tokens become `engine.args` (a bare flag is an
   empty value); a token that is not a clean key, or a key already taken, goes to
   `engine.extraArgs` in order; an exact repeat of a flag and value already taken is dropped;
-- reserved networking flags (`--host`, `--port`) are dropped with a warning: the renderer owns
-  networking and a recipe cannot move the port away from the Service and probes;
+- reserved flags (`FlagRules.reserves`: `--host`, `--port` and the rest of Direct vLLM's
+  reserved options, in any spelling) are dropped with a warning: the renderer owns where and
+  how the server listens, and a recipe cannot move the port away from the Service and probes;
+  `--omni` alone is refused rather than dropped, since without it another server would run;
+- the image: a per-vendor `docker_image` map (variant's, else model's) gives the image of the
+  rendering's hardware vendor (its `hardware_profile`), refused when the map has none;
+- what the API serves but one Direct vLLM server cannot be (a vLLM-Omni recipe, a recipe
+  with no rendered command, a multi_node, pd_cluster or kv_store_lb rendering) is refused
+  saying so (`RecipeUnsupportedError`);
 - the env map becomes the EnvVar array `[{name, value}]`;
 - GPU count = tensor-parallel x pipeline-parallel; only a recipe with no parallelism at all
   falls back to the hardware profile's GPU count, with a warning saying so;
@@ -32,10 +39,14 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compiler.core.diagnostics import shown
-from compiler.core.errors import RecipeUpstreamError, RecipeValidationError
+from compiler.core.errors import (
+    RecipeUnsupportedError,
+    RecipeUpstreamError,
+    RecipeValidationError,
+)
 from compiler.core.hosts import is_loopback
 from compiler.core.policy import ARG_KEY, is_flag_token
-from compiler.core.vllm_args import FlagRules
+from compiler.core.vllm_args import OMNI_TOKEN, FlagRules
 
 DEFAULT_BASE_URL = "https://recipes.vllm.ai"
 RECIPES_DIR = "recipes"  # the pinned store in a source repository, mirroring the API's paths
@@ -166,19 +177,30 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+# A `docker_image` as recipes write it: one image (NVIDIA's), or a map by vendor (`nvidia`,
+# `amd`, `tpu`, ...) whose NVIDIA value may itself be a map by CUDA version (`cu129`, `cu130`).
+DockerImage = str | dict[str, str | dict[str, str]]
+
+
 class HardwareProfile(_Document):
     gpu_count: int | None = Field(default=None, ge=0, le=4096)
     display_name: str | None = None
+    brand: str | None = None
+    generation: str | None = None
 
 
 class Command(_Document):
     hardware: str | None = None
     strategy: str | None = None
     variant: str | None = None
+    deploy_type: str | None = None
+    node_count: int | None = None
     argv: list[str] = Field(default_factory=list)
     command: str | None = None
+    # Present on the renderings runwayc refuses (multi_node); typed only to be named.
+    head_argv: list[str] | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    docker_image: str | None = None
+    docker_image: DockerImage | None = None
     hardware_profile: HardwareProfile | None = None
     alternatives: dict[str, str] = Field(default_factory=dict)
     by_hardware: dict[str, str] = Field(default_factory=dict)
@@ -187,7 +209,7 @@ class Command(_Document):
 class Variant(_Document):
     model_id: str | None = None
     precision: str | None = None
-    docker_image: str | None = None
+    docker_image: DockerImage | None = None
     extra_args: list[str] = Field(default_factory=list)
 
 
@@ -203,7 +225,7 @@ class Feature(_Document):
 
 class ModelInfo(_Document):
     model_id: str
-    docker_image: str | None = None
+    docker_image: DockerImage | None = None
     base_args: list[str] = Field(default_factory=list)
     base_env: dict[str, str] = Field(default_factory=dict)
 
@@ -225,22 +247,76 @@ class ModelEntry(_Document):
 
 
 def parse_recipe(data: Any, url: str) -> Recipe:
+    """A recipe document; one the API serves in a shape runwayc cannot render is refused with
+    what it is (`RecipeUnsupportedError`), not with the first field it lacks."""
+    if isinstance(data, dict):
+        _refuse_unrenderable(data, url)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeUpstreamError(f"{url} is not a recipe: {_first_error(exc)}") from None
 
 
+# Keys only a rendering (a command, not a whole recipe) carries, whatever its deploy type.
+_RENDERING_KEYS = frozenset({"argv", "command", "deploy_type", "head_argv", "prefill", "vllm_argv"})
+
+
 def parse_rendering(data: Any, parent: Recipe, url: str) -> Recipe:
     """A hardware or strategy rendering: a whole recipe, or just its command (then the rest
-    is the parent's)."""
-    if isinstance(data, dict) and "recommended_command" not in data and "argv" in data:
+    is the parent's; so is the hardware profile, when the rendering is for the same hardware
+    and names none, as the API's strategy alternatives do)."""
+    if (
+        isinstance(data, dict)
+        and "recommended_command" not in data
+        and not _RENDERING_KEYS.isdisjoint(data)
+    ):
         try:
             command = Command.model_validate(data)
         except ValidationError as exc:
             raise RecipeUpstreamError(f"{url} is not a recipe: {_first_error(exc)}") from None
+        inherited = parent.recommended_command
+        if command.hardware_profile is None and command.hardware in (None, inherited.hardware):
+            command = command.model_copy(update={"hardware_profile": inherited.hardware_profile})
         return parent.model_copy(update={"recommended_command": command})
     return parse_recipe(data, url)
+
+
+def _refuse_unrenderable(data: Mapping[str, Any], url: str) -> None:
+    """The API publishes recipes with no command for a reason: say that reason."""
+    name = _text(data.get("hf_id")) or url
+    tasks = _mapping(data.get("meta")).get("tasks")
+    if isinstance(data.get("omni"), dict) or (isinstance(tasks, list) and "omni" in tasks):
+        raise RecipeUnsupportedError(_omni_refusal(name, data))
+    if "recommended_command" not in data and isinstance(data.get("model"), dict):
+        raise RecipeUnsupportedError(
+            f"recipe {shown(name)} has no recommended_command: the recipes API published "
+            "no command for it (it renders none when the default variant fits no hardware it "
+            "knows), and runwayc renders only a command the API rendered"
+        )
+
+
+def _omni_refusal(name: str, data: Mapping[str, Any]) -> str:
+    omni = _mapping(data.get("omni"))
+    binary = _text(omni.get("serve_binary")) or "vllm serve"
+    model_id = _text(_mapping(data.get("model")).get("model_id")) or name
+    listed = omni.get("tasks")
+    entries: list[Any] = listed if isinstance(listed, list) else []
+    tasks = [t for t in (_text(_mapping(t).get("id")) or _text(t) for t in entries) if t]
+    tasks_text = f"; tasks: {', '.join(shown(t) for t in tasks)}" if tasks else ""
+    return (
+        f"recipe {shown(name)} is a vLLM-Omni recipe (it serves with "
+        f"`{shown(binary)} {shown(model_id)} {OMNI_TOKEN}`{tasks_text}); runwayc cannot "
+        f"render it yet: {OMNI_TOKEN} hands the whole command line to vLLM-Omni's own parser "
+        "and deploy config, which runwayc does not check, so it is reserved for Direct vLLM"
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def parse_models(data: Any, url: str) -> list[ModelEntry]:
@@ -344,6 +420,7 @@ def resolve(
         raise RecipeUpstreamError(
             f"the rendering for strategy {selection.strategy} is for {command.strategy}"
         )
+    _check_single_server(recipe, command)
     variant_name = selection.variant or command.variant or _only(recipe.variants)
     variant = recipe.variants.get(variant_name) if variant_name else None
     if selection.variant and variant is None:
@@ -351,7 +428,7 @@ def resolve(
     warnings: list[str] = []
     model_id = (variant.model_id if variant else None) or recipe.model.model_id
 
-    tokens = _serve_tokens(command, model_id)
+    tokens = _serve_tokens(recipe, command, model_id)
     if variant is not None and variant_name != command.variant:
         tokens += variant.extra_args  # the recommendation's own variant is already in argv
     chosen_features = []
@@ -359,12 +436,19 @@ def resolve(
         name, mode_args = _feature_args(recipe, requested)
         tokens += mode_args
         chosen_features.append(name)
+    if OMNI_TOKEN in tokens:
+        # Reserved, but not droppable like a networking flag: without it a different server
+        # would run than the recipe describes.
+        raise RecipeUnsupportedError(
+            f"{_rendering(recipe, command)} serves with {OMNI_TOKEN} (vLLM-Omni); runwayc "
+            f"cannot render it yet: {OMNI_TOKEN} hands the whole command line to vLLM-Omni's "
+            "own parser, so it is reserved for Direct vLLM"
+        )
     args, extra_args = _split_tokens(tokens, flags, warnings)
 
     env = {**recipe.model.base_env, **command.env}
     gpu_count = _gpu_count(tokens, flags, command, warnings)
-    image = (variant.docker_image if variant else None) or command.docker_image
-    image = image or recipe.model.docker_image
+    image = _image(recipe, variant_name, variant, command)
     values = {
         "source": source,
         "id": recipe.hf_id,
@@ -403,17 +487,133 @@ def _only(options: Mapping[str, Any]) -> str | None:
     return next(iter(options)) if len(options) == 1 else None
 
 
-def _serve_tokens(command: Command, model_id: str) -> list[str]:
+def _rendering(recipe: Recipe, command: Command) -> str:
+    """How a refusal names the rendering: `recipe X's rendering (hardware h100, strategy s)`."""
+    parts = [
+        f"{what} {shown(value)}"
+        for what, value in (("hardware", command.hardware), ("strategy", command.strategy))
+        if value
+    ]
+    where = f" ({', '.join(parts)})" if parts else ""
+    return f"recipe {shown(recipe.hf_id)}'s rendering{where}"
+
+
+# What each deploy type the API renders, other than one server, needs besides a pod.
+_TOPOLOGIES = {
+    "multi_node": "one vLLM server spread over {nodes} nodes, a head command and a worker "
+    "command per node (head_argv, worker_argv)",
+    "pd_cluster": "separate prefill and decode vLLM servers behind a router (prefill, decode, "
+    "router)",
+    "kv_store_lb": "vLLM instances behind a router sharing a Mooncake KV store (vllm_argv, "
+    "master, store, router)",
+}
+
+
+def _check_single_server(recipe: Recipe, command: Command) -> None:
+    """A Direct vLLM ModelDeployment is one `vllm serve` per replica: a rendering that is
+    anything else is refused with what it is, never rendered from whichever half fits."""
+    deploy_type = command.deploy_type or ("multi_node" if command.head_argv else None)
+    if deploy_type in (None, "single_node"):
+        return
+    nodes = str(command.node_count) if command.node_count else "several"
+    topology = _TOPOLOGIES.get(deploy_type)
+    if topology is None:
+        raise RecipeUnsupportedError(
+            f'{_rendering(recipe, command)} has deploy_type "{shown(deploy_type)}", which '
+            "runwayc does not know; it renders single_node recipes only"
+        )
+    raise RecipeUnsupportedError(
+        f"{_rendering(recipe, command)} is {deploy_type}: {topology.format(nodes=nodes)}; "
+        "runwayc renders one vLLM server per replica (single_node) and cannot render it; "
+        "choose a single_node strategy or hardware (--strategy, --hardware)"
+    )
+
+
+def _serve_tokens(recipe: Recipe, command: Command, model_id: str) -> list[str]:
     """The command's tokens after `vllm serve <model>`."""
     try:
         argv = list(command.argv) or shlex.split(command.command or "")
     except ValueError as exc:  # unbalanced quotes in `command`
         raise RecipeUpstreamError(f"the recipe's command cannot be split: {exc}") from None
-    if argv[:2] == ["vllm", "serve"]:
-        argv = argv[2:]
+    if not argv:
+        raise RecipeUpstreamError(f"{_rendering(recipe, command)} has no command (argv)")
+    # As AI Runway reads it: `vllm serve <model> ...`, `serve <model> ...`, or flags alone.
+    prefix = 2 if argv[:2] == ["vllm", "serve"] else 1 if argv[0] == "serve" else 0
+    if not prefix and not argv[0].startswith("-"):
+        raise RecipeUnsupportedError(
+            f"{_rendering(recipe, command)} runs `{shown(' '.join(argv[:2]))}`, not "
+            "`vllm serve`; runwayc renders vllm serve commands only"
+        )
+    if prefix:
+        argv = argv[prefix:]
         if argv and not argv[0].startswith("-"):
             argv = argv[1:]  # the model, which spec.model.id carries
     return argv
+
+
+# The vendor a hardware profile's image comes from, as the recipes site keys `docker_image`
+# (its computeDockerMeta): TPU and CPU by generation, the rest by brand.
+_VENDOR_BY_GENERATION = {"tpu": "tpu", "cpu": "intel", "ascend": "ascend"}
+_VENDOR_BY_BRAND = {"nvidia": "nvidia", "amd": "amd", "intel": "intel", "huawei": "ascend"}
+
+
+def hardware_vendor(profile: HardwareProfile | None) -> str | None:
+    """`nvidia`, `amd`, `tpu`, `intel`, `ascend`, another brand lower-cased, or None."""
+    if profile is None:
+        return None
+    generation = (profile.generation or "").strip().lower()
+    if generation in _VENDOR_BY_GENERATION:
+        return _VENDOR_BY_GENERATION[generation]
+    brand = (profile.brand or "").strip().lower()
+    return _VENDOR_BY_BRAND.get(brand, brand or None)
+
+
+def _image(
+    recipe: Recipe, variant_name: str | None, variant: Variant | None, command: Command
+) -> str | None:
+    """The image: a per-vendor map the recipe declares (variant, then model) decides, for the
+    vendor of the rendering's hardware; else the variant's (on NVIDIA hardware), the
+    rendering's, the model's image. A declared map beats the rendering's image because, for
+    a vendor the map leaves out, the API renders its unpinned default (`:latest`), not an
+    image the recipe chose."""
+    own = variant.docker_image if variant is not None else None
+    if isinstance(own, dict):
+        return _vendor_image(recipe, command, own, f"variants.{variant_name}.docker_image")
+    if own and hardware_vendor(command.hardware_profile) in (None, "nvidia"):
+        return own  # one image is NVIDIA's (the site's rule): other vendors' come from below
+    model = recipe.model.docker_image
+    if isinstance(model, dict):
+        return _vendor_image(recipe, command, model, "model.docker_image")
+    rendered = command.docker_image
+    if isinstance(rendered, dict):
+        return _vendor_image(recipe, command, rendered, "recommended_command.docker_image")
+    return rendered or model or None
+
+
+def _vendor_image(recipe: Recipe, command: Command, images: Mapping[str, Any], where: str) -> str:
+    keys = ", ".join(sorted(shown(k) for k in images)) or "none"
+    hardware = shown(command.hardware or "the recommended")
+    vendor = hardware_vendor(command.hardware_profile)
+    if vendor is None:
+        raise RecipeUnsupportedError(
+            f"recipe {shown(recipe.hf_id)}'s {where} is per vendor ({keys}), and its "
+            f"rendering for {hardware} hardware names no vendor (hardware_profile.brand); "
+            "runwayc cannot tell which image to run"
+        )
+    image = images.get(vendor)
+    if isinstance(image, str) and image:
+        return image
+    if isinstance(image, dict):
+        versions = ", ".join(sorted(shown(k) for k in image))
+        raise RecipeUnsupportedError(
+            f"recipe {shown(recipe.hf_id)}'s {where} for {vendor} is per CUDA version "
+            f"({versions}); runwayc cannot tell which CUDA the nodes' driver runs, so it "
+            "cannot choose the image"
+        )
+    raise RecipeUnsupportedError(
+        f"recipe {shown(recipe.hf_id)} has no image for {vendor} hardware ({hardware}): its "
+        f"{where} is per vendor and lists {keys}"
+    )
 
 
 def _feature_args(recipe: Recipe, requested: str) -> tuple[str, list[str]]:
@@ -482,8 +682,8 @@ def _split_tokens(
         identity = flags.identity(run.name)
         if any(flags.reserves(token) for token in run.tokens):
             warnings.append(
-                f"recipe flag {run.name} dropped: the renderer owns networking (host 0.0.0.0, "
-                "port 8000)"
+                f"recipe flag {run.name} dropped: it is reserved for Direct vLLM, which owns "
+                "where and how the server listens (host 0.0.0.0, port 8000)"
             )
             continue
         if taken.get(identity) == run.value:
