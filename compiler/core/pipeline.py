@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from compiler.core import cache, stamp
+from compiler.core.compatibility import check_compatibility
 from compiler.core.diagnostics import (
     Diagnostic,
     Location,
@@ -52,6 +53,7 @@ from compiler.core.policy import (
     apply_user_policies,
     builtin_policy_set,
     check_model_deployment,
+    invalid_value,
     provider_immutability,
 )
 from compiler.core.project import unknown_environment_message
@@ -411,9 +413,10 @@ def choose_provider(
     if requested:
         known = {entry.name for entry in settings.catalog.providers}
         if requested not in known:
-            message = (
+            message = invalid_value(
+                requested,
                 f'InferenceProviderConfig "{requested}" not found '
-                f"(the catalog has: {', '.join(sorted(known))})"
+                f"(the catalog has: {', '.join(sorted(known))})",
             )
             return None, [ctx.at("UNKNOWN_PROVIDER", message, ("spec", "provider", "name"))]
         return ProviderPin(
@@ -526,13 +529,13 @@ def compile_deployment(
     md: ModelDeployment, doc: SourceDocument, settings: Settings, options: CompileOptions
 ) -> tuple[CompiledDeployment, list[Diagnostic]]:
     """One ModelDeployment to its manifest bytes (empty when it has an error)."""
-    ctx = CheckContext(doc, settings.policy)
+    lock_key = f"{settings.source_namespace(md)}/{md.name}"
+    ctx = CheckContext(doc, settings.policy, lock_key in settings.lock.providers)
     namespace = mapped_namespace(
         settings.overlay,
         settings.source_namespace(md),
         md.metadata.namespace or settings.default_namespace(),
     )
-    lock_key = f"{settings.source_namespace(md)}/{md.name}"
     compiled = CompiledDeployment(
         namespace,
         md.name,
@@ -566,6 +569,9 @@ def _compile_objects(
     # The autoscaling bounds are checked as written: an overlay's clamp must not hide them.
     as_written, md = md, clamped.md
     diagnostics.extend(check_model_deployment(md, ctx))
+    incompatible = check_compatibility(md, ctx, settings.catalog)
+    if incompatible:
+        return compiled, (), [*diagnostics, *incompatible]
     pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
     compiled = replace(compiled, provider=pin)

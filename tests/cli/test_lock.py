@@ -36,7 +36,7 @@ def test_changing_provider_of_a_locked_md_is_rejected(make_repo, tmp_path):
     line, col = line_col(changed, "name: kuberay")
     assert (
         f"deployments/a.yaml:{line}:{col}: error[PROVIDER_IMMUTABLE]: "
-        f"spec.provider.name: {IMMUTABLE}"
+        f'spec.provider.name: Invalid value: "kuberay": {IMMUTABLE}'
     ) in result.stderr
     # lock does not launder the change either: the pin stays.
     assert run_cli("lock", repo, "--skip-images").exit_code == 1
