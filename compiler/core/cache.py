@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic, Location, Severity
-from compiler.core.lockfile import ImagePin, LockFile, ProviderPin
+from compiler.core.lockfile import ImagePin, LockFile, ProviderPin, UpdateRecord
 from compiler.core.outcome import CompiledDeployment, SourceOutcome
 
 CACHE_FORMAT = 4
@@ -120,6 +120,8 @@ class LockDigests:
     def _pin_text(self, pin: ImagePin | ProviderPin | None) -> str:
         # A pin's fields are all str or None, so its __dict__ is the JSON model_dump would
         # build (pinned by a test), at half the cost: 10,000 provider pins per compile.
+        if isinstance(pin, ProviderPin) and pin.immutable is not None:
+            return json.dumps(pin.model_dump(mode="json"), sort_keys=True)
         return json.dumps(pin.__dict__ if pin else None, sort_keys=True)
 
     def of(self, lock_key: str, images: Sequence[str]) -> str:
@@ -159,6 +161,11 @@ def encode(outcome: SourceOutcome) -> str:
                 "lockKey": d.lock_key,
                 "source": d.source,
                 "provider": [d.provider.name, d.provider.reason] if d.provider else None,
+                "updateRecord": (
+                    d.provider.immutable.model_dump(mode="json")
+                    if d.provider and d.provider.immutable
+                    else None
+                ),
                 "image": d.image,
                 "imageIsDefault": d.image_is_default,
                 "componentImages": list(d.component_images),
@@ -228,7 +235,12 @@ def _deployment(value: dict[str, Any], manifest: str) -> CompiledDeployment:
     if provider is not None:
         if type(provider) is not list or len(provider) != 2:
             raise _Undecodable
-        pin = ProviderPin(name=_str(provider[0]), reason=_str(provider[1]))
+        record = value.get("updateRecord")
+        pin = ProviderPin(
+            name=_str(provider[0]),
+            reason=_str(provider[1]),
+            immutable=None if record is None else UpdateRecord.model_validate(record),
+        )
     is_default = value.get("imageIsDefault")
     if type(is_default) is not bool:
         raise _Undecodable

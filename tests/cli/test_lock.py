@@ -8,6 +8,14 @@ from tests.conftest import run_cli
 from tests.helpers import line_col, md_yaml
 
 IMMUTABLE = "provider.name is immutable (changing it requires delete and recreate)"
+# What AI Runway's webhook compares on update, as `lock` records it for md_yaml's spec.
+RECORD = {
+    "modelId": "Qwen/Qwen2.5-0.5B-Instruct",
+    "modelSource": "huggingface",
+    "engineType": "vllm",
+    "servingMode": "aggregated",
+    "managedVolumes": [],
+}
 
 
 def lock_providers(repo) -> dict:
@@ -19,7 +27,7 @@ def test_lock_records_explicit_provider_and_reason(make_repo):
     result = run_cli("lock", repo, "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert lock_providers(repo) == {
-        "team-a/m": {"name": "vllm", "reason": "explicit: spec.provider.name"}
+        "team-a/m": {"name": "vllm", "reason": "explicit: spec.provider.name", "immutable": RECORD}
     }
     before = (repo / "runway.lock").read_bytes()
     assert run_cli("lock", repo, "--skip-images").exit_code == 0
@@ -56,6 +64,7 @@ def test_forget_is_the_delete_and_recreate_path(make_repo, tmp_path):
     assert lock_providers(repo)["team-a/m"] == {
         "name": "vllm",
         "reason": "explicit: spec.provider.name",
+        "immutable": RECORD,
     }
     assert run_cli("compile", repo, "--out", tmp_path / "o").exit_code == 0
 
