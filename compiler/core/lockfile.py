@@ -25,6 +25,34 @@ LOCK_VERSION: Literal[1] = 1
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 
 
+class RecordedVolume(Frozen):
+    """A managed storage volume (one with `size`) as AI Runway's defaulter leaves it: the
+    fields its webhook compares on update. `storageClassName` absent and "" differ, as they
+    do there."""
+
+    name: str
+    claim_name: str
+    mount_path: str = ""
+    purpose: str
+    read_only: bool = False
+    access_mode: str
+    storage_class_name: str | None = None
+    size: str
+
+
+class UpdateRecord(Frozen):
+    """What AI Runway's webhook compares between the old and the new object on update, as
+    last locked: the spec's identity fields after defaulting, and its managed volumes. The
+    engine is the spec's own `engine.type` (absent when unset: overriding an auto-selected
+    engine is allowed)."""
+
+    model_id: str = ""
+    model_source: str
+    engine_type: str | None = None
+    serving_mode: str
+    managed_volumes: list[RecordedVolume] = Field(default_factory=list)
+
+
 class ProviderPin(Frozen):
     """The provider chosen for one ModelDeployment; immutable once recorded."""
 
@@ -35,6 +63,8 @@ class ProviderPin(Frozen):
     # it; absent in locks written before runwayc selected engines, which still read.
     engine: EngineType | None = None
     engine_reason: str | None = None
+    # None in a lock written before runwayc recorded it: nothing to compare until `lock`.
+    immutable: UpdateRecord | None = None
 
 
 class ImagePin(Frozen):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from compiler.core import cache, stamp
+from compiler.core.compatibility import check_compatibility
 from compiler.core.diagnostics import (
     Diagnostic,
     Location,
@@ -52,6 +53,7 @@ from compiler.core.policy import (
     apply_user_policies,
     builtin_policy_set,
     check_model_deployment,
+    invalid_value,
     provider_immutability,
 )
 from compiler.core.project import unknown_environment_message
@@ -65,6 +67,7 @@ from compiler.core.providers.common import ignored_field_warnings
 from compiler.core.providers.selection import EngineChoice, select_engine, select_provider
 from compiler.core.recipe_materialise import materialise, needs_materialising
 from compiler.core.recipes import content_sha256
+from compiler.core.update_rules import same_record, update_record, update_violations
 from compiler.core.vllm_args import OPTIONS_FILE, OptionTable
 
 M = TypeVar("M", ProjectConfig, Overlay, LockFile, ProviderCatalog)
@@ -387,6 +390,13 @@ def _kind_problem(doc: SourceDocument) -> Diagnostic | None:
     )
 
 
+SPEC: tuple[str, ...] = ("spec",)
+MSG_LOCK_STALE = (
+    "runway.lock records {key} as it was before this change (the fields AI Runway compares on "
+    "update); run `runwayc lock` so the next change is checked against this one"
+)
+
+
 def choose_provider(
     md: ModelDeployment,
     ctx: CheckContext,
@@ -397,6 +407,8 @@ def choose_provider(
     """The provider for one MD: explicit, else as recorded, else auto-selected (unless locked)."""
     recorded = settings.lock.providers.get(lock_key)
     diagnostics = provider_immutability(md, ctx, recorded.name if recorded else None)
+    if recorded is not None and recorded.immutable is not None:
+        diagnostics.extend(update_violations(md, ctx, recorded.immutable))
     if diagnostics:
         return None, diagnostics
     requested = md.spec.provider.name if md.spec.provider else None
@@ -411,14 +423,15 @@ def choose_provider(
     if requested:
         known = {entry.name for entry in settings.catalog.providers}
         if requested not in known:
-            message = (
+            message = invalid_value(
+                requested,
                 f'InferenceProviderConfig "{requested}" not found '
-                f"(the catalog has: {', '.join(sorted(known))})"
+                f"(the catalog has: {', '.join(sorted(known))})",
             )
             return None, [ctx.at("UNKNOWN_PROVIDER", message, ("spec", "provider", "name"))]
-        return ProviderPin(
-            name=requested, reason=recorded.reason if recorded else stamp.EXPLICIT_REASON
-        ), []
+        if recorded is not None:
+            return recorded.model_copy(update={"name": requested}), []
+        return ProviderPin(name=requested, reason=stamp.EXPLICIT_REASON), []
     if recorded is not None:
         return recorded, []
     selection = select_provider(settings.catalog, md)
@@ -543,13 +556,13 @@ def compile_deployment(
     md: ModelDeployment, doc: SourceDocument, settings: Settings, options: CompileOptions
 ) -> tuple[CompiledDeployment, list[Diagnostic]]:
     """One ModelDeployment to its manifest bytes (empty when it has an error)."""
-    ctx = CheckContext(doc, settings.policy)
+    lock_key = f"{settings.source_namespace(md)}/{md.name}"
+    ctx = CheckContext(doc, settings.policy, lock_key in settings.lock.providers)
     namespace = mapped_namespace(
         settings.overlay,
         settings.source_namespace(md),
         md.metadata.namespace or settings.default_namespace(),
     )
-    lock_key = f"{settings.source_namespace(md)}/{md.name}"
     compiled = CompiledDeployment(
         namespace,
         md.name,
@@ -590,6 +603,9 @@ def _compile_objects(
     # written (AI Runway records the choice in status.engine, not in the spec).
     md = md.with_selected_engine(engine.engine)
     diagnostics.extend(check_model_deployment(md, ctx))
+    incompatible = check_compatibility(md, ctx, settings.catalog)
+    if incompatible:
+        return compiled, (), [*diagnostics, *incompatible]
     pin, found = choose_provider(md, ctx, settings, compiled.lock_key, options.locked)
     diagnostics.extend(found)
     if pin is not None:
@@ -597,6 +613,9 @@ def _compile_objects(
     compiled = replace(compiled, provider=pin)
     if pin is None:
         return compiled, (), diagnostics
+    record = update_record(md)
+    if options.locked and pin.immutable is not None and not same_record(pin.immutable, record):
+        diagnostics.append(ctx.at("LOCK_STALE", MSG_LOCK_STALE.format(key=compiled.lock_key), SPEC))
     entry = next(e for e in settings.catalog.providers if e.name == pin.name)
     provider = PROVIDERS.get(pin.name)
     plan = (provider.images if provider else engine_image_plan)(md, entry)
@@ -647,6 +666,9 @@ def _compile_objects(
         overlay.labels if overlay else None,
         overlay.annotations if overlay else None,
     )
+    # Only a spec that compiles becomes the next update's "old object": recording a broken
+    # one would hold its fix to a spec that never reached the cluster.
+    compiled = replace(compiled, provider=pin.model_copy(update={"immutable": record}))
     return compiled, tuple(objects), diagnostics
 
 

@@ -8,6 +8,7 @@ Runway's and stay verbatim because users grep for them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,10 +70,45 @@ MSG_IMAGE_CONFLICT = (
 MSG_IMMUTABLE = "provider.name is immutable (changing it requires delete and recreate)"
 # Kubernetes' field.Invalid rendering of AI Runway's ceiling error.
 MSG_CEILING = "Invalid value: {value}: exceeds maximum allowed ({limit})"
+MSG_DISAGGREGATED_SCALING = "disaggregated mode requires scaling.prefill and scaling.decode"
+MSG_DOTTED_NAME = (
+    "name must not contain dots (dots are invalid in derived Kubernetes volume and service names)"
+)
+# AI Runway checks dots on create only, so a ModelDeployment that exists keeps its name; but
+# the Service (and volume) names derived from it are refused by the API server, so runwayc
+# refuses it on update too, and says why.
+MSG_DOTTED_NAME_RECORDED = (
+    "; AI Runway checks this on create only, but the Service named after this ModelDeployment "
+    "is refused by Kubernetes (a DNS-1035 label has no dots), so runwayc refuses it on update too"
+)
 MSG_ARG_KEY = (
     'invalid engine arg key "{key}": must contain only alphanumeric characters, hyphens, '
     "and underscores"
 )
+
+
+def go_quote(text: str) -> str:
+    """A string as Go's %q prints it: double quotes, control characters escaped (bounded, as
+    a refused value may be anything)."""
+    return json.dumps(text[:200], ensure_ascii=False)
+
+
+def invalid_value(value: object, detail: str) -> str:
+    """Kubernetes' field.Invalid body (`Invalid value: "x": why`): the path is the
+    diagnostic's, printed before it as the API server prints it."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = go_quote(value)
+    else:
+        text = str(value)
+    return f"Invalid value: {text}: {detail}"
+
+
+def forbidden(detail: str) -> str:
+    """Kubernetes' field.Forbidden body."""
+    return f"Forbidden: {detail}"
+
 
 ARG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -453,8 +489,9 @@ ENGINE_EXTRA_ARGS: PathKey = ("spec", "engine", "extraArgs")
 def user_tokens(md: ModelDeployment) -> list[Token]:
     """`engine.args` (sorted by key, `--key value`, or `--key` for an empty value) then
     `engine.extraArgs`, as rendered, each token with the spec path that wrote it. Keys are
-    written without their leading dashes (policy allows `--max-model-len` as a key), so a key
-    never renders as `----flag`."""
+    written without their leading dashes, so a key never renders as `----flag`: a dashed key
+    is refused (check_arg_keys, as AI Runway does), and the other checks still read the flag
+    it would have been."""
     engine = md.spec.engine
     if engine is None:
         return []
@@ -500,6 +537,8 @@ class CheckContext:
 
     doc: SourceDocument
     policy: PolicySet
+    # The ModelDeployment has a pin in runway.lock: it exists, and is being updated.
+    recorded: bool = False
 
     def at(self, code: str, message: str, path: PathKey) -> Diagnostic:
         return error(code, message, self.doc.location(path), format_path(path))
@@ -561,7 +600,9 @@ def check_arg_keys(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         return []
     found = []
     for key in engine.args:
-        if not ARG_KEY.fullmatch(key.lstrip("-")):
+        # As written: AI Runway refuses a leading dash ("option injection"), so `-bad-key`
+        # and `--max-model-len` are refused as keys (the flag goes in extraArgs).
+        if not ARG_KEY.fullmatch(key):
             path = (*SPEC, "engine", "args", key)
             found.append(ctx.at("INVALID_ARG_KEY", MSG_ARG_KEY.format(key=key), path))
     return found
@@ -777,14 +818,10 @@ def check_names(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     name = md.metadata.name
     limit = ctx.policy.name_max_length
     if "." in name:
-        found.append(
-            ctx.at(
-                "INVALID_NAME",
-                "name must not contain dots (dots are invalid in derived Kubernetes volume and "
-                "service names)",
-                ("metadata", "name"),
-            )
-        )
+        message = invalid_value(name, MSG_DOTTED_NAME)
+        if ctx.recorded:
+            message += MSG_DOTTED_NAME_RECORDED
+        found.append(ctx.at("INVALID_NAME", message, ("metadata", "name")))
     elif limit is not None and len(name) > limit:
         found.append(
             ctx.at(
@@ -844,15 +881,19 @@ def check_disaggregated(md: ModelDeployment, ctx: CheckContext) -> list[Diagnost
             )
         )
     scaling = md.spec.scaling
-    if scaling is None:
-        message = "disaggregated mode requires scaling configuration"
-        return [*found, ctx.at("DISAGGREGATED", message, (*SPEC, "scaling"))]
+    # The controller's one sentence for a missing block (its webhook says it per field:
+    # "disaggregated mode requires scaling configuration" / "... requires scaling.prefill").
+    missing = [
+        role for role in ("prefill", "decode") if scaling is None or getattr(scaling, role) is None
+    ]
+    if missing:
+        where = (*SPEC, "scaling", missing[0]) if len(missing) == 1 else (*SPEC, "scaling")
+        found.append(ctx.at("DISAGGREGATED", MSG_DISAGGREGATED_SCALING, where))
     for role in ("prefill", "decode"):
-        component = getattr(scaling, role)
+        component = getattr(scaling, role) if scaling is not None else None
         if component is None:
-            message = f"disaggregated mode requires scaling.{role}"
-            found.append(ctx.at("DISAGGREGATED", message, (*SPEC, "scaling", role)))
-        elif component.gpu is None or component.gpu.count == 0:
+            continue
+        if component.gpu is None or component.gpu.count == 0:
             message = f"disaggregated mode requires scaling.{role}.gpu.count > 0"
             path = (*SPEC, "scaling", role, "gpu", "count")
             found.append(ctx.at("DISAGGREGATED", message, path))
@@ -930,5 +971,6 @@ def provider_immutability(
 ) -> list[Diagnostic]:
     requested = md.spec.provider.name if md.spec.provider else None
     if recorded is not None and requested and requested != recorded:
-        return [ctx.at("PROVIDER_IMMUTABLE", MSG_IMMUTABLE, (*SPEC, "provider", "name"))]
+        message = invalid_value(requested, MSG_IMMUTABLE)
+        return [ctx.at("PROVIDER_IMMUTABLE", message, (*SPEC, "provider", "name"))]
     return []

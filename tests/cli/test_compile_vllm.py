@@ -99,8 +99,8 @@ def test_gpu_count_zero_is_refused_with_ai_runway_message(make_repo, tmp_path):
     line, col = line_col(text, "count")
     assert (
         f"deployments/a.yaml:{line}:{col}: error[PROVIDER_NEEDS_GPU]: "
-        "spec.resources.gpu.count: vLLM provider requires GPU resources "
-        "(spec.resources.gpu.count > 0)"
+        "spec.resources.gpu.count: Invalid value: 0: vllm engine on provider vllm requires GPU "
+        "(set resources.gpu.count > 0)"
     ) in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -110,8 +110,8 @@ def test_disaggregated_is_refused_with_ai_runway_message(make_repo, tmp_path):
     result = run_cli("compile", repo, "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert (
-        "vLLM provider does not support disaggregated serving mode; "
-        "use spec.serving.mode: aggregated"
+        'spec.serving.mode: Invalid value: "disaggregated": provider vllm does not support '
+        "disaggregated mode for engine vllm"
     ) in result.stderr
 
 

@@ -18,8 +18,8 @@ def broken_repo(make_repo):
         {
             "deployments/b.yaml": md_yaml(
                 "b", engine={"type": "vllm", "extraArgs": ["--port=1"]},
-                resources={"gpu": {"count": 0}},
             ),
+            "deployments/c.yaml": md_yaml("c", resources={"gpu": {"count": 0}}),
             "deployments/a.yaml": md_yaml(
                 "a", provider={"name": "vllm", "overrides": {"spec": {"hostPID": True}}},
                 image="x:1", engine={"type": "vllm", "image": "y:2"},

@@ -8,6 +8,14 @@ from tests.conftest import run_cli
 from tests.helpers import line_col, md_yaml
 
 IMMUTABLE = "provider.name is immutable (changing it requires delete and recreate)"
+# What AI Runway's webhook compares on update, as `lock` records it for md_yaml's spec.
+RECORD = {
+    "modelId": "Qwen/Qwen2.5-0.5B-Instruct",
+    "modelSource": "huggingface",
+    "engineType": "vllm",
+    "servingMode": "aggregated",
+    "managedVolumes": [],
+}
 
 
 def lock_providers(repo) -> dict:
@@ -24,6 +32,7 @@ def test_lock_records_explicit_provider_and_reason(make_repo):
             "reason": "explicit: spec.provider.name",
             "engine": "vllm",
             "engineReason": "explicit engine selection",
+            "immutable": RECORD,
         }
     }
     before = (repo / "runway.lock").read_bytes()
@@ -41,7 +50,7 @@ def test_changing_provider_of_a_locked_md_is_rejected(make_repo, tmp_path):
     line, col = line_col(changed, "name: kuberay")
     assert (
         f"deployments/a.yaml:{line}:{col}: error[PROVIDER_IMMUTABLE]: "
-        f"spec.provider.name: {IMMUTABLE}"
+        f'spec.provider.name: Invalid value: "kuberay": {IMMUTABLE}'
     ) in result.stderr
     # lock does not launder the change either: the pin stays.
     assert run_cli("lock", repo, "--skip-images").exit_code == 1
@@ -63,6 +72,7 @@ def test_forget_is_the_delete_and_recreate_path(make_repo, tmp_path):
         "reason": "explicit: spec.provider.name",
         "engine": "vllm",
         "engineReason": "explicit engine selection",
+        "immutable": RECORD,
     }
     assert run_cli("compile", repo, "--out", tmp_path / "o").exit_code == 0
 

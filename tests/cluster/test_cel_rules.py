@@ -73,7 +73,21 @@ CRD_CASES = [
             [f'engine arg "{key}" {RESERVED_SUFFIX}'],
             id=f"reserved-arg-{key}",
         )
-        for key in ("port", "--port", "-port", "host")
+        for key in ("port", "host")
+    ],
+    *[
+        # Checked as written, as AI Runway does: a leading dash is refused ("option
+        # injection"), and the key still renders as --port, so it is reserved too.
+        pytest.param(
+            md(engine=engine(args={key: "9000"})),
+            [
+                f'engine arg "{key}" {RESERVED_SUFFIX}',
+                f'invalid engine arg key "{key}": must contain only alphanumeric characters, '
+                "hyphens, and underscores",
+            ],
+            id=f"reserved-arg-{key}",
+        )
+        for key in ("--port", "-port")
     ],
     pytest.param(
         md(engine=engine(args={"port=1": "9000"})),

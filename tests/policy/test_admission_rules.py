@@ -153,14 +153,14 @@ def test_user_policy_extends_the_denylist_and_waives_a_builtin_key():
     ("spec", "message"),
     [
         ({"serving": {"mode": "disaggregated"}, "resources": {"gpu": {"count": 0}}},
-         "spec.scaling: disaggregated mode requires scaling configuration"),
+         "spec.scaling: disaggregated mode requires scaling.prefill and scaling.decode"),
         ({"serving": {"mode": "disaggregated"}, "resources": {"gpu": {"count": 2}},
           "scaling": {"prefill": {"gpu": {"count": 1}}}},
          "spec.resources.gpu: cannot specify both resources.gpu and scaling.prefill/decode in "
          "disaggregated mode"),
         ({"serving": {"mode": "disaggregated"}, "resources": {"gpu": {"count": 0}},
           "scaling": {"prefill": {"gpu": {"count": 1}}}},
-         "spec.scaling.decode: disaggregated mode requires scaling.decode"),
+         "spec.scaling.decode: disaggregated mode requires scaling.prefill and scaling.decode"),
         ({"serving": {"mode": "disaggregated"}, "resources": {"gpu": {"count": 0}},
           "scaling": {"prefill": {"gpu": {"count": 1}}, "decode": {"replicas": 1}}},
          "spec.scaling.decode.gpu.count: disaggregated mode requires scaling.decode.gpu.count > 0"),

@@ -89,6 +89,6 @@ def test_unknown_provider_uses_ai_runway_words():
     result = Repo.of({"deployments/a.yaml": text}).check()
     assert not result.ok
     assert (
-        'error[UNKNOWN_PROVIDER]: spec.provider.name: InferenceProviderConfig "nope" not found'
-        in (result.text)
+        'error[UNKNOWN_PROVIDER]: spec.provider.name: Invalid value: "nope": '
+        'InferenceProviderConfig "nope" not found' in (result.text)
     )

@@ -39,12 +39,14 @@ GGUF_IMAGE = "ghcr.io/ggml-org/llama.cpp:server"
         (
             {"provider": {"name": "kaito"}, "engine": {"type": "sglang"}},
             "type: sglang",
-            "spec.engine.type: KAITO does not support sglang engine",
+            'spec.engine.type: Invalid value: "sglang": provider kaito does not support engine '
+            "sglang",
         ),
         (
             {"provider": {"name": "kaito"}, "engine": {"type": "trtllm"}},
             "type: trtllm",
-            "spec.engine.type: KAITO does not support trtllm engine",
+            'spec.engine.type: Invalid value: "trtllm": provider kaito does not support engine '
+            "trtllm",
         ),
         (
             {
@@ -57,7 +59,8 @@ GGUF_IMAGE = "ghcr.io/ggml-org/llama.cpp:server"
                 },
             },
             "mode: disaggregated",
-            "spec.serving.mode: KAITO does not support disaggregated serving mode",
+            'spec.serving.mode: Invalid value: "disaggregated": provider kaito does not support '
+            "disaggregated mode for engine vllm",
         ),
         (
             {"provider": {"name": "kaito"}, "engine": {"type": "llamacpp"}, "resources": {}},
@@ -67,33 +70,38 @@ GGUF_IMAGE = "ghcr.io/ggml-org/llama.cpp:server"
         (
             {"provider": {"name": "dynamo"}, "engine": {"type": "llamacpp"}, "image": GGUF_IMAGE},
             "type: llamacpp",
-            "spec.engine.type: Dynamo does not support llamacpp engine",
+            'spec.engine.type: Invalid value: "llamacpp": provider dynamo does not support engine '
+            "llamacpp",
         ),
         (
             {"provider": {"name": "dynamo"}, "resources": {"gpu": {"count": 0}}},
             "count: 0",
-            "spec.resources.gpu.count: Dynamo requires GPU (set resources.gpu.count > 0)",
+            "spec.resources.gpu.count: Invalid value: 0: vllm engine on provider dynamo requires "
+            "GPU (set resources.gpu.count > 0)",
         ),
         (
             {"provider": {"name": "kuberay"}, "engine": {"type": "sglang"}},
             "type: sglang",
-            "spec.engine.type: KubeRay only supports vllm engine, got sglang",
+            'spec.engine.type: Invalid value: "sglang": provider kuberay does not support engine '
+            "sglang",
         ),
         (
             {"provider": {"name": "kuberay"}, "resources": {"gpu": {"count": 0}}},
             "count: 0",
-            "spec.resources.gpu.count: KubeRay requires GPU (set resources.gpu.count > 0)",
+            "spec.resources.gpu.count: Invalid value: 0: vllm engine on provider kuberay requires "
+            "GPU (set resources.gpu.count > 0)",
         ),
         (
             {"provider": {"name": "llmd"}, "engine": {"type": "trtllm"}},
             "type: trtllm",
-            "spec.engine.type: llm-d provider only supports vllm engine, got trtllm",
+            'spec.engine.type: Invalid value: "trtllm": provider llmd does not support engine '
+            "trtllm",
         ),
         (
             {"provider": {"name": "llmd"}, "resources": {"gpu": {"count": 0}}},
             "count: 0",
-            "spec.resources.gpu.count: llm-d provider requires GPU resources "
-            "(spec.resources.gpu.count > 0)",
+            "spec.resources.gpu.count: Invalid value: 0: vllm engine on provider llmd requires GPU "
+            "(set resources.gpu.count > 0)",
         ),
         (
             {

@@ -10,7 +10,7 @@ import yaml
 from compiler.core.model import ModelDeployment, ProviderCatalog
 from compiler.core.providers.selection import select_provider
 from tests.conftest import ROOT, run_cli
-from tests.helpers import md_yaml
+from tests.helpers import line_col, md_yaml
 
 CATALOG = ProviderCatalog.model_validate(
     yaml.safe_load((ROOT / "policies" / "providers.yaml").read_text()), by_alias=True
@@ -157,8 +157,10 @@ def test_vllm_without_a_gpu_is_a_clear_selection_error(make_repo, tmp_path):
     text = md_yaml(provider={}, resources={"gpu": {"count": 0}})
     result = run_cli("compile", make_repo({"deployments/a.yaml": text}), "--out", tmp_path / "o")
     assert result.exit_code == 1
+    # AI Runway's controller checks compatibility before it selects: its sentence, unnamed
+    # provider (no registered provider runs vllm on CPU).
+    line, col = line_col(text, "count: 0")
     assert (
-        "deployments/a.yaml:6:1: error[NO_PROVIDER]: spec: no provider serves engine vllm on CPU "
-        "(gpu=0, mode=aggregated): dynamo, kaito, kuberay, llmd, vllm need a GPU for it; set "
-        "spec.resources.gpu.count > 0, or use an engine that runs on CPU: llamacpp (kaito)"
+        f"deployments/a.yaml:{line}:{col}: error[PROVIDER_NEEDS_GPU]: spec.resources.gpu.count: "
+        "vllm engine requires GPU (set resources.gpu.count > 0)"
     ) in result.stderr

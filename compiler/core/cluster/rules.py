@@ -40,7 +40,7 @@ from compiler.core.vllm_args import OMNI_TOKEN, FlagRules
 FLAG_NAME = "[A-Za-z0-9][A-Za-z0-9_-]*"
 # A token that names a flag: dashes, then a letter or `_` (`-1` and `-.5` are values).
 FLAG_TOKEN = "^-+[A-Za-z_]"  # noqa: S105 - a regular expression, not a secret
-ARG_KEY = "^-*[A-Za-z0-9][A-Za-z0-9_-]*$"
+ARG_KEY = "^[A-Za-z0-9][A-Za-z0-9_-]*$"
 DIRECT_VLLM = "vllm"
 
 
