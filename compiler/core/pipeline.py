@@ -66,6 +66,7 @@ from compiler.core.providers.gateway import (
     EPP_ROLE,
     check_gateway,
     environment_gateway,
+    gateway_facts,
     gateway_image_plan,
     gateway_on,
     label_endpoint_pods,
@@ -624,6 +625,8 @@ def _compile_objects(
     facts[stamp.ENVIRONMENT] = options.env
     if clamped.note is not None:
         facts[stamp.REPLICAS_CLAMPED] = f"{clamped.note} (overlay {options.env})"
+    if gateway is not None and gateway_on(md, gateway):
+        facts.update(gateway_facts(md, compiled.namespace, pin.name, entry, gateway))
     rendered = [
         *release_replicas(result.objects, md),
         *render_autoscaler(md, compiled.namespace, settings.policy.autoscaling),

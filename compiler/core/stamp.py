@@ -37,6 +37,13 @@ IMAGE_MIRROR = "image-mirror"
 # Present when the engine image is rendered by its tag, not a digest: why it runs unpinned.
 IMAGE_UNPINNED = "image-unpinned"
 REPLICAS_CLAMPED = "replicas-clamped"
+# Where the inference gateway routes this model (spec.gateway): the Gateway and the pool as
+# `<namespace>/<name>`, the HTTPRoute's name (the user's, with httpRouteRef) and the model name
+# it matches. The agent reads GatewayReady from that route and pool.
+GATEWAY = "gateway"
+GATEWAY_POOL = "gateway-pool"
+GATEWAY_ROUTE = "gateway-route"
+GATEWAY_MODEL_NAME = "gateway-model-name"
 
 # --- value conventions ---------------------------------------------------------------------------
 

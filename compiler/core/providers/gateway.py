@@ -32,7 +32,13 @@ from compiler.core.model import (
 )
 from compiler.core.policy import CheckContext
 from compiler.core.providers.base import ImagePlan
-from compiler.core.stamp import MODEL_DEPLOYMENT_LABEL
+from compiler.core.stamp import (
+    GATEWAY,
+    GATEWAY_MODEL_NAME,
+    GATEWAY_POOL,
+    GATEWAY_ROUTE,
+    MODEL_DEPLOYMENT_LABEL,
+)
 
 # The image plan's role for the endpoint picker (pinned in runway.lock like every component).
 EPP_ROLE = "gatewayEndpointPicker"
@@ -195,6 +201,32 @@ def label_endpoint_pods(objects: Sequence[KubeObject], md: ModelDeployment) -> l
     return out
 
 
+def pool_of(md: ModelDeployment, namespace: str, entry: ProviderEntry) -> tuple[str, str]:
+    """(name, namespace) of the InferencePool the route sends to: ours, or the provider's."""
+    capability = gateway_capability(md, entry)
+    if not capability.manages_inference_pool:
+        return md.name, namespace
+    pool = (capability.inference_pool_name_pattern or "{name}-pool").format(name=md.name)
+    pool_namespace = (capability.inference_pool_namespace or "{namespace}").format(
+        namespace=namespace
+    )
+    return pool, pool_namespace
+
+
+def gateway_facts(
+    md: ModelDeployment, namespace: str, provider: str, entry: ProviderEntry, gateway: GatewayRef
+) -> dict[str, str]:
+    """The compile facts the agent reads GatewayReady from."""
+    pool, pool_namespace = pool_of(md, namespace, entry)
+    route_ref = md.spec.gateway.http_route_ref if md.spec.gateway is not None else None
+    return {
+        GATEWAY: f"{gateway.namespace}/{gateway.name}",
+        GATEWAY_POOL: f"{pool_namespace}/{pool}",
+        GATEWAY_ROUTE: route_ref or md.name,
+        GATEWAY_MODEL_NAME: model_name(md, provider, entry) or "",
+    }
+
+
 def render_gateway(
     md: ModelDeployment,
     namespace: str,
@@ -207,13 +239,8 @@ def render_gateway(
     name = model_name(md, provider, entry) or ""
     capability = gateway_capability(md, entry)
     objects: list[KubeObject] = []
-    if capability.manages_inference_pool:
-        pool = (capability.inference_pool_name_pattern or "{name}-pool").format(name=md.name)
-        pool_namespace = (capability.inference_pool_namespace or "{namespace}").format(
-            namespace=namespace
-        )
-    else:
-        pool, pool_namespace = md.name, namespace
+    pool, pool_namespace = pool_of(md, namespace, entry)
+    if not capability.manages_inference_pool:
         config = DEFAULT_EPP_CONFIG
         if capability.endpoint_picker is not None and capability.endpoint_picker.config_data:
             config = capability.endpoint_picker.config_data
