@@ -112,3 +112,28 @@ def test_a_missing_pool_or_route_is_named():
         "GatewayReady", "False", "HTTPRouteFailed", "HTTPRoute team-a/m not found"
     )
     assert gateway_condition({}, "team-a", None, None) is None
+
+
+def test_a_pool_the_gateway_refuses_is_reported_with_its_condition():
+    route = {
+        "metadata": {"namespace": "team-a", "name": "m"},
+        "status": {
+            "parents": [
+                {
+                    "parentRef": {"name": "gw", "namespace": "gateway-system"},
+                    "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}],
+                }
+            ]
+        },
+    }
+    refused = {"type": "ResolvedRefs", "status": "False", "reason": "InvalidExtensionRef"}
+    pool = {"status": {"parents": [{"conditions": [{**refused, "message": "no m-epp"}]}]}}
+    assert gateway_condition(FACTS, "team-a", pool, route) == Condition(
+        "GatewayReady",
+        "False",
+        "InferencePoolFailed",
+        "InferencePool team-a/m: ResolvedRefs=False (InvalidExtensionRef): no m-epp",
+    )
+    assert gateway_condition(FACTS, "team-a", {}, route) == Condition(
+        "GatewayReady", "True", "GatewayConfigured", "InferencePool and HTTPRoute created"
+    )
