@@ -426,10 +426,22 @@ DnsLabel = Annotated[
 ]
 
 
+class GatewayRef(Frozen):
+    """The shared Gateway an environment routes models through: what AI Runway's
+    `--gateway-name` / `--gateway-namespace` flags name (both, as there), since the cluster
+    is not listed at compile time."""
+
+    name: DnsLabel
+    namespace: DnsLabel
+
+
 class EnvironmentConfig(Frozen):
     """One environment; its overlay is `overlays/<name>.yaml` (the repo's, else built-in)."""
 
     namespace: DnsLabel | None = None
+    # The Gateway HTTPRoutes attach to; without it, spec.gateway renders nothing (and a spec
+    # that asks for the gateway is refused).
+    gateway: GatewayRef | None = None
 
 
 class RecipeSourceConfig(Frozen):
@@ -622,6 +634,25 @@ class Policy(Frozen):
 # --- provider catalog (modelled on AI Runway's InferenceProviderConfig) ----------------------
 
 
+class EndpointPickerCapability(Frozen):
+    """A provider's own endpoint picker: its image and EndpointPickerConfig."""
+
+    image: str | None = None
+    config_data: str | None = None
+
+
+class GatewayCapability(Frozen):
+    """AI Runway's `capabilities.engines[].gateway`."""
+
+    # The provider creates the InferencePool (and its picker) itself: no pool, no EPP here.
+    manages_inference_pool: bool = False
+    inference_pool_name_pattern: str | None = None
+    inference_pool_namespace: str | None = None
+    # The served name is not what the engine answers to (KAITO's llama.cpp).
+    ignores_served_name: bool = False
+    endpoint_picker: EndpointPickerCapability | None = None
+
+
 class EngineCapability(Frozen):
     name: EngineType
     serving_modes: list[ServingMode] = Field(default_factory=list)
@@ -632,6 +663,7 @@ class EngineCapability(Frozen):
     )
     # The image this engine runs when the spec names none; overrides the provider's default.
     default_image: str | None = None
+    gateway: GatewayCapability | None = None
 
 
 class SelectionRule(Frozen):
@@ -666,9 +698,16 @@ class ProviderEntry(Frozen):
         return self.default_image
 
 
+class CatalogGateway(Frozen):
+    """The endpoint picker every provider without its own gets (AI Runway's `--epp-image`)."""
+
+    endpoint_picker_image: str
+
+
 class ProviderCatalog(Frozen):
     api_version: Literal["runwayc.dev/v1alpha1"]
     kind: Literal["ProviderCatalog"]
     # Engine auto-selection takes the first of these that a provider offers for the spec.
     engine_preference: list[EngineType]
     providers: list[ProviderEntry]
+    gateway: CatalogGateway | None = None

@@ -64,6 +64,16 @@ from compiler.core.providers.autoscaling import (
     render_autoscaler,
 )
 from compiler.core.providers.common import ignored_field_warnings
+from compiler.core.providers.gateway import (
+    EPP_ROLE,
+    check_gateway,
+    environment_gateway,
+    gateway_facts,
+    gateway_image_plan,
+    gateway_on,
+    label_endpoint_pods,
+    render_gateway,
+)
 from compiler.core.providers.selection import EngineChoice, select_engine, select_provider
 from compiler.core.recipe_materialise import materialise, needs_materialising
 from compiler.core.recipes import content_sha256
@@ -619,6 +629,7 @@ def _compile_objects(
     entry = next(e for e in settings.catalog.providers if e.name == pin.name)
     provider = PROVIDERS.get(pin.name)
     plan = (provider.images if provider else engine_image_plan)(md, entry)
+    plan = gateway_image_plan(plan, md, entry, settings.catalog, settings.project)
     compiled = replace(
         compiled,
         image=plan.engine,
@@ -634,7 +645,13 @@ def _compile_objects(
         return compiled, (), diagnostics
     diagnostics.extend(provider.check(md, ctx))
     diagnostics.extend(check_autoscaling(as_written, ctx, pin.name))
+    gateway = environment_gateway(settings.project, options.env)
+    diagnostics.extend(check_gateway(md, ctx, pin.name, entry, options.env, gateway))
     diagnostics.extend(ignored_field_warnings(md, ctx, entry))
+    if not gateway_on(md, gateway):
+        # The picker is planned (and pinned) wherever some environment routes the model; it
+        # is checked only where it renders.
+        plan = replace(plan, components={k: v for k, v in plan.components.items() if k != EPP_ROLE})
     image, facts, component_images, found = choose_images(md, ctx, settings, plan, options.locked)
     diagnostics.extend(found)
     if has_errors(diagnostics) or (plan.engine is not None and image is None):
@@ -657,10 +674,20 @@ def _compile_objects(
     facts[stamp.ENVIRONMENT] = options.env
     if clamped.note is not None:
         facts[stamp.REPLICAS_CLAMPED] = f"{clamped.note} (overlay {options.env})"
+    if gateway is not None and gateway_on(md, gateway):
+        facts.update(gateway_facts(md, compiled.namespace, pin.name, entry, gateway))
     rendered = [
         *release_replicas(result.objects, md),
         *render_autoscaler(md, compiled.namespace, settings.policy.autoscaling),
     ]
+    if gateway is not None and gateway_on(md, gateway):
+        # After the autoscaler: the picker's own Deployment keeps its one replica.
+        rendered = [
+            *label_endpoint_pods(rendered, md),
+            *render_gateway(
+                md, compiled.namespace, pin.name, entry, gateway, component_images.get(EPP_ROLE)
+            ),
+        ]
     objects = with_defaults(
         (stamp.stamp_model_deployment(md, compiled.namespace, facts), *rendered),
         overlay.labels if overlay else None,

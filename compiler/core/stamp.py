@@ -41,6 +41,13 @@ REPLICAS_CLAMPED = "replicas-clamped"
 # names none: the one auto-selected and recorded in runway.lock.
 ENGINE = "engine"
 ENGINE_REASON = "engine-reason"
+# Where the inference gateway routes this model (spec.gateway): the Gateway and the pool as
+# `<namespace>/<name>`, the HTTPRoute's name (the user's, with httpRouteRef) and the model name
+# it matches. The agent reads GatewayReady from that route and pool.
+GATEWAY = "gateway"
+GATEWAY_POOL = "gateway-pool"
+GATEWAY_ROUTE = "gateway-route"
+GATEWAY_MODEL_NAME = "gateway-model-name"
 
 # --- value conventions ---------------------------------------------------------------------------
 

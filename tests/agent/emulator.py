@@ -48,8 +48,13 @@ RESOURCES: dict[tuple[str, str, str], str] = {
     ("kaito.sh", "v1beta1", "workspaces"): "Workspace",
     ("nvidia.com", "v1alpha1", "dynamographdeployments"): "DynamoGraphDeployment",
     ("ray.io", "v1", "rayservices"): "RayService",
+    # The inference gateway's kinds (GAIE and Gateway API), likewise optional.
+    ("inference.networking.k8s.io", "v1", "inferencepools"): "InferencePool",
+    ("gateway.networking.k8s.io", "v1", "httproutes"): "HTTPRoute",
 }
-PROVIDER_KINDS = frozenset({"Workspace", "DynamoGraphDeployment", "RayService"})
+PROVIDER_KINDS = frozenset(
+    {"Workspace", "DynamoGraphDeployment", "RayService", "InferencePool", "HTTPRoute"}
+)
 PLURALS = {kind: key for key, kind in RESOURCES.items()}
 
 

@@ -150,6 +150,8 @@ def test_rbac_is_least_privilege(cluster):
         "workspaces",  # KAITO
         "dynamographdeployments",  # Dynamo
         "rayservices",  # KubeRay
+        "inferencepools",  # the inference gateway, for GatewayReady
+        "httproutes",
     }
     assert all("*" not in r["verbs"] and "*" not in r["resources"] for r in rules)
     lease_rules = cluster["Role"]["rules"]

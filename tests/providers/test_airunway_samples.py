@@ -9,6 +9,8 @@ CPU. AI Runway auto-selects llamacpp, which only KAITO offers on CPU.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,22 +45,73 @@ EXPECTED = {
 CPU_AUTO = sorted(name for name, value in EXPECTED.items() if value[1:] == AUTO_LLAMACPP)
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, object]]]:
-    repo = tmp_path_factory.mktemp("samples")
-    (repo / "runway.yaml").write_text(PROJECT, encoding="utf-8")
-    shutil.copytree(SAMPLES, repo / "deployments", ignore=shutil.ignore_patterns("*.md"))
+# AI Runway's gateway samples: they turn spec.gateway on and leave the model name to be
+# discovered from the running server, which runwayc must know at compile time.
+GATEWAY_SAMPLES = (
+    "e2e-gateway-modeldeployment.yaml",
+    "gateway-bbr-model-a.yaml",
+    "gateway-bbr-model-b.yaml",
+)
+GATEWAY_PROJECT = PROJECT.replace(
+    "dev: {}", "dev: {gateway: {name: inference-gateway, namespace: gw}}"
+)
+
+
+def _compile(repo: Path) -> dict[str, list[dict[str, object]]]:
     locked = run_cli("lock", repo, "--skip-images")
     assert locked.exit_code == 0, locked.stderr
     out = repo / "out"
     result = run_cli("compile", repo, "--out", out)
     assert result.exit_code == 0, result.stderr
     assert "error[" not in result.stderr
-    manifests = {}
+    manifests: dict[str, list[dict[str, object]]] = {}
     for manifest in out.glob("*/*/manifest.yaml"):
         manifests[manifest.parent.name] = list(yaml.safe_load_all(manifest.read_text()))
     manifests["runway.lock"] = [yaml.safe_load((repo / "runway.lock").read_text())]
     return manifests
+
+
+def _named_model(path: Path) -> str:
+    """A gateway sample with the model name runwayc asks for (`spec.gateway.modelName`),
+    the one its server serves: KAITO's llama.cpp runner serves the model's id."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        if "modelName" not in doc["spec"]["gateway"]:
+            doc["spec"]["gateway"]["modelName"] = doc["spec"]["model"]["id"]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, object]]]:
+    repo = tmp_path_factory.mktemp("samples")
+    (repo / "runway.yaml").write_text(PROJECT, encoding="utf-8")
+    ignored = shutil.ignore_patterns("*.md", *GATEWAY_SAMPLES)
+    shutil.copytree(SAMPLES, repo / "deployments", ignore=ignored)
+    # The gateway samples compile in an environment that names its Gateway, once they name
+    # the model (test_a_gateway_sample_is_asked_for_its_model_name shows the refusal).
+    routed = tmp_path_factory.mktemp("gateway-samples")
+    (routed / "runway.yaml").write_text(GATEWAY_PROJECT, encoding="utf-8")
+    (routed / "deployments").mkdir()
+    for name in GATEWAY_SAMPLES:
+        (routed / "deployments" / name).write_text(_named_model(SAMPLES / name))
+    plain, gateway = _compile(repo), _compile(routed)
+    providers: dict[str, object] = {}
+    for side in (plain, gateway):
+        lock: Any = side.pop("runway.lock")[0]
+        providers.update(lock["providers"])
+    return {**plain, **gateway, "runway.lock": [{"providers": providers}]}
+
+
+def test_a_gateway_sample_is_asked_for_its_model_name(tmp_path):
+    """AI Runway asks the running server for the model name; at compile time runwayc cannot,
+    and says what to set."""
+    (tmp_path / "runway.yaml").write_text(GATEWAY_PROJECT, encoding="utf-8")
+    (tmp_path / "deployments").mkdir()
+    shutil.copy(SAMPLES / GATEWAY_SAMPLES[0], tmp_path / "deployments")
+    result = run_cli("check", tmp_path)
+    assert result.exit_code == 1
+    assert "error[GATEWAY_MODEL_NAME]" in result.stderr
+    assert "set spec.gateway.modelName" in result.stderr
 
 
 def test_the_fixture_holds_every_sample():

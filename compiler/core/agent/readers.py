@@ -51,6 +51,9 @@ class Observed:
     resource: Mapping[str, Any] | None = None
     # The saturation analyzer's last decision for this MD (mode wva, --saturation), if any.
     saturation: Decision | None = None
+    # The InferencePool and HTTPRoute the gateway routes it through (spec.gateway), if any.
+    inference_pool: Mapping[str, Any] | None = None
+    http_route: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast, get_args
 
+from compiler.core.agent.gateway import gateway_condition
 from compiler.core.agent.readers import (
     MSG_IN_PROGRESS,
     MSG_READY,
@@ -68,6 +69,7 @@ CONDITION_TYPES = (
     "RecipeResolved",
     "ResourceCreated",
     "Ready",
+    "GatewayReady",
     "InSync",
     "Saturated",
     "ScalingBlocked",
@@ -408,6 +410,14 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
     if view is not None:
         conditions.append(view.created)
     conditions.append(_ready_condition(phase, message))
+    routed = gateway_condition(
+        facts,
+        str(metadata.get("namespace") or ""),
+        observed.inference_pool,
+        observed.http_route,
+    )
+    if routed is not None:
+        conditions.append(routed)
 
     status["phase"] = phase
     status["message"] = _clip(message)

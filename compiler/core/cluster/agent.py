@@ -18,6 +18,7 @@ from compiler.core.agent.deployment import (
     PROMETHEUS_MOUNT,
     SATURATION_MOUNT,
 )
+from compiler.core.agent.gateway import GATEWAY_KINDS
 from compiler.core.agent.readers import RESOURCE_KINDS
 from compiler.core.agent.saturation import CONFIG_KEY, DEFAULT_THRESHOLDS
 from compiler.core.kube import API_GROUP, PLURAL, KubeObject
@@ -58,6 +59,11 @@ def rbac(namespace: str) -> list[KubeObject]:
         *(
             {"apiGroups": [group], "resources": [plural], "verbs": READ}
             for group, _, plural, _ in RESOURCE_KINDS.values()
+        ),
+        # The inference gateway's route and pool, read back for GatewayReady.
+        *(
+            {"apiGroups": [group], "resources": [plural], "verbs": READ}
+            for group, _, plural, _ in GATEWAY_KINDS.values()
         ),
     ]
     lease_rules = [

@@ -33,6 +33,7 @@ from kubernetes.watch.watch import iter_resp_lines
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from urllib3.exceptions import HTTPError
 
+from compiler.core.agent.gateway import GATEWAY_KINDS, watched_names
 from compiler.core.agent.readers import (
     RESOURCE_KINDS,
     ROLE_SUFFIXES,
@@ -44,6 +45,7 @@ from compiler.core.agent.saturation import Decision, Variant, variant_of
 from compiler.core.agent.status import desired_status, merge_patch
 from compiler.core.kube import API_GROUP, PLURAL, TIMESTAMP_FORMAT, VERSION
 from compiler.core.policy import PolicySet
+from compiler.core.stamp import stamp_facts
 
 log = logging.getLogger("runwayc.agent")
 
@@ -156,7 +158,7 @@ def watched_kinds(api: client.ApiClient, namespace: str | None) -> list[WatchedK
         WatchedKind("Deployment", deployments),
         WatchedKind("Service", services),
     ]
-    for group, version, plural, kind in RESOURCE_KINDS.values():
+    for group, version, plural, kind in [*RESOURCE_KINDS.values(), *GATEWAY_KINDS.values()]:
         if namespace is None:
             call = partial(custom.list_cluster_custom_object, group, version, plural)
         else:
@@ -419,12 +421,17 @@ class Agent:
             source = (key[0], status_source_name(md, provider))
             kind = RESOURCE_KINDS.get(provider or "")
             resource = self.cache[kind[3]].get(key) if kind is not None else None
+            routed = watched_names(stamp_facts(md), key[0])
+            pool = self.cache.get("InferencePool", {}).get(routed[0]) if routed else None
+            route = self.cache.get("HTTPRoute", {}).get(routed[1]) if routed else None
             return Observed(
                 md,
                 self.cache["Deployment"].get(source),
                 self.cache["Service"].get(source),
                 resource,
                 self.saturation.get(key),
+                pool,
+                route,
             )
 
     # --- saturation analysis --------------------------------------------------------------------
