@@ -19,7 +19,7 @@ from compiler.cli.compile import check_command, compile_command
 from compiler.cli.gitops import diff_command, publish_command
 from compiler.cli.lock import images_command, lock_command
 from compiler.cli.recipe import recipe_group
-from compiler.cli.schema import schema_command
+from compiler.cli.schema import completion_command, schema_command, version_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +39,8 @@ for command in (
     agent_command,
     recipe_group,
     schema_command,
+    version_command,
+    completion_command,
 ):
     main.add_command(command)
 

@@ -13,12 +13,11 @@ from compiler.core.gitops import bootstrap as bootstrap_objects
 
 @click.command("bootstrap")
 @repo_argument
-@click.option("--argocd", "tool", flag_value="argocd", help="Argo CD: an ApplicationSet.")
-@click.option("--flux", "tool", flag_value="flux", help="Flux: GitRepository + Kustomization.")
+@click.option("--argocd", is_flag=True, help="Argo CD: an ApplicationSet.")
+@click.option("--flux", is_flag=True, help="Flux: GitRepository + Kustomization.")
 @click.option(
     "--cluster",
-    "tool",
-    flag_value="cluster",
+    is_flag=True,
     help="The cluster side: ModelDeployment CRD, admission policy, RBAC and the status agent.",
 )
 @click.option(
@@ -64,7 +63,9 @@ from compiler.core.gitops import bootstrap as bootstrap_objects
 @runway_errors
 def bootstrap_command(
     repo: Path,
-    tool: str | None,
+    argocd: bool,
+    flux: bool,
+    cluster: bool,
     applications: bool,
     envs: tuple[str, ...],
     repo_url: str | None,
@@ -79,8 +80,18 @@ def bootstrap_command(
 ) -> None:
     """Print the Argo CD or Flux objects that sync REPO's hydrated environments, or with
     --cluster the objects that make ModelDeployments a real API in the cluster."""
-    if tool is None:
+    # One kind of objects per run: given two, the second used to win without a word.
+    kinds = [
+        name for name, given in (("argocd", argocd), ("flux", flux), ("cluster", cluster)) if given
+    ]
+    if len(kinds) > 1:
+        flags = " and ".join(f"--{kind}" for kind in kinds)
+        raise click.UsageError(
+            f"{flags} print different objects: give one (run bootstrap once for each)"
+        )
+    if not kinds:
         raise click.UsageError("say which objects: --argocd, --flux or --cluster")
+    tool = kinds[0]
     if agent_image is not None and tool != "cluster":
         raise click.UsageError("--agent-image only applies to --cluster")
     if saturation and tool != "cluster":

@@ -16,7 +16,6 @@ from compiler.cli._common import (
     report,
     runway_errors,
 )
-from compiler.core.diagnostics import has_errors
 from compiler.core.pipeline import CompileResult
 from compiler.io.compile import check_environments, compile_to_disk
 
@@ -93,7 +92,17 @@ def check_command(
     """Validate REPO without writing anything (but the cache)."""
     diagnostics = check_environments(repo, env, locked=locked, use_cache=not no_cache, jobs=jobs)
     report(diagnostics, output_format)
-    if has_errors(diagnostics):
+    errors = sum(1 for d in diagnostics if d.is_error)
+    # One line either way, on stderr (a machine format on stdout stays clean): silence on
+    # success read like a check that never ran.
+    verdict = "failed" if errors else "passed"
+    where = f"environment {env}" if env else "every environment"
+    click.echo(
+        f"runwayc: check {verdict} for {where} ({errors} error(s), "
+        f"{len(diagnostics) - errors} warning(s))",
+        err=True,
+    )
+    if errors:
         sys.exit(EXIT_DIAGNOSTICS)
 
 

@@ -219,6 +219,9 @@ def test_scp_like_origin_becomes_ssh_for_flux_and_stays_for_argocd(source):
         (["--flux", "--applications"], "--applications only applies to --argocd"),
         (["--argocd", "--secret-ref", "s"], "--secret-ref only applies to --flux"),
         (["--argocd", "--env", "qa"], 'environment "qa" is not listed in runway.yaml'),
+        # Given two kinds, the last used to win: --argocd --flux printed only Flux.
+        (["--argocd", "--flux"], "--argocd and --flux print different objects"),
+        (["--flux", "--cluster"], "--flux and --cluster print different objects"),
     ],
 )
 def test_usage_errors_exit_2(source, args, message):
