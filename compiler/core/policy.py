@@ -714,15 +714,14 @@ def _warn(ctx: CheckContext, code: str, message: str, path: PathKey) -> Diagnost
     return warning(code, message, ctx.doc.location(path), format_path(path))
 
 
-def check_reserved_networking(
-    md: ModelDeployment, ctx: CheckContext, line: Sequence[Token] | None = None
-) -> list[Diagnostic]:
+def check_reserved_networking(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
     """Direct vLLM owns where the server listens: every user token that could make vLLM set a
-    reserved option, in any spelling it accepts, is refused (FlagRules.reserves)."""
+    reserved option, in any spelling it accepts, is refused (FlagRules.reserves). The verdict
+    is per token, so it needs no command line around it."""
     rules = ctx.policy.flags
     found = []
     seen: set[Any] = set()
-    for token in user_tokens(md) if line is None else line:
+    for token in user_tokens(md):
         path = token.origin
         if not isinstance(path, tuple) or path in seen or not rules.reserves(token.text):
             continue

@@ -152,7 +152,7 @@ class OptionTable:
             exact = self.by_string.get(name)
             if exact is not None:
                 return Resolution("option", exact, name, attached)
-        matches = self._prefix_matches(token)
+        matches = self.prefix_matches(token)
         if len(matches) > 1:
             return Resolution("ambiguous", string=token, candidates=tuple(s for s, _ in matches))
         if len(matches) == 1:
@@ -162,7 +162,7 @@ class OptionTable:
             return Resolution("value")
         return Resolution("unknown", string=token)
 
-    def _prefix_matches(self, token: str) -> list[tuple[str, str | None]]:
+    def prefix_matches(self, token: str) -> list[tuple[str, str | None]]:
         """argparse's `_get_option_tuples`: abbreviations, and `-qVALUE` for one-letter options."""
         if token.startswith("--"):
             prefix, _, attached = token.partition("=")
@@ -221,10 +221,6 @@ class FlagRules:
                 return Resolution("option", target, option_key(token), attached)
         return self.table.resolve(token)
 
-    def option_of(self, token: str) -> Option | None:
-        """The option a flag token sets, or None (a value, unknown, or ambiguous)."""
-        return self.resolve(rewrite_name(token)).option
-
     def identity(self, token: str) -> str:
         """A flag's identity for comparisons: its option's name, or for a spelling vLLM does
         not know, the spelling with dashes, `=value` and `_` normalised away."""
@@ -267,7 +263,7 @@ class FlagRules:
         # as reserved all the same when a reserved option is among its candidates.
         return any(
             self.table.by_string[string].name in self.reserved
-            for string, _ in self.table._prefix_matches(key)
+            for string, _ in self.table.prefix_matches(key)
         )
 
     def reserved_strings(self) -> list[str]:

@@ -44,8 +44,11 @@ def pod_annotations(md: ModelDeployment) -> dict[str, str]:
 
 def engine_arg_tokens(md: ModelDeployment, skip: frozenset[str] = frozenset()) -> list[str]:
     """`engine.args` as rendered (policy.user_tokens), without the keys in `skip`."""
-    args = [t for t in user_tokens(md) if t.part]
-    return [t.text for t in args if t.origin[3] not in skip]  # type: ignore[index]
+    return [
+        t.text
+        for t in user_tokens(md)
+        if t.part and isinstance(t.origin, tuple) and t.origin[-1] not in skip
+    ]
 
 
 def hf_token_env(md: ModelDeployment) -> list[dict[str, Any]]:

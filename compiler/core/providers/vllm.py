@@ -62,9 +62,8 @@ def check_vllm(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
         )
     if md.serving_mode == "disaggregated":
         found.append(ctx.at("PROVIDER_SERVING_MODE", MSG_NO_DISAGG, ("spec", "serving", "mode")))
-    line = command_line(md, ctx.policy.flags)
-    found.extend(check_reserved_networking(md, ctx, line))
-    found.extend(check_launch_flags(md, ctx, line))
+    found.extend(check_reserved_networking(md, ctx))
+    found.extend(check_launch_flags(md, ctx, command_line(md, ctx.policy.flags)))
     found.extend(check_override_root(md, ctx, ("spec",)))
     found.extend(check_storage(md, ctx))
     return found
