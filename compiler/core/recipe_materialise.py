@@ -163,7 +163,7 @@ def _merge(spec: dict[str, Any], res: Resolution, flags: FlagRules) -> str | Non
     user_args: dict[str, str] = dict(engine.get("args") or {})
     user_extra: list[str] = list(engine.get("extraArgs") or [])
     taken = {flags.identity(key) for key in user_args}
-    taken |= {flags.identity(run.name) for run in flag_runs(user_extra) if run.name}
+    taken |= {flags.identity(run.name) for run in flag_runs(user_extra, flags) if run.name}
     args = {k: v for k, v in res.args.items() if flags.identity(k) not in taken}
     args.update(user_args)
     extra = list(user_extra)
@@ -194,7 +194,7 @@ def _without_flags(tokens: list[str], identities: set[str], flags: FlagRules) ->
     """`tokens` minus the flags (and their values) whose identity is in `identities`."""
     return [
         token
-        for run in flag_runs(tokens)
+        for run in flag_runs(tokens, flags)
         if run.name is None or flags.identity(run.name) not in identities
         for token in run.tokens
     ]

@@ -46,7 +46,7 @@ from compiler.core.errors import (
 )
 from compiler.core.hosts import is_loopback
 from compiler.core.policy import ARG_KEY, is_flag_token
-from compiler.core.vllm_args import OMNI_TOKEN, FlagRules
+from compiler.core.vllm_args import OMNI_TOKEN, FlagRules, rewrite_name
 
 DEFAULT_BASE_URL = "https://recipes.vllm.ai"
 RECIPES_DIR = "recipes"  # the pinned store in a source repository, mirroring the API's paths
@@ -648,9 +648,11 @@ class FlagRun:
     value: str = ""
 
 
-def flag_runs(tokens: Sequence[str]) -> list[FlagRun]:
+def flag_runs(tokens: Sequence[str], flags: FlagRules) -> list[FlagRun]:
     """`tokens` grouped into flags with their values: the one place a recipe's command line
-    is paired up, for args, extraArgs, the GPU count and what a spec overrides."""
+    is paired up, for args, extraArgs, the GPU count and what a spec overrides. A flag vLLM
+    knows takes as many values as its option does (none for `--enforce-eager`, every one up
+    to the next option for `--served-model-name a b`); an unknown one the value after it."""
     runs: list[FlagRun] = []
     index = 0
     while index < len(tokens):
@@ -660,12 +662,18 @@ def flag_runs(tokens: Sequence[str]) -> list[FlagRun]:
             runs.append(FlagRun((token,), None))
             continue
         name, has_equals, value = token.partition("=")
-        if not has_equals and index < len(tokens) and not is_flag_token(tokens[index]):
-            value = tokens[index]
+        option = flags.resolve(rewrite_name(token)).option
+        wanted = 1 if option is None else {"none": 0, "many": len(tokens)}.get(option.arity, 1)
+        taken = [token]
+        while (
+            not has_equals
+            and len(taken) <= wanted
+            and index < len(tokens)
+            and not is_flag_token(tokens[index])
+        ):
+            taken.append(tokens[index])
             index += 1
-            runs.append(FlagRun((token, value), name, value))
-        else:
-            runs.append(FlagRun((token,), name, value))
+        runs.append(FlagRun(tuple(taken), name, taken[1] if len(taken) > 1 else value))
     return runs
 
 
@@ -675,7 +683,7 @@ def _split_tokens(
     args: dict[str, str] = {}
     taken: dict[str, str] = {}  # flag identity -> value, over args and extraArgs
     extra: list[str] = []
-    for run in flag_runs(tokens):
+    for run in flag_runs(tokens, flags):
         if run.name is None:
             extra.extend(run.tokens)
             continue
@@ -689,7 +697,8 @@ def _split_tokens(
         if taken.get(identity) == run.value:
             continue  # the same flag and value twice: one is enough
         key = run.name[2:] if run.name.startswith("--") else ""
-        if key and ARG_KEY.fullmatch(key) and identity not in taken:
+        # An args entry renders as `--key value`: one value at most.
+        if key and ARG_KEY.fullmatch(key) and identity not in taken and len(run.tokens) <= 2:
             args[key] = run.value
         else:
             extra.extend(run.tokens)
@@ -701,7 +710,7 @@ def _gpu_count(
     tokens: Sequence[str], flags: FlagRules, command: Command, warnings: list[str]
 ) -> int:
     sizes: dict[str, int] = {}
-    for run in flag_runs(tokens):
+    for run in flag_runs(tokens, flags):
         identity = flags.identity(run.name) if run.name else None
         if identity in ("tensor-parallel-size", "pipeline-parallel-size") and run.value.isdigit():
             sizes.setdefault(identity, int(run.value))

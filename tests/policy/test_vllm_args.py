@@ -317,3 +317,18 @@ RESERVED_CEL = reserved_expression(FLAGS, "t")
 @given(TOKENS)
 def test_the_cel_rule_and_the_compiler_agree_on_reserved_networking(token):
     assert bool(evaluate(RESERVED_CEL, t=token)) == FLAGS.reserves(token)
+
+
+def test_recipe_flags_take_as_many_values_as_their_options():
+    data = json.loads(
+        (FIXTURES / "recipes-api" / "Qwen" / "Qwen2.5-0.5B-Instruct.json").read_text()
+    )
+    data["recommended_command"]["argv"] += ["--served-model-name", "a", "b", "--enforce-eager"]
+    resolution = resolve(
+        Recipe.model_validate(data), Selection(), source="s", revision="r", flags=FLAGS
+    )
+    # Two values cannot be one `args` entry: the flag keeps both, in order, in extraArgs.
+    assert "served-model-name" not in resolution.args
+    at = resolution.extra_args.index("--served-model-name")
+    assert resolution.extra_args[at : at + 3] == ["--served-model-name", "a", "b"]
+    assert resolution.args.get("enforce-eager") == ""
