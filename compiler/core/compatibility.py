@@ -7,7 +7,10 @@ the ones runwayc prints: when the spec names both the provider and the engine th
 refuses it at admission as a Kubernetes field error (`spec.engine.type: Invalid value:
 "sglang": provider kaito does not support engine sglang`); when it names no provider the
 controller's fallback (no registered provider runs the engine on CPU) is its plain
-sentence. A spec refused here never reaches the provider's own checks, as in AI Runway.
+sentence. An engine that was auto-selected is checked too, after selection: the webhook
+skips a spec with no `engine.type`, so the controller's `validateSpec` is the first to see
+it, with the resolved engine and in its plain words (`modeldeployment_controller.go`,
+steps 4-6). A spec refused here never reaches the provider's own checks, as in AI Runway.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ MSG_GPU = "{engine} engine requires GPU (set resources.gpu.count > 0)"
 def check_compatibility(
     md: ModelDeployment, ctx: CheckContext, catalog: ProviderCatalog
 ) -> list[Diagnostic]:
-    engine = md.engine_type
+    # The engine that runs: as written, else the one engine selection chose.
+    engine = md.engine
+    explicit = md.engine_type is not None
     provider = md.spec.provider.name if md.spec.provider else None
     mocker = (md.metadata.annotations or {}).get(MOCKER_ANNOTATION) == "mocker"
-    if engine is None or (mocker and provider == "dynamo"):
+    if mocker and provider == "dynamo":
         return []
     mode = md.serving_mode
     # After AI Runway's defaulter: an engine with no resources asks for one GPU.
@@ -39,8 +44,9 @@ def check_compatibility(
     found: list[Diagnostic] = []
 
     def refuse(code: str, path: tuple[str, ...], value: object, message: str) -> None:
-        # With a provider named the webhook runs first and renders a field error.
-        text = invalid_value(value, message) if provider else message
+        # With a provider and an engine named the webhook runs first and renders a field
+        # error; otherwise the controller's validateSpec reports the bare message.
+        text = invalid_value(value, message) if provider and explicit else message
         found.append(ctx.at(code, text, path))
 
     entry = next((e for e in catalog.providers if e.name == provider), None)
@@ -60,7 +66,9 @@ def check_compatibility(
     capability = next((c for c in entry.engines if c.name == engine), None)
     if capability is None:
         message = MSG_ENGINE.format(provider=provider, engine=engine)
-        refuse("PROVIDER_ENGINE", ("spec", "engine", "type"), engine, message)
+        # An auto-selected engine is not in the spec: the provider named is what clashes.
+        path = ("spec", "engine", "type") if explicit else ("spec", "provider", "name")
+        refuse("PROVIDER_ENGINE", path, engine, message)
         return found
     if mode not in capability.serving_modes:
         message = MSG_MODE.format(provider=provider, mode=mode, engine=engine)

@@ -109,3 +109,32 @@ def test_an_engine_arg_key_is_validated_as_written(key):
         f'error[INVALID_ARG_KEY]: spec.engine.args["{key}"]: invalid engine arg key "{key}": '
         "must contain only alphanumeric characters, hyphens, and underscores"
     ) in result.text.replace("['", '["').replace("']", '"]')
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # CPU and aggregated: selection picks llamacpp (KAITO's), which the vllm provider
+        # does not run.
+        (
+            {"provider": {"name": "vllm"}, "engine": {}, "resources": {},
+             "image": "ghcr.io/ggml-org/llama.cpp:server"},
+            "error[PROVIDER_ENGINE]: spec.provider.name: provider vllm does not support "
+            "engine llamacpp",
+        ),
+        # Disaggregated means GPU: selection picks vllm, which KAITO serves aggregated only.
+        (
+            {"provider": {"name": "kaito"}, "engine": {}, **DISAGG},
+            "error[PROVIDER_SERVING_MODE]: spec.serving.mode: provider kaito does not support "
+            "disaggregated mode for engine vllm",
+        ),
+    ],
+    ids=["llamacpp-selected-for-the-vllm-provider", "vllm-selected-for-kaito-disaggregated"],
+)  # fmt: skip
+def test_an_auto_selected_engine_is_checked_in_the_controllers_words(spec, expected):
+    """The webhook skips a spec with no engine.type; the controller's validateSpec checks
+    the engine selection chose, and reports the bare message (no `Invalid value`)."""
+    result = check(**spec)
+    assert not result.ok
+    assert expected in result.text, result.text
+    assert "Invalid value" not in result.text
