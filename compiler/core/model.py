@@ -312,6 +312,14 @@ class EndpointStatus(StatusModel):
     port: Int32 | None = None
 
 
+class GatewayStatus(StatusModel):
+    """Where the inference gateway serves the model (AI Runway's status.gateway)."""
+
+    endpoint: str | None = None
+    model_name: str | None = None
+    gateway_namespace: str | None = None
+
+
 class ModelDeploymentStatus(StatusModel):
     phase: Literal["Pending", "Deploying", "Running", "Failed", "Terminating"] | None = None
     message: str | None = None
@@ -320,6 +328,7 @@ class ModelDeploymentStatus(StatusModel):
     image: ImageStatus | None = None
     replicas: ReplicaStatus | None = None
     endpoint: EndpointStatus | None = None
+    gateway: GatewayStatus | None = None
     autoscaling: AutoscalingStatus | None = None
     observed_generation: Int64 | None = None
     conditions: (

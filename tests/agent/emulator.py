@@ -51,9 +51,10 @@ RESOURCES: dict[tuple[str, str, str], str] = {
     # The inference gateway's kinds (GAIE and Gateway API), likewise optional.
     ("inference.networking.k8s.io", "v1", "inferencepools"): "InferencePool",
     ("gateway.networking.k8s.io", "v1", "httproutes"): "HTTPRoute",
+    ("gateway.networking.k8s.io", "v1", "gateways"): "Gateway",
 }
 PROVIDER_KINDS = frozenset(
-    {"Workspace", "DynamoGraphDeployment", "RayService", "InferencePool", "HTTPRoute"}
+    {"Workspace", "DynamoGraphDeployment", "RayService", "InferencePool", "HTTPRoute", "Gateway"}
 )
 PLURALS = {kind: key for key, kind in RESOURCES.items()}
 

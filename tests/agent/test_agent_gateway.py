@@ -137,3 +137,48 @@ def test_a_pool_the_gateway_refuses_is_reported_with_its_condition():
     assert gateway_condition(FACTS, "team-a", {}, route) == Condition(
         "GatewayReady", "True", "GatewayConfigured", "InferencePool and HTTPRoute created"
     )
+
+
+def md_status(api: Any, name: str) -> dict[str, Any]:
+    status: dict[str, Any] = api.get("ModelDeployment", NS, name).get("status", {})
+    return status
+
+
+def test_status_gateway_says_where_to_send_requests(emulator, start_agent):
+    """AI Runway writes status.gateway={endpoint, modelName, gatewayNamespace} once the route
+    is configured; the endpoint is the shared Gateway's first address, and follows it."""
+    api, _ = emulator
+    api.installed.update({"InferencePool", "HTTPRoute", "Gateway"})
+    for obj in example_objects("qwen-vllm"):
+        api.apply(obj)
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "inference-gateway", "namespace": "gateway-system"},
+        "spec": {"gatewayClassName": "example", "listeners": []},
+    }
+    api.apply(gateway)
+    api.set_status("Deployment", NS, "qwen-vllm", available())
+    agent = start_agent()
+    status_written(api, NS, "qwen-vllm")
+    settle(agent, api)
+    assert "gateway" not in md_status(api, "qwen-vllm")  # not routed yet
+    api.set_status("HTTPRoute", NS, "qwen-vllm", route_status("True", "Accepted"))
+    wait_for(lambda: "gateway" in md_status(api, "qwen-vllm"), what="status.gateway")
+    model_name = md_status(api, "qwen-vllm")["gateway"]["modelName"]
+    assert md_status(api, "qwen-vllm")["gateway"] == {
+        "modelName": model_name,
+        "gatewayNamespace": "gateway-system",
+    }
+    route = next(o for o in example_objects("qwen-vllm") if o["kind"] == "HTTPRoute")
+    headers = route["spec"]["rules"][0]["matches"][0]["headers"]
+    assert model_name == headers[0]["value"]
+    addresses = {"addresses": [{"type": "IPAddress", "value": ""}, {"value": "10.0.0.7"}]}
+    api.set_status("Gateway", "gateway-system", "inference-gateway", addresses)
+    wait_for(
+        lambda: md_status(api, "qwen-vllm").get("gateway", {}).get("endpoint") == "10.0.0.7",
+        what="status.gateway.endpoint from the Gateway's address",
+    )
+    refused = route_status("False", "NotAllowedByListeners", "no listener admits namespace")
+    api.set_status("HTTPRoute", NS, "qwen-vllm", refused)
+    wait_for(lambda: "gateway" not in md_status(api, "qwen-vllm"), what="status.gateway gone")

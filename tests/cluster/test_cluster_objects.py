@@ -152,6 +152,7 @@ def test_rbac_is_least_privilege(cluster):
         "rayservices",  # KubeRay
         "inferencepools",  # the inference gateway, for GatewayReady
         "httproutes",
+        "gateways",  # the shared Gateway's address, for status.gateway.endpoint
     }
     assert all("*" not in r["verbs"] and "*" not in r["resources"] for r in rules)
     lease_rules = cluster["Role"]["rules"]

@@ -5,6 +5,13 @@ agent reports what the Gateway's controller says of them: the route's and the po
 `status.parents[]` entry for the Gateway, `Accepted` and `ResolvedRefs`. A route refused by the
 Gateway's listeners (`NotAllowedByListeners`) says which namespace the shared Gateway must
 admit: runwayc does not patch a Gateway it does not render.
+
+Once the route is configured, `status.gateway` says where to send requests, as AI Runway's
+does: the Gateway's first non-empty `status.addresses[].value`, the model name the route
+matches and the Gateway's namespace. The endpoint is left out while the agent cannot see
+the Gateway (a namespaced agent, or a Gateway with no address yet). Unlike AI Runway, which
+leaves the last status.gateway in place when the route later fails, the agent drops it with
+GatewayReady=False: an endpoint a client may not use should not be advertised.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from compiler.core.agent.readers import Condition, mapping
-from compiler.core.stamp import GATEWAY, GATEWAY_POOL, GATEWAY_ROUTE
+from compiler.core.stamp import GATEWAY, GATEWAY_MODEL_NAME, GATEWAY_POOL, GATEWAY_ROUTE
 
 CONDITION = "GatewayReady"
 # AI Runway's reason and message once the objects exist (gateway_reconciler.go:191-197).
@@ -22,6 +29,7 @@ MSG_CONFIGURED = "InferencePool and HTTPRoute created"
 GATEWAY_KINDS = {
     "InferencePool": ("inference.networking.k8s.io", "v1", "inferencepools", "InferencePool"),
     "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute"),
+    "Gateway": ("gateway.networking.k8s.io", "v1", "gateways", "Gateway"),
 }
 
 
@@ -35,6 +43,31 @@ def watched_names(facts: Mapping[str, str], namespace: str) -> tuple[Any, Any] |
     if GATEWAY not in facts or GATEWAY_POOL not in facts or GATEWAY_ROUTE not in facts:
         return None
     return split(facts[GATEWAY_POOL]), (namespace, facts[GATEWAY_ROUTE])
+
+
+def gateway_key(facts: Mapping[str, str]) -> tuple[str, str] | None:
+    """(namespace, name) of the shared Gateway the MD is routed through, if any."""
+    return split(facts[GATEWAY]) if GATEWAY in facts and GATEWAY_POOL in facts else None
+
+
+def gateway_status(
+    facts: Mapping[str, str], gateway: Mapping[str, Any] | None
+) -> dict[str, str] | None:
+    """status.gateway for a configured route (gateway_reconciler.go:191-197)."""
+    key = gateway_key(facts)
+    if key is None:
+        return None
+    status: dict[str, str] = {}
+    addresses = mapping(mapping(gateway).get("status")).get("addresses") if gateway else None
+    for address in addresses if isinstance(addresses, list) else []:
+        value = mapping(address).get("value")
+        if isinstance(value, str) and value:
+            status["endpoint"] = value
+            break
+    if facts.get(GATEWAY_MODEL_NAME):
+        status["modelName"] = facts[GATEWAY_MODEL_NAME]
+    status["gatewayNamespace"] = key[0]
+    return status
 
 
 def _parent_conditions(obj: Mapping[str, Any], gateway: str) -> dict[str, Mapping[str, Any]]:

@@ -54,6 +54,8 @@ class Observed:
     # The InferencePool and HTTPRoute the gateway routes it through (spec.gateway), if any.
     inference_pool: Mapping[str, Any] | None = None
     http_route: Mapping[str, Any] | None = None
+    # The environment's shared Gateway, for the address status.gateway reports, if visible.
+    gateway: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast, get_args
 
-from compiler.core.agent.gateway import gateway_condition
+from compiler.core.agent.gateway import gateway_condition, gateway_status
 from compiler.core.agent.readers import (
     MSG_IN_PROGRESS,
     MSG_READY,
@@ -438,6 +438,10 @@ def desired_status(observed: Observed, policy: PolicySet, now: str) -> dict[str,
         status["replicas"] = view.replicas
     if view is not None and view.endpoint is not None:
         status["endpoint"] = view.endpoint
+    if routed is not None and routed.status == "True":
+        served = gateway_status(facts, observed.gateway)
+        if served is not None:
+            status["gateway"] = served
     if observed.saturation is not None:
         conditions.extend(_saturation_conditions(observed.saturation))
         status["autoscaling"] = _autoscaling_status(observed.saturation)

@@ -33,7 +33,7 @@ from kubernetes.watch.watch import iter_resp_lines
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from urllib3.exceptions import HTTPError
 
-from compiler.core.agent.gateway import GATEWAY_KINDS, watched_names
+from compiler.core.agent.gateway import GATEWAY_KINDS, gateway_key, watched_names
 from compiler.core.agent.readers import (
     RESOURCE_KINDS,
     ROLE_SUFFIXES,
@@ -300,7 +300,7 @@ class Agent:
             touched = set(before) | set(items)
         self.metrics.cached.labels(kind.name).set(len(items))
         self.synced[kind.name].set()
-        self.queue.put(*sorted({md for key in touched for md in md_keys(key)}))
+        self.queue.put(*sorted({md for key in touched for md in self._concerned(kind.name, key)}))
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
     def _events(self, kind: WatchedKind, since: str) -> Iterator[dict[str, Any]]:
@@ -384,8 +384,18 @@ class Agent:
                 objects[key] = obj
             size = len(objects)
         self.metrics.cached.labels(kind.name).set(size)
-        self.queue.put(*md_keys(key))
+        self.queue.put(*self._concerned(kind.name, key))
         return version
+
+    def _concerned(self, kind: str, key: Key) -> tuple[Key, ...]:
+        """The ModelDeployments an event on `kind` `key` concerns. A shared Gateway concerns
+        every MD routed through it (its address is their status.gateway.endpoint); Gateways
+        are few and change rarely, so the scan of the cache is cheap."""
+        if kind != "Gateway":
+            return md_keys(key)
+        with self._lock:
+            mds = list(self.cache["ModelDeployment"].items())
+        return tuple(sorted(k for k, md in mds if gateway_key(stamp_facts(md)) == key))
 
     # --- reconcile -----------------------------------------------------------------------------
 
@@ -424,6 +434,8 @@ class Agent:
             routed = watched_names(stamp_facts(md), key[0])
             pool = self.cache.get("InferencePool", {}).get(routed[0]) if routed else None
             route = self.cache.get("HTTPRoute", {}).get(routed[1]) if routed else None
+            shared = gateway_key(stamp_facts(md))
+            gateway = self.cache.get("Gateway", {}).get(shared) if shared else None
             return Observed(
                 md,
                 self.cache["Deployment"].get(source),
@@ -432,6 +444,7 @@ class Agent:
                 self.saturation.get(key),
                 pool,
                 route,
+                gateway,
             )
 
     # --- saturation analysis --------------------------------------------------------------------
