@@ -442,6 +442,10 @@ class GatewayRef(Frozen):
 
     name: DnsLabel
     namespace: DnsLabel
+    # The cluster runs Istio (its DestinationRule API is registered): AI Runway then adds a
+    # DestinationRule telling the mesh to speak TLS to each endpoint picker. The cluster is
+    # not listed at compile time, so the environment says so.
+    istio: bool = False
 
 
 class EnvironmentConfig(Frozen):

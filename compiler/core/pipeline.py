@@ -22,7 +22,6 @@ from compiler.core.diagnostics import (
     error,
     has_errors,
     sort_diagnostics,
-    warning,
 )
 from compiler.core.documents import parse_document
 from compiler.core.emit import App, dump_objects, hydrated_tree
@@ -559,7 +558,7 @@ def choose_images(
 
 
 def _warn(ctx: CheckContext, code: str, message: str, path: tuple[str, ...]) -> Diagnostic:
-    return warning(code, message, ctx.doc.location(path), format_path(path))
+    return ctx.warning_at(code, message, path)
 
 
 def compile_deployment(

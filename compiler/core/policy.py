@@ -543,6 +543,9 @@ class CheckContext:
     def at(self, code: str, message: str, path: PathKey) -> Diagnostic:
         return error(code, message, self.doc.location(path), format_path(path))
 
+    def warning_at(self, code: str, message: str, path: PathKey) -> Diagnostic:
+        return warning(code, message, self.doc.location(path), format_path(path))
+
 
 SPEC: PathKey = ("spec",)
 OVERRIDES: PathKey = ("spec", "provider", "overrides")

@@ -310,3 +310,51 @@ def test_the_picker_image_is_gated_like_every_default_image_under_locked():
     assert errors_of(result) == ["IMAGE_NOT_PINNED", "IMAGE_NOT_PINNED"]  # qwen-vllm, gemma
     assert all(f'"{EPP_IMAGE}:v1.5.0" has no digest pin' in e for e in result.errors)
     assert repo.compile("dev", locked=True).ok  # dev renders no picker
+
+
+ISTIO_PROJECT = PROJECT.replace(
+    "{name: gw, namespace: gateway-system}", "{name: gw, namespace: gateway-system, istio: true}"
+)
+
+
+def compile_on_istio(**spec: Any) -> Any:
+    files = {"runway.yaml": ISTIO_PROJECT, "deployments/a.yaml": md_yaml(**spec)}
+    return Repo.of(files).compile("prod")
+
+
+def test_on_istio_the_picker_gets_ai_runways_destination_rule():
+    """AI Runway adds a DestinationRule for each picker when Istio's API is registered
+    (gateway_reconciler.go:627-658); an environment says `istio: true` for it."""
+    result = compile_on_istio()
+    assert result.ok, result.errors
+    rules = [
+        o for o in yaml.safe_load_all(result.manifest("team-a", "m"))
+        if o["kind"] == "DestinationRule"
+    ]  # fmt: skip
+    assert rules == [
+        {
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "DestinationRule",
+            "metadata": rules[0]["metadata"],
+            "spec": {
+                "host": "m-epp.team-a.svc.cluster.local",
+                "trafficPolicy": {"tls": {"mode": "SIMPLE", "insecureSkipVerify": True}},
+            },
+        }
+    ]
+    assert (rules[0]["metadata"]["name"], rules[0]["metadata"]["namespace"]) == ("m-epp", "team-a")
+    # Without Istio, none: AI Runway creates it only where the API exists.
+    assert "DestinationRule" not in compile_one("prod").manifest("team-a", "m")
+
+
+def test_on_istio_a_dynamo_pool_says_its_destination_rule_is_left_to_the_user():
+    result = compile_on_istio(
+        provider={"name": "dynamo"}, gateway={"modelName": "llama"}
+    )  # fmt: skip
+    assert "DestinationRule" not in result.manifest("team-a", "m")
+    (warning,) = [d for d in result.diagnostics if d.code == "GATEWAY_DESTINATION_RULE"]
+    assert not warning.is_error
+    assert "named after that pool's endpointPickerRef, which is known only in the cluster" in (
+        warning.message
+    )
+    assert "m-pool" in warning.message

@@ -54,8 +54,12 @@ ROUTE_TIMEOUT = "300s"
 POOL_API = "inference.networking.k8s.io"
 ROUTE_API = "gateway.networking.k8s.io/v1"
 
+DESTINATION_RULE_API = "networking.istio.io/v1beta1"
+
 # The container port behind the Service each provider reports as its endpoint: what AI
-# Runway reads the InferencePool's targetPort from (KAITO's Service is 80 -> 5000).
+# Runway reads the InferencePool's targetPort from. KAITO's Workspace Service is `http` 80 ->
+# targetPort 5000 (KAITO's consts.PortInferenceServer, pkg/workspace/manifests), the port its
+# llama.cpp template listens on (`--address=:5000`).
 SERVING_PORTS = {
     "vllm": VLLM_HTTP_PORT,
     "llmd": VLLM_HTTP_PORT,
@@ -77,6 +81,15 @@ MSG_KAITO_PRESET = (
     "patches onto running pods; a KAITO vLLM preset's pods are KAITO's and cannot carry it "
     "from Git: use the llamacpp engine with spec.image, another provider, or "
     "spec.gateway.enabled: false"
+)
+# Dynamo creates the pool, and AI Runway names the DestinationRule after the picker that pool
+# references: a name known only once Dynamo has run.
+MSG_DYNAMO_DESTINATION_RULE = (
+    "environment {env} runs Istio, where AI Runway adds a DestinationRule for the endpoint "
+    "picker of the InferencePool {pool} that {provider} creates, named after that pool's "
+    "endpointPickerRef, which is known only in the cluster: runwayc does not render it; add "
+    "it beside the model (host <picker>.{namespace}.svc.cluster.local, "
+    "trafficPolicy.tls.mode SIMPLE)"
 )
 MSG_NO_MODEL_NAME = (
     "the inference gateway routes by model name, and AI Runway would ask the running server's "
@@ -173,6 +186,13 @@ def check_gateway(
     found: list[Diagnostic] = []
     if provider == "kaito" and md.engine != "llamacpp":
         found.append(ctx.at("GATEWAY_POD_LABEL", MSG_KAITO_PRESET, where))
+    if gateway.istio and gateway_capability(md, entry).manages_inference_pool:
+        namespace = md.metadata.namespace or "<namespace>"
+        pool, _ = pool_of(md, namespace, entry)
+        message = MSG_DYNAMO_DESTINATION_RULE.format(
+            env=env, pool=pool, provider=provider, namespace=namespace
+        )
+        found.append(ctx.warning_at("GATEWAY_DESTINATION_RULE", message, where))
     if model_name(md, provider, entry) is not None:
         return found
     capability = gateway_capability(md, entry)
@@ -246,6 +266,8 @@ def render_gateway(
             config = capability.endpoint_picker.config_data
         objects.append(inference_pool(md, namespace, SERVING_PORTS[provider]))
         objects.extend(endpoint_picker(md, namespace, epp_image or "", config))
+        if gateway.istio:
+            objects.append(destination_rule(md, namespace))
     route_ref = md.spec.gateway.http_route_ref if md.spec.gateway is not None else None
     if not route_ref:
         objects.append(http_route(md, namespace, gateway, name, pool, pool_namespace))
@@ -261,6 +283,21 @@ def inference_pool(md: ModelDeployment, namespace: str, port: int) -> KubeObject
             "selector": {"matchLabels": {MODEL_DEPLOYMENT_LABEL: md.name}},
             "targetPorts": [{"number": port}],
             "endpointPickerRef": {"name": epp_name(md), "port": {"number": EPP_PORT}},
+        },
+    }
+
+
+def destination_rule(md: ModelDeployment, namespace: str) -> KubeObject:
+    """Istio's TLS origination to the picker (gateway_reconciler.go:627-658): the EPP serves
+    gRPC over TLS with its own certificate, so the mesh must not verify it."""
+    name = epp_name(md)
+    return {
+        "apiVersion": DESTINATION_RULE_API,
+        "kind": "DestinationRule",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "host": f"{name}.{namespace}.svc.cluster.local",
+            "trafficPolicy": {"tls": {"mode": "SIMPLE", "insecureSkipVerify": True}},
         },
     }
 
