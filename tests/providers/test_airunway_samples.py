@@ -31,6 +31,7 @@ EXPECTED = {
     "llama-70b-llmd-pd": ("llmd", *EXPLICIT_VLLM),
     "llama-cpu-e2e": ("kaito", *AUTO_LLAMACPP),
     "llama-gw-e2e": ("kaito", *AUTO_LLAMACPP),
+    "gemma-gw-e2e": ("kaito", *AUTO_LLAMACPP),
     "llama-llmd-e2e": ("llmd", *EXPLICIT_VLLM),
     "model-a": ("kaito", *AUTO_LLAMACPP),
     "model-b": ("kaito", *AUTO_LLAMACPP),
@@ -45,10 +46,12 @@ EXPECTED = {
 CPU_AUTO = sorted(name for name, value in EXPECTED.items() if value[1:] == AUTO_LLAMACPP)
 
 
-# AI Runway's gateway samples: they turn spec.gateway on and leave the model name to be
-# discovered from the running server, which runwayc must know at compile time.
+# AI Runway's gateway samples: they turn spec.gateway on, and all but the later gemma one
+# leave the model name to be discovered from the running server, which runwayc must know at
+# compile time.
 GATEWAY_SAMPLES = (
     "e2e-gateway-modeldeployment.yaml",
+    "e2e-gateway-modeldeployments-gemma.yaml",
     "gateway-bbr-model-a.yaml",
     "gateway-bbr-model-b.yaml",
 )
