@@ -80,6 +80,22 @@ def _environment() -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One entry of `git ls-tree -r -l`: a file (100644/100755), a symbolic link (120000) or
+    a submodule (160000)."""
+
+    path: str
+    mode: str
+    kind: str
+    oid: str
+    size: int
+
+    @property
+    def is_file(self) -> bool:
+        return self.mode in ("100644", "100755")
+
+
+@dataclass(frozen=True, slots=True)
 class Git:
     """git in one working directory."""
 
@@ -230,8 +246,55 @@ class Git:
                     found[member.name] = handle.read()
         return found
 
+    def entries(self, commit: str, path: str) -> list[TreeEntry]:
+        """Every entry under the directory `path` of `commit`, recursively, with its mode,
+        object id and size ([] when there is no such directory); paths relative to `path`."""
+        code, _ = self.attempt("rev-parse", "--verify", "--quiet", _tree(commit, path))
+        if code != 0:
+            return []
+        # --full-tree: from a subdirectory, ls-tree would list only what lies under the
+        # same subdirectory of the tree named, which for `commit:path` is nothing.
+        out = self.run_bytes("ls-tree", "-r", "-z", "-l", "--full-tree", _tree(commit, path))
+        found: list[TreeEntry] = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            mode, kind, oid, size = meta.split()
+            found.append(
+                TreeEntry(
+                    name.decode("utf-8", "surrogateescape"),
+                    mode.decode(),
+                    kind.decode(),
+                    oid.decode(),
+                    int(size) if size != b"-" else 0,
+                )
+            )
+        return found
+
+    def blobs(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """The contents of the blobs `ids`, in one `git cat-file --batch`."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        out = self.run_bytes("cat-file", "--batch", input_bytes="\n".join(wanted).encode() + b"\n")
+        found: dict[str, bytes] = {}
+        at = 0
+        for _ in wanted:
+            end = out.index(b"\n", at)
+            oid, kind, size = out[at:end].split()
+            if kind != b"blob":
+                raise PublishError(f"git object {oid.decode()} is a {kind.decode()}, not a blob")
+            start = end + 1
+            found[oid.decode()] = out[start : start + int(size)]
+            at = start + int(size) + 1
+        return found
+
     def _archive(self, commit: str, path: str, label: str) -> tarfile.TarFile:
-        data = self.run_bytes("archive", "--format=tar", _tree(commit, path))
+        # From the top: in a subdirectory, git archive keeps only what lies under the same
+        # subdirectory of the tree named ("current working directory is untracked").
+        top = Git(Path(self.run("rev-parse", "--show-toplevel").strip()))
+        data = top.run_bytes("archive", "--format=tar", _tree(commit, path))
         if len(data) > MAX_EXPORT_BYTES:
             raise PublishError(f"{label} is larger than {MAX_EXPORT_BYTES} bytes; refusing to read")
         return tarfile.open(fileobj=io.BytesIO(data))

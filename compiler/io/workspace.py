@@ -138,16 +138,25 @@ def _check_regular(display: str, info: os.stat_result, max_bytes: int) -> None:
     if not stat.S_ISREG(info.st_mode):
         kind = _NOT_REGULAR.get(stat.S_IFMT(info.st_mode), "not a file")
         raise _refusal(display, f"not a regular file ({kind})")
-    if info.st_size > max_bytes:
+    check_size(display, info.st_size, max_bytes)
+
+
+def _read(path: str | Path, display: str, inside: str | None = None) -> SourceFile:
+    return source_from_bytes(read_bounded(path, display, inside=inside), display)
+
+
+def check_size(display: str, size: int, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """The size bound of `read_bounded`, for bytes that come from elsewhere (git's objects)."""
+    if size > max_bytes:
         raise _refusal(
             display,
-            f"file is {info.st_size} bytes, larger than the {max_bytes}-byte limit",
+            f"file is {size} bytes, larger than the {max_bytes}-byte limit",
             "YAML_TOO_LARGE",
         )
 
 
-def _read(path: str | Path, display: str, inside: str | None = None) -> SourceFile:
-    raw = read_bounded(path, display, inside=inside)
+def source_from_bytes(raw: bytes, display: str) -> SourceFile:
+    """A source file's text, or a ConfigError naming `display` when it is not UTF-8."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -486,7 +495,18 @@ def compile_env(
 ) -> CompileResult:
     """Read and compile, reusing what `store` holds (None: no cache, nothing recorded), and
     keep the new entries there (a borrowed store keeps nothing)."""
-    inputs = workspace.inputs(env)
+    return compile_inputs(workspace.inputs(env), options, store=store, jobs=jobs, forget=forget)
+
+
+def compile_inputs(
+    inputs: CompileInputs,
+    options: CompileOptions,
+    *,
+    store: CacheStore | None = None,
+    jobs: int = 0,
+    forget: frozenset[str] = frozenset(),
+) -> CompileResult:
+    """`compile_env` of inputs read elsewhere (a commit's, from git's objects)."""
     view = store.view() if store is not None else None
     result = compile_project(
         replace(inputs, cache=view), options, forget=forget, mapper=process_map(jobs)
