@@ -30,15 +30,16 @@ def init_command(repo: Path) -> None:
     if os.path.abspath(repo) != os.getcwd():
         steps.append(f"cd {repo}")
     steps += [
-        "runwayc lock               # providers and image digests into runway.lock (registries)",
-        "runwayc compile --env dev  # and --env prod: rendered/<env>, what Argo CD or Flux syncs",
+        "runwayc lock                        # providers, engines, image digests (registries)",
+        "runwayc compile --env dev --locked  # and --env prod: rendered/<env>, what is synced",
         "git init -b main && git add -A && git commit -m 'models'",
     ]
     click.echo("next:\n" + "".join(f"  {step}\n" for step in steps), err=True, nl=False)
     if source is None:
         click.echo(
-            "runwayc: this runwayc was not installed from Git at a known commit, so set "
-            "RUNWAYC_REPO and RUNWAYC_COMMIT in .github/workflows/*.yml, and repo and rev in "
-            ".pre-commit-config.yaml, to the runwayc repository and commit you install",
+            "runwayc: this runwayc was not installed from a Git repository others can reach "
+            "(https or ssh) at a commit, so set RUNWAYC_REPO and RUNWAYC_COMMIT in "
+            ".github/workflows/*.yml, and repo and rev in .pre-commit-config.yaml, to the "
+            "runwayc repository and commit your CI should install",
             err=True,
         )
