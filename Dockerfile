@@ -1,5 +1,7 @@
 # The runwayc image: the compiler CLI, and the status agent that `bootstrap --cluster` deploys.
-# Build: docker build -t ghcr.io/runwayc/runwayc:<version> .
+# runwayc publishes no image: build and push your own, then give bootstrap its digest:
+#   docker build -t REGISTRY/runwayc:0.1.0 . && docker push REGISTRY/runwayc:0.1.0
+#   runwayc bootstrap --cluster --agent-image "$(docker inspect --format '{{index .RepoDigests 0}}' REGISTRY/runwayc:0.1.0)"
 FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -17,6 +17,7 @@ from compiler.cli.agent import agent_command
 from compiler.cli.bootstrap import bootstrap_command
 from compiler.cli.compile import check_command, compile_command
 from compiler.cli.gitops import diff_command, publish_command
+from compiler.cli.init import init_command
 from compiler.cli.lock import images_command, lock_command
 from compiler.cli.recipe import recipe_group
 from compiler.cli.schema import completion_command, schema_command, version_command
@@ -41,6 +42,7 @@ for command in (
     schema_command,
     version_command,
     completion_command,
+    init_command,
 ):
     main.add_command(command)
 

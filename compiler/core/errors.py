@@ -15,6 +15,7 @@
     ├── PublishError             git publishing
     │   └── PublishRefused           a publish that would lose work, refused before any push
     ├── OutputError              an output directory runwayc does not own (exit 2)
+    ├── InitRefused              a directory `runwayc init` may not write into (exit 2)
     ├── PromQLError              a metric or label name PromQL cannot express
     └── AgentError               the in-cluster status agent
         └── PrometheusError          the saturation analyzer's Prometheus (config, answers)
@@ -136,5 +137,12 @@ class OutputError(RunwayError):
     """The output directory was refused: it holds what runwayc did not write (sources, `.git`,
     another environment's tree, a symlink), a path would leave it, or a compile would empty
     an environment that had models. Nothing was written; exit 2, as for a bad flag."""
+
+    exit_code = 2
+
+
+class InitRefused(RunwayError):
+    """`runwayc init` was given a directory it may not write into (not empty, a file, inside
+    another runwayc repository): nothing was written, nothing overwritten; exit 2."""
 
     exit_code = 2

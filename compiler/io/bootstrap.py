@@ -72,11 +72,18 @@ def gitops_manifest(
 
 
 def cluster_manifest(
-    repo: Path, *, namespace: str | None, image: str | None, saturation: bool, version: str
+    repo: Path,
+    *,
+    namespace: str | None,
+    image: str | None,
+    saturation: bool,
+    allow_tag: bool = False,
 ) -> list[dict[str, Any]]:
     """The cluster side (CRD, admission policy, RBAC, the agent) with `repo`'s policies, as
-    `compile` applies them; the agent's image defaults to this `version`'s."""
-    from compiler.core.cluster import DEFAULT_NAMESPACE, IMAGE_REPOSITORY, cluster_objects
+    `compile` applies them; the agent's image by digest (a tag only with `allow_tag`)."""
+    from compiler.core.cluster import DEFAULT_NAMESPACE, agent_image, cluster_objects
+
+    pinned = agent_image(image, allow_tag=allow_tag)  # refused before anything is read
 
     sources = policy_sources(repo / POLICIES_DIR, Workspace(repo).real_root)
     policy = merged_policy(sources)  # the repository's rules, as `compile` applies them
@@ -84,7 +91,7 @@ def cluster_manifest(
     return cluster_objects(
         policy,
         namespace=namespace or DEFAULT_NAMESPACE,
-        image=image or f"{IMAGE_REPOSITORY}:{version}",
+        image=pinned,
         policy_files=files,
         saturation=saturation,
     )

@@ -17,6 +17,7 @@ from compiler.core.agent.status import desired_status
 from compiler.core.model import ModelDeploymentStatus
 from compiler.io.agent.serve import saturation_options
 from compiler.io.workspace import load_policy
+from tests.cluster.conftest import AGENT_IMAGE
 from tests.conftest import FIXTURES, QUICKSTART, ROOT, run_cli
 from tests.helpers import strict_crd_schema
 
@@ -37,9 +38,7 @@ def test_every_object_validates_as_a_kubernetes_object(cluster):
 
 
 def test_output_is_deterministic(cluster_text):
-    again = run_cli(
-        "bootstrap", "--cluster", "--agent-image", "ghcr.io/runwayc/runwayc:test", QUICKSTART
-    )
+    again = run_cli("bootstrap", "--cluster", "--agent-image", AGENT_IMAGE, QUICKSTART)
     assert again.stdout == cluster_text
 
 
@@ -179,7 +178,7 @@ def test_agent_deployment_is_hardened(cluster):
     assert container["resources"]["requests"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["image"] == "ghcr.io/runwayc/runwayc:test"
+    assert container["image"] == AGENT_IMAGE
     # The arguments are ones `runwayc agent` accepts.
     args = container["args"]
     assert args[0] == "agent"
@@ -201,7 +200,7 @@ def test_repository_policies_travel_in_the_configmap(make_repo):
         "overrides:\n  security: [dnsPolicy]\n"
     )
     repo = make_repo({"policies/team.yaml": policy})
-    result = run_cli("bootstrap", "--cluster", repo)
+    result = run_cli("bootstrap", "--cluster", "--agent-image", AGENT_IMAGE, repo)
     assert result.exit_code == 0, result.stderr
     objects = {o["kind"]: o for o in yaml.safe_load_all(result.stdout) if o}
     assert objects["ConfigMap"]["data"] == {"team.yaml": policy}
@@ -212,11 +211,44 @@ def test_repository_policies_travel_in_the_configmap(make_repo):
     )
 
 
+def test_the_agent_image_is_required_and_taken_by_digest():
+    """runwayc publishes no agent image, so the default tag bootstrap used to print named an
+    image nobody pushed, and a tag can move under a running cluster."""
+    missing = run_cli("bootstrap", "--cluster", QUICKSTART)
+    assert missing.exit_code == 2
+    assert "--cluster needs the agent's image by digest: runwayc publishes none" in missing.stderr
+    assert "--agent-image REPO@sha256:<digest>" in missing.stderr
+    assert "docker inspect --format '{{index .RepoDigests 0}}' IMAGE" in missing.stderr
+    assert missing.stdout == ""
+
+    tag = "ghcr.io/acme/runwayc:0.1.0"
+    tagged = run_cli("bootstrap", "--cluster", "--agent-image", tag, QUICKSTART)
+    assert tagged.exit_code == 2
+    assert f'"{tag}" is a tag, not a digest' in tagged.stderr
+    assert f"docker inspect --format '{{{{index .RepoDigests 0}}}}' {tag}" in tagged.stderr
+    assert "or --allow-tag to run the tag as it is" in tagged.stderr
+    assert tagged.stdout == ""
+
+    allowed = run_cli("bootstrap", "--cluster", "--agent-image", tag, "--allow-tag", QUICKSTART)
+    assert allowed.exit_code == 0, allowed.stderr
+    (deployment,) = [
+        o for o in yaml.safe_load_all(allowed.stdout) if o and o["kind"] == "Deployment"
+    ]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == tag
+
+    bad = run_cli(
+        "bootstrap", "--cluster", "--agent-image", "ghcr.io/acme/runwayc@sha256:abc", QUICKSTART
+    )
+    assert bad.exit_code == 2
+    assert "digest must be sha256: and 64 lower-case hex digits" in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--cluster", "--env", "dev"], "--env only apply to --argocd or --flux"),
         (["--argocd", "--agent-image", "x"], "--agent-image only applies to --cluster"),
+        (["--flux", "--allow-tag"], "--allow-tag only applies to --cluster"),
         (["--flux", "--saturation"], "--saturation only applies to --cluster"),
     ],
 )
@@ -227,7 +259,9 @@ def test_cluster_flags_are_checked(args, message):
 
 
 def test_saturation_bundle_runs_the_analyzer_from_its_configmaps(tmp_path, monkeypatch):
-    result = run_cli("bootstrap", "--cluster", "--saturation", QUICKSTART)
+    result = run_cli(
+        "bootstrap", "--cluster", "--saturation", "--agent-image", AGENT_IMAGE, QUICKSTART
+    )
     assert result.exit_code == 0, result.stderr
     objects = [o for o in yaml.safe_load_all(result.stdout) if o]
     for obj in objects:
@@ -257,6 +291,6 @@ def test_saturation_bundle_runs_the_analyzer_from_its_configmaps(tmp_path, monke
     assert options.prometheus.source == f"ConfigMap at {tmp_path / 'p'}"
     assert (options.config.kv_cache_threshold, options.config.queue_spare_trigger) == (0.8, 3)
     # Without --saturation none of it is rendered.
-    plain = run_cli("bootstrap", "--cluster", QUICKSTART).stdout
+    plain = run_cli("bootstrap", "--cluster", "--agent-image", AGENT_IMAGE, QUICKSTART).stdout
     assert "--saturation" not in plain
     assert "saturation-scaling-config" not in plain

@@ -41,7 +41,7 @@ def step(workflow: dict[str, Any], job: str, name: str) -> dict[str, Any]:
 
 def runwayc_commands(script: str) -> list[list[str]]:
     """The argument lists of every `runwayc` line, shell variables given sample values."""
-    samples = {"ENV": "dev", "BASE_REF": "main", "RUNWAYC_VERSION": "0.1.0"}
+    samples = {"ENV": "dev", "BASE_REF": "main"}
     commands = []
     for line in script.splitlines():
         line = line.strip()
@@ -121,7 +121,7 @@ def run_step(
     return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", found["run"]],
         cwd=cwd,
-        env={**os.environ, **env, "RUNWAYC_VERSION": "0.1.0", **values},
+        env={**os.environ, **env, **values},
         capture_output=True,
         text=True,
         check=False,
@@ -228,3 +228,76 @@ def test_diff_step_keeps_the_comment_when_a_side_does_not_compile(user_repo, tmp
     assert "deployments/team-a/phi4.yaml:" in comment
     final = step(PULL_REQUEST, "diff", "Fail when a side of the diff does not compile")
     assert final["if"] == "steps.diff.outputs.status != '0'"
+
+
+def install_jobs() -> list[tuple[str, dict[str, Any], str]]:
+    return [
+        (f"{label}-{job}", workflow, job)
+        for label, workflow in (("pull-request", PULL_REQUEST), ("publish", PUBLISH))
+        for job in workflow["jobs"]
+    ]
+
+
+def fake_python(folder: Path) -> Path:
+    """A `python` that records its arguments instead of installing (no index is reachable)."""
+    folder.mkdir()
+    python = folder / "python"
+    python.write_text('#!/bin/sh\nprintf \'%s\\n\' "$@" > "$ARGS_FILE"\n')
+    python.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job"),
+    [(w, j) for _, w, j in install_jobs()],
+    ids=[i for i, _, _ in install_jobs()],
+)
+def test_install_step_takes_runwayc_from_its_git_repository_at_a_full_commit(
+    workflow, job, tmp_path
+):
+    """runwayc is on no package index: `pip install runwayc==0.1.0` failed in every job."""
+    assert "runwayc==" not in yaml.safe_dump(workflow)
+    path = f"{fake_python(tmp_path / 'bin')}:{os.environ['PATH']}"
+    args = tmp_path / "args"
+    placeholder = run_step(
+        workflow,
+        job,
+        "Install runwayc",
+        tmp_path,
+        PATH=path,
+        ARGS_FILE=str(args),
+        **workflow["env"],
+    )
+    assert placeholder.returncode == 1
+    assert "::error::RUNWAYC_COMMIT must be the full 40-character commit" in placeholder.stdout
+    assert not args.exists()
+    for moving in ("main", "v0.1.0", "3f" * 19):
+        refused = run_step(
+            workflow,
+            job,
+            "Install runwayc",
+            tmp_path,
+            PATH=path,
+            ARGS_FILE=str(args),
+            RUNWAYC_REPO="https://github.com/acme/runwayc",
+            RUNWAYC_COMMIT=moving,
+        )
+        assert refused.returncode == 1, moving
+    commit = "3f" * 20
+    done = run_step(
+        workflow,
+        job,
+        "Install runwayc",
+        tmp_path,
+        PATH=path,
+        ARGS_FILE=str(args),
+        RUNWAYC_REPO="https://github.com/acme/runwayc",
+        RUNWAYC_COMMIT=commit,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert args.read_text().splitlines() == [
+        "-m",
+        "pip",
+        "install",
+        f"runwayc @ git+https://github.com/acme/runwayc@{commit}",
+    ]

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 
 from compiler.core.agent.deployment import DEFAULT_NAMESPACE
 from compiler.core.cluster.admission import admission_policy
-from compiler.core.cluster.agent import IMAGE_REPOSITORY, agent_objects
+from compiler.core.cluster.agent import agent_image, agent_objects
 from compiler.core.cluster.crd import model_deployment_crd
 from compiler.core.emit import object_sort_key
 from compiler.core.kube import KubeObject
 from compiler.core.policy import PolicySet
 
-__all__ = ["DEFAULT_NAMESPACE", "IMAGE_REPOSITORY", "cluster_objects"]
+__all__ = ["DEFAULT_NAMESPACE", "agent_image", "cluster_objects"]
 
 
 def cluster_objects(

@@ -21,10 +21,10 @@ from compiler.core.agent.deployment import (
 from compiler.core.agent.gateway import GATEWAY_KINDS
 from compiler.core.agent.readers import RESOURCE_KINDS
 from compiler.core.agent.saturation import CONFIG_KEY, DEFAULT_THRESHOLDS
+from compiler.core.errors import FlagError, ImageError
+from compiler.core.images import parse_reference
 from compiler.core.kube import API_GROUP, PLURAL, KubeObject
 
-# The image built from the repository's Dockerfile; the CLI adds its own version as the tag.
-IMAGE_REPOSITORY = "ghcr.io/runwayc/runwayc"
 SATURATION_CONFIGMAP = "saturation-scaling-config"  # WVA's name for it
 PROMETHEUS_CONFIGMAP = f"{AGENT}-prometheus"
 READ = ["get", "list", "watch"]
@@ -34,6 +34,38 @@ LABELS = {
     "app.kubernetes.io/managed-by": "runwayc",
 }
 SELECTOR = {"app.kubernetes.io/name": AGENT}
+
+
+AGENT_IMAGE_OPTION = "'--agent-image'"
+# How to read the digest of an image just pushed (docker records it once the push is done).
+DIGEST_HINT = "docker inspect --format '{{index .RepoDigests 0}}' IMAGE"
+
+
+def agent_image(given: str | None, *, allow_tag: bool) -> str:
+    """The agent's image as the Deployment will run it: by digest, or a tag only when the
+    user said so. runwayc publishes no image, so there is no default to fall back on: a
+    default would be a reference nobody pushed, and the cluster would find out as
+    ImagePullBackOff. A tag can be moved to other code under a running cluster; a digest
+    cannot. FlagError (exit 2) says how to get the digest."""
+    if given is None:
+        raise FlagError(
+            "--cluster needs the agent's image by digest: runwayc publishes none. Build it "
+            "from runwayc's Dockerfile, push it to a registry the cluster pulls from, and give "
+            f"--agent-image REPO@sha256:<digest> (after the push, `{DIGEST_HINT}` prints it)"
+        )
+    try:
+        reference = parse_reference(given)
+    except ImageError as exc:
+        raise FlagError(exc.message, param_hint=AGENT_IMAGE_OPTION) from exc
+    if reference.digest is None and not allow_tag:
+        shown = DIGEST_HINT.replace("IMAGE", given)
+        raise FlagError(
+            f'"{given}" is a tag, not a digest: a tag can be moved to another image under a '
+            f"running cluster. Give REPO@sha256:<digest> (after `docker push {given}`, "
+            f"`{shown}` prints it), or --allow-tag to run the tag as it is",
+            param_hint=AGENT_IMAGE_OPTION,
+        )
+    return given
 
 
 def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
