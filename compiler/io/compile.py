@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.core.diagnostics import Diagnostic
+from compiler.core.diagnostics import Diagnostic, by_environment
 from compiler.core.errors import FlagError
 from compiler.core.pipeline import CompileOptions, CompileResult
 from compiler.core.project import environment_problem
@@ -73,17 +73,18 @@ def check_environments(
     use_cache: bool = True,
     jobs: int = 0,
 ) -> list[Diagnostic]:
-    """Every diagnostic of `env` (else of every environment runway.yaml lists)."""
+    """Every diagnostic of `env` (else of every environment runway.yaml lists); one that
+    only some environments give is marked with each of them (`by_environment`)."""
     workspace = Workspace(repo)
     if env is not None:
         _check_environment(env)
     names, diagnostics = environments(workspace, env)
+    found: dict[str, tuple[Diagnostic, ...]] = {}
     for name in names:
         options = CompileOptions(env=name, locked=locked)
         store = CacheStore.for_repo(repo, name) if use_cache else None
-        result = compile_env(workspace, name, options, store=store, jobs=jobs)
-        diagnostics.extend(result.diagnostics)
-    return diagnostics
+        found[name] = compile_env(workspace, name, options, store=store, jobs=jobs).diagnostics
+    return [*diagnostics, *by_environment(found)]
 
 
 def _check_environment(env: str) -> None:
