@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from compiler.cli._common import (
     report,
     runway_errors,
 )
-from compiler.cli.tables import images_table
+from compiler.cli.tables import TABLE_FORMATS, images_json, images_table
 from compiler.core.diagnostics import has_errors
 from compiler.io.lock import image_usage, lock_repository
 from compiler.io.workspace import LOCK_FILE
@@ -102,11 +103,16 @@ def _progress(length: int) -> Iterator[Callable[[], None]]:
 @click.command("images")
 @repo_argument
 @click.option("--env", "env", help="Environment to read (default: runway.yaml's).")
+@TABLE_FORMATS
 @runway_errors
-def images_command(repo: Path, env: str | None) -> None:
+def images_command(repo: Path, env: str | None, output_format: str) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
     usage = image_usage(repo, env)
-    report(usage.errors, "text")
-    click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)
+    if output_format == "json":
+        doc = images_json(usage.lock, usage.needs, usage.now, usage.errors)
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        report(usage.errors, "text")
+        click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)
     if usage.errors:
         sys.exit(EXIT_DIAGNOSTICS)

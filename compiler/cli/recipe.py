@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from compiler.cli._common import (
     runway_errors,
     tool_version,
 )
+from compiler.cli.tables import TABLE_FORMATS, recipe_models_json
 from compiler.core import recipes
 from compiler.core.emit import dump_document
 from compiler.core.errors import RepositoryNotFoundError
@@ -118,12 +120,19 @@ def _warn(warning: str) -> None:
 @nearest_repo_option
 @recipes_url_option
 @click.option("--filter", "text", help="Only models whose ID or title contains this text.")
+@TABLE_FORMATS
 @runway_errors
-def recipe_list_command(repo: Path, recipes_url: str | None, text: str | None) -> None:
+def recipe_list_command(
+    repo: Path, recipes_url: str | None, text: str | None, output_format: str
+) -> None:
     """The models the recipes API has recipes for."""
     from compiler.io.recipes import list_models
 
-    for model in list_models(repo, recipes_url, text, user_agent=_user_agent()):
+    models = list_models(repo, recipes_url, text, user_agent=_user_agent())
+    if output_format == "json":
+        click.echo(json.dumps(recipe_models_json(models), indent=2))
+        return
+    for model in models:
         click.echo(f"{model.hf_id}\t{model.title or ''}")
 
 
