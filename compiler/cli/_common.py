@@ -207,6 +207,32 @@ def runway_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def given_options(*names: str) -> list[str]:
+    """Which of the current command's options `names` (parameter names) the user gave on the
+    command line (or through their environment variable), as `--help` spells them: an option
+    with a default cannot tell "given" by its value."""
+    ctx = click.get_current_context()
+    found = []
+    for param in ctx.command.params:
+        if param.name in names and ctx.get_parameter_source(param.name) in (
+            click.core.ParameterSource.COMMANDLINE,
+            click.core.ParameterSource.ENVIRONMENT,
+        ):
+            found.append(max(param.opts, key=len))
+    return found
+
+
+def only_with(flag: str, present: bool, *names: str) -> None:
+    """Refuse (exit 2) options `names` that only mean something with `flag` when it is not
+    `present`: given alone they would be ignored without a word."""
+    if present:
+        return
+    extra = given_options(*names)
+    if extra:
+        verb = "applies" if len(extra) == 1 else "apply"
+        raise click.UsageError(f"{', '.join(extra)} only {verb} with {flag}")
+
+
 def repository(path: Path) -> Path:
     """The repository of a command given `path`: it, or its nearest parent with runway.yaml
     (as git finds its own); none is exit 2 with the reason, in the diagnostic format."""
@@ -245,6 +271,33 @@ format_option = click.option(
     show_default=True,
     help="Diagnostics as text (stderr), JSON or SARIF 2.1.0 (stdout).",
 )
+
+
+def _one_environment(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> str | None:
+    del ctx
+    if len(value) > 1:
+        raise click.BadParameter(
+            f"given {len(value)} times ({', '.join(value)}); this command works on one "
+            "environment: run it once for each",
+            param=param,
+        )
+    return value[0] if value else None
+
+
+def env_option(help: str, *, required: bool = False) -> Callable[[F], F]:
+    """`--env NAME` for a command that works on one environment. click keeps the last of a
+    repeated option without a word, so `--env dev --env prod` would quietly mean prod: refused."""
+    return click.option(
+        "--env",
+        "env",
+        multiple=True,
+        required=required,
+        metavar="NAME",
+        callback=_one_environment,
+        help=help,
+    )
 
 
 no_cache_option = click.option(

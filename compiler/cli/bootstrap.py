@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from compiler.cli._common import repo_argument, report, runway_errors, tool_version
+from compiler.cli._common import only_with, repo_argument, report, runway_errors, tool_version
 from compiler.core.emit import dump_objects
 from compiler.core.gitops import bootstrap as bootstrap_objects
 
@@ -92,6 +92,7 @@ def bootstrap_command(
     if not kinds:
         raise click.UsageError("say which objects: --argocd, --flux or --cluster")
     tool = kinds[0]
+    only_with("--argocd", tool == "argocd", "destination")
     if agent_image is not None and tool != "cluster":
         raise click.UsageError("--agent-image only applies to --cluster")
     if saturation and tool != "cluster":

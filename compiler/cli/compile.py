@@ -10,6 +10,7 @@ import click
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
     detail,
+    env_option,
     format_option,
     jobs_option,
     no_cache_option,
@@ -34,7 +35,7 @@ STDOUT = "-"
 
 @click.command("compile")
 @repo_argument
-@click.option("--env", "env", help="Environment to compile (default: runway.yaml's default).")
+@env_option("Environment to compile (default: runway.yaml's default).")
 @click.option(
     "--out",
     "out",
@@ -138,7 +139,7 @@ def _cache_detail(repo: Path, compiled: CompileReport) -> None:
 
 @click.command("check")
 @repo_argument
-@click.option("--env", "env", help="Check one environment (default: every one in runway.yaml).")
+@env_option("Check one environment (default: every one in runway.yaml).")
 @click.option("--locked", is_flag=True, help="Also fail on anything not pinned in runway.lock.")
 @no_cache_option
 @jobs_option

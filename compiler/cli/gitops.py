@@ -11,6 +11,7 @@ import click
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
     EXIT_USAGE,
+    env_option,
     repo_argument,
     report,
     runway_errors,
@@ -21,7 +22,7 @@ from compiler.cli._common import (
 @repo_argument
 @click.option("--base", required=True, help="Git revision to compare against (origin/main).")
 @click.option("--head", help="Git revision to compare (default: the working tree).")
-@click.option("--env", "env", help="One environment (default: every one in runway.yaml).")
+@env_option("One environment (default: every one in runway.yaml).")
 @click.option(
     "--format",
     "diff_format",
@@ -73,7 +74,7 @@ def diff_command(
 
 @click.command("publish")
 @repo_argument
-@click.option("--env", "env", required=True, help="The environment to publish.")
+@env_option("The environment to publish.", required=True)
 @click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
 @click.option(
     "--branch",

@@ -12,6 +12,7 @@ import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    env_option,
     format_option,
     repo_argument,
     report,
@@ -42,7 +43,7 @@ from compiler.io.workspace import LOCK_FILE
 @click.option(
     "--skip-images", is_flag=True, help="Record providers only; leave image pins as they are."
 )
-@click.option("--env", "env", help="Environment whose policy applies (default: runway.yaml's).")
+@env_option("Environment whose policy applies (default: runway.yaml's).")
 @format_option
 @runway_errors
 def lock_command(
@@ -54,6 +55,10 @@ def lock_command(
     output_format: str,
 ) -> None:
     """Record each ModelDeployment's provider and image digests in runway.lock."""
+    if update and skip_images:
+        raise click.UsageError(
+            "--update re-resolves images and --skip-images leaves them as they are: give one"
+        )
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -102,7 +107,7 @@ def _progress(length: int) -> Iterator[Callable[[], None]]:
 
 @click.command("images")
 @repo_argument
-@click.option("--env", "env", help="Environment to read (default: runway.yaml's).")
+@env_option("Environment to read (default: runway.yaml's).")
 @TABLE_FORMATS
 @runway_errors
 def images_command(repo: Path, env: str | None, output_format: str) -> None:
