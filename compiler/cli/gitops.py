@@ -15,6 +15,7 @@ from compiler.cli._common import (
     repo_argument,
     report,
     runway_errors,
+    say,
 )
 
 
@@ -49,10 +50,9 @@ def diff_command(
         report(plan.problems, "text")
         for one in plan.each():
             for revision in one.unlisted:
-                click.echo(
+                say(
                     f"runwayc: {one.env}: runway.yaml at {revision.name} does not list it; "
-                    "its tree there counts as empty",
-                    err=True,
+                    "its tree there counts as empty"
                 )
             for side in one.broken:
                 click.echo(f"runwayc: {side.summary()}:", err=True)
@@ -127,19 +127,15 @@ def publish_command(
     )
     target = published.target
     if published.uncommitted:
-        click.echo(
+        say(
             f"runwayc: {env}: --allow-dirty: publishing HEAD ({published.source[:12]}); "
-            f"{len(published.uncommitted)} uncommitted change(s) are not in it",
-            err=True,
+            f"{len(published.uncommitted)} uncommitted change(s) are not in it"
         )
     if published.commit is None:
-        click.echo(f"runwayc: {env}: nothing changed; {target} left as it is", err=True)
+        say(f"runwayc: {env}: nothing changed; {target} left as it is")
         return
     if pull_request:
         click.echo(f"runwayc: publish {env} from {published.source[:12]}")
         click.echo()
         click.echo(tree_diff.format_markdown([published.diff]), nl=False)
-    click.echo(
-        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {target}",
-        err=True,
-    )
+    say(f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {target}")

@@ -15,6 +15,7 @@ from compiler.cli._common import (
     find_repository_callback,
     repository,
     runway_errors,
+    say,
     tool_version,
 )
 from compiler.cli.tables import TABLE_FORMATS, recipe_models_json
@@ -109,11 +110,11 @@ def _user_agent() -> str:
 
 def _pinned(model_id: str, fetched: list[Fetched]) -> None:
     files = ", ".join(f"recipes{d.path}" for d in fetched)
-    click.echo(f"runwayc: {model_id}: pinned {files} in {LOCK_FILE}", err=True)
+    say(f"runwayc: {model_id}: pinned {files} in {LOCK_FILE}")
 
 
 def _warn(warning: str) -> None:
-    click.echo(f"runwayc: warning: {warning}", err=True)
+    say(f"runwayc: warning: {warning}")
 
 
 @recipe_group.command("list")
@@ -248,4 +249,4 @@ def recipe_apply_command(
         warn=_warn,
     )
     _pinned(model_id, fetched)
-    click.echo(f"runwayc: {output}: ModelDeployment {name} {state}", err=True)
+    say(f"runwayc: {output}: ModelDeployment {name} {state}")

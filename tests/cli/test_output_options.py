@@ -137,3 +137,14 @@ def test_force_color_paints_and_no_color_wins(make_repo):
     assert ANSI_RED_BOLD in colour_run(make_repo, env={"FORCE_COLOR": "1", "NO_COLOR": None})
     assert "\x1b[" not in colour_run(make_repo, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert "\x1b[" not in colour_run(make_repo, "--color", "never", env={"FORCE_COLOR": "1"})
+
+
+def test_quiet_silences_every_commands_notices(quickstart, tmp_path):
+    schema = run_cli("schema", "--out", tmp_path / "schemas", "-q")
+    assert (schema.exit_code, schema.stderr) == (0, "")
+    assert any((tmp_path / "schemas").iterdir())
+    flux = ["bootstrap", quickstart, "--flux", "--repo-url", "https://git.example/r.git"]
+    assert "rendered/ is not committed here" in run_cli(*flux).stderr
+    quiet = run_cli(*flux, "-q")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    assert "kind: Kustomization" in quiet.stdout
