@@ -61,9 +61,8 @@ def test_verbose_says_what_compile_did(make_repo):
     repo = clean(make_repo)
     first = run_cli("-v", "compile", repo)
     assert first.exit_code == 0
-    assert "runwayc: dev: cache .runwayc_cache: 0 of 1 source file(s) reused, 1 compiled" in (
-        first.stderr.replace(str(repo) + "/", "")
-    )
+    assert ": 0 of 1 source file(s) reused, 1 compiled" in first.stderr
+    assert "\nrunwayc: dev: cache " in first.stderr
     assert f"file(s) in all, written to {repo / 'rendered' / 'dev'}" in first.stderr
     second = run_cli("compile", repo, "-v")
     assert ": 1 of 1 source file(s) reused, 0 compiled" in second.stderr
