@@ -31,6 +31,7 @@ from compiler.core.diagnostics import (
     Diagnostic,
     Location,
     Severity,
+    by_environment,
     error,
     format_text,
     has_errors,
@@ -321,5 +322,5 @@ class Repo:
         _, diagnostics = read_project(self._source(PROJECT_FILE))
         names = [env] if env is not None else self.environments()
         compiled = {name: self.compile(name, locked=locked) for name in names}
-        found = [*diagnostics, *(d for c in compiled.values() for d in c.diagnostics)]
-        return Checked(tuple(sort_diagnostics(found)), compiled)
+        each = by_environment({name: c.diagnostics for name, c in compiled.items()})
+        return Checked(tuple(sort_diagnostics([*diagnostics, *each])), compiled)

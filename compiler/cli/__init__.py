@@ -12,7 +12,7 @@ import gc
 
 import click
 
-from compiler.cli._common import tool_version
+from compiler.cli._common import global_options, tool_version
 from compiler.cli.agent import agent_command
 from compiler.cli.bootstrap import bootstrap_command
 from compiler.cli.compile import check_command, compile_command
@@ -45,6 +45,18 @@ for command in (
     init_command,
 ):
     main.add_command(command)
+
+
+def _take_global_options(command: click.Command) -> None:
+    """-q/-v/--color on `command` and, for a group, on each of its commands: a user writes
+    them after the command (`runwayc check -q`) as often as before it."""
+    command.params.extend(global_options())
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _take_global_options(subcommand)
+
+
+_take_global_options(main)
 
 
 def run() -> None:

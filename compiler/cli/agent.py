@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from compiler.cli._common import runway_errors
+from compiler.cli._common import only_with, runway_errors
 from compiler.core.agent.deployment import DEFAULT_NAMESPACE, METRICS_PORT, PROMETHEUS_MOUNT
 
 
@@ -91,6 +91,10 @@ def agent_command(
 
     if bool(namespace) == all_namespaces:
         raise click.UsageError("say where to watch: --namespace NS or --all-namespaces")
+    only_with("--leader-elect", leader_elect, "lease_namespace")
+    only_with(
+        "--saturation", saturation, "saturation_interval", "saturation_config", "prometheus_config"
+    )
     options = agent_options(
         namespace=namespace,
         kubeconfig=kubeconfig,

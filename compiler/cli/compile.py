@@ -9,25 +9,39 @@ import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    detail,
+    env_option,
     format_option,
     jobs_option,
     no_cache_option,
     repo_argument,
     report,
     runway_errors,
+    say,
 )
 from compiler.core.pipeline import CompileResult
-from compiler.io.compile import check_environments, compile_to_disk
+from compiler.core.stream import environment_stream, object_files
+from compiler.io.cache_store import cache_directory
+from compiler.io.compile import (
+    CompileReport,
+    check_environments,
+    compile_in_memory,
+    compile_to_disk,
+)
+
+# `--out -`: stdout, as `helm template` and `kustomize build` print (`./-` is a directory).
+STDOUT = "-"
 
 
 @click.command("compile")
 @repo_argument
-@click.option("--env", "env", help="Environment to compile (default: runway.yaml's default).")
+@env_option("Environment to compile (default: runway.yaml's default).")
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output directory (default: <repo>/rendered/<env>).",
+    type=click.Path(file_okay=False, allow_dash=True),
+    help="Output directory (default: <repo>/rendered/<env>). `-`: print the environment's "
+    "objects to stdout as one YAML stream and write nothing (./- for a directory named -).",
 )
 @click.option("--locked", is_flag=True, help="Fail on anything not pinned in runway.lock.")
 @click.option(
@@ -42,7 +56,7 @@ from compiler.io.compile import check_environments, compile_to_disk
 def compile_command(
     repo: Path,
     env: str | None,
-    out: Path | None,
+    out: str | None,
     locked: bool,
     allow_empty: bool,
     no_cache: bool,
@@ -52,12 +66,27 @@ def compile_command(
     """Render REPO's ModelDeployments for one environment.
 
     runwayc writes only into an output directory it owns: new, empty, or holding exactly the
-    files its `.runwayc-tree` record names; anything else is refused (exit 2).
+    files its `.runwayc-tree` record names; anything else is refused (exit 2). With
+    `--out -` the objects go to stdout instead (diagnostics to stderr) and nothing is written,
+    not even the cache.
     """
+    if out == STDOUT:
+        if output_format != "text":
+            raise click.UsageError(
+                f"--format {output_format} prints to stdout, where --out - streams the "
+                "manifests: give one (with --out -, diagnostics go to stderr as text)"
+            )
+        if allow_empty:
+            raise click.UsageError(
+                "--allow-empty only applies when a tree is written; --out - writes none"
+            )
+        streamed = compile_in_memory(repo, env, locked=locked, use_cache=not no_cache, jobs=jobs)
+        _stream(repo, streamed)
+        return
     compiled = compile_to_disk(
         repo,
         env,
-        out,
+        None if out is None else Path(out),
         locked=locked,
         use_cache=not no_cache,
         jobs=jobs,
@@ -66,21 +95,51 @@ def compile_command(
     )
     result = compiled.result
     report(result.diagnostics, output_format)
+    _cache_detail(repo, compiled)
     if compiled.target is None:
-        click.echo(f"runwayc: {compiled.env}: {_counts(result)}; nothing written", err=True)
+        say(f"runwayc: {compiled.env}: {_counts(result)}; nothing written")
         sys.exit(EXIT_DIAGNOSTICS)
     state = "written to" if compiled.changed else "unchanged in"
+    detail(
+        f"runwayc: {compiled.env}: {len(object_files(result.files))} manifest file(s), "
+        f"{len(result.files)} file(s) in all, {state} {compiled.target}"
+    )
     reused = f"; {compiled.reused} file(s) from cache" if compiled.reused else ""
-    click.echo(
+    say(
         f"runwayc: {compiled.env}: {len(result.deployments)} ModelDeployment(s) {state} "
-        f"{compiled.target} ({_counts(result)}{reused})",
-        err=True,
+        f"{compiled.target} ({_counts(result)}{reused})"
+    )
+
+
+def _stream(repo: Path, compiled: CompileReport) -> None:
+    result = compiled.result
+    report(result.diagnostics, "text")
+    _cache_detail(repo, compiled)
+    if not result.ok:
+        say(f"runwayc: {compiled.env}: {_counts(result)}; nothing printed")
+        sys.exit(EXIT_DIAGNOSTICS)
+    click.echo(environment_stream(result.files), nl=False)
+    say(
+        f"runwayc: {compiled.env}: {len(result.deployments)} ModelDeployment(s) printed to "
+        f"stdout ({_counts(result)})"
+    )
+
+
+def _cache_detail(repo: Path, compiled: CompileReport) -> None:
+    update = compiled.result.cache
+    if update is None:
+        detail(f"runwayc: {compiled.env}: cache not used (--no-cache): every file compiled")
+        return
+    total = len(update.entries)
+    detail(
+        f"runwayc: {compiled.env}: cache {cache_directory(repo)}: {update.reused} of {total} "
+        f"source file(s) reused, {total - update.reused} compiled"
     )
 
 
 @click.command("check")
 @repo_argument
-@click.option("--env", "env", help="Check one environment (default: every one in runway.yaml).")
+@env_option("Check one environment (default: every one in runway.yaml).")
 @click.option("--locked", is_flag=True, help="Also fail on anything not pinned in runway.lock.")
 @no_cache_option
 @jobs_option
@@ -90,25 +149,34 @@ def check_command(
     repo: Path, env: str | None, locked: bool, no_cache: bool, jobs: int, output_format: str
 ) -> None:
     """Validate REPO without writing anything (but the cache)."""
-    diagnostics = check_environments(repo, env, locked=locked, use_cache=not no_cache, jobs=jobs)
+    diagnostics = check_environments(
+        repo, env, locked=locked, use_cache=not no_cache, jobs=jobs, on_compiled=_checked
+    )
     report(diagnostics, output_format)
     errors = sum(1 for d in diagnostics if d.is_error)
     # One line either way, on stderr (a machine format on stdout stays clean): silence on
     # success read like a check that never ran.
     verdict = "failed" if errors else "passed"
     where = f"environment {env}" if env else "every environment"
-    click.echo(
+    say(
         f"runwayc: check {verdict} for {where} ({errors} error(s), "
-        f"{len(diagnostics) - errors} warning(s))",
-        err=True,
+        f"{len(diagnostics) - errors} warning(s))"
     )
     if errors:
         sys.exit(EXIT_DIAGNOSTICS)
 
 
+def _checked(env: str, result: CompileResult) -> None:
+    reused = result.cache.reused if result.cache is not None else 0
+    detail(
+        f"runwayc: check: {env}: {len(result.deployments)} ModelDeployment(s), "
+        f"{_counts(result)}; {reused} source file(s) from cache"
+    )
+
+
 def _waiting(lock: Path, holder: str) -> None:
     who = f"pid {holder}" if holder else "another process"
-    click.echo(f"runwayc: {lock} is held by {who} (another compile); waiting for it", err=True)
+    say(f"runwayc: {lock} is held by {who} (another compile); waiting for it")
 
 
 def _counts(result: CompileResult) -> str:

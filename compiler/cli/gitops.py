@@ -11,9 +11,11 @@ import click
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
     EXIT_USAGE,
+    env_option,
     repo_argument,
     report,
     runway_errors,
+    say,
 )
 
 
@@ -21,7 +23,7 @@ from compiler.cli._common import (
 @repo_argument
 @click.option("--base", required=True, help="Git revision to compare against (origin/main).")
 @click.option("--head", help="Git revision to compare (default: the working tree).")
-@click.option("--env", "env", help="One environment (default: every one in runway.yaml).")
+@env_option("One environment (default: every one in runway.yaml).")
 @click.option(
     "--format",
     "diff_format",
@@ -48,10 +50,9 @@ def diff_command(
         report(plan.problems, "text")
         for one in plan.each():
             for revision in one.unlisted:
-                click.echo(
+                say(
                     f"runwayc: {one.env}: runway.yaml at {revision.name} does not list it; "
-                    "its tree there counts as empty",
-                    err=True,
+                    "its tree there counts as empty"
                 )
             for side in one.broken:
                 click.echo(f"runwayc: {side.summary()}:", err=True)
@@ -73,7 +74,7 @@ def diff_command(
 
 @click.command("publish")
 @repo_argument
-@click.option("--env", "env", required=True, help="The environment to publish.")
+@env_option("The environment to publish.", required=True)
 @click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
 @click.option(
     "--branch",
@@ -126,19 +127,15 @@ def publish_command(
     )
     target = published.target
     if published.uncommitted:
-        click.echo(
+        say(
             f"runwayc: {env}: --allow-dirty: publishing HEAD ({published.source[:12]}); "
-            f"{len(published.uncommitted)} uncommitted change(s) are not in it",
-            err=True,
+            f"{len(published.uncommitted)} uncommitted change(s) are not in it"
         )
     if published.commit is None:
-        click.echo(f"runwayc: {env}: nothing changed; {target} left as it is", err=True)
+        say(f"runwayc: {env}: nothing changed; {target} left as it is")
         return
     if pull_request:
         click.echo(f"runwayc: publish {env} from {published.source[:12]}")
         click.echo()
         click.echo(tree_diff.format_markdown([published.diff]), nl=False)
-    click.echo(
-        f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {target}",
-        err=True,
-    )
+    say(f"runwayc: {published.diff.summary()}; pushed {published.commit[:12]} to {target}")

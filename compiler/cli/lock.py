@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,12 +12,13 @@ import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    env_option,
     format_option,
     repo_argument,
     report,
     runway_errors,
 )
-from compiler.cli.tables import images_table
+from compiler.cli.tables import TABLE_FORMATS, images_json, images_table
 from compiler.core.diagnostics import has_errors
 from compiler.io.lock import image_usage, lock_repository
 from compiler.io.workspace import LOCK_FILE
@@ -41,7 +43,7 @@ from compiler.io.workspace import LOCK_FILE
 @click.option(
     "--skip-images", is_flag=True, help="Record providers only; leave image pins as they are."
 )
-@click.option("--env", "env", help="Environment whose policy applies (default: runway.yaml's).")
+@env_option("Environment whose policy applies (default: runway.yaml's).")
 @format_option
 @runway_errors
 def lock_command(
@@ -53,6 +55,10 @@ def lock_command(
     output_format: str,
 ) -> None:
     """Record each ModelDeployment's provider and image digests in runway.lock."""
+    if update and skip_images:
+        raise click.UsageError(
+            "--update re-resolves images and --skip-images leaves them as they are: give one"
+        )
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -101,12 +107,17 @@ def _progress(length: int) -> Iterator[Callable[[], None]]:
 
 @click.command("images")
 @repo_argument
-@click.option("--env", "env", help="Environment to read (default: runway.yaml's).")
+@env_option("Environment to read (default: runway.yaml's).")
+@TABLE_FORMATS
 @runway_errors
-def images_command(repo: Path, env: str | None) -> None:
+def images_command(repo: Path, env: str | None, output_format: str) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
     usage = image_usage(repo, env)
-    report(usage.errors, "text")
-    click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)
+    if output_format == "json":
+        doc = images_json(usage.lock, usage.needs, usage.now, usage.errors)
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        report(usage.errors, "text")
+        click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)
     if usage.errors:
         sys.exit(EXIT_DIAGNOSTICS)

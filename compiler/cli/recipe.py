@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,10 @@ from compiler.cli._common import (
     find_repository_callback,
     repository,
     runway_errors,
+    say,
     tool_version,
 )
+from compiler.cli.tables import TABLE_FORMATS, recipe_models_json
 from compiler.core import recipes
 from compiler.core.emit import dump_document
 from compiler.core.errors import RepositoryNotFoundError
@@ -107,23 +110,30 @@ def _user_agent() -> str:
 
 def _pinned(model_id: str, fetched: list[Fetched]) -> None:
     files = ", ".join(f"recipes{d.path}" for d in fetched)
-    click.echo(f"runwayc: {model_id}: pinned {files} in {LOCK_FILE}", err=True)
+    say(f"runwayc: {model_id}: pinned {files} in {LOCK_FILE}")
 
 
 def _warn(warning: str) -> None:
-    click.echo(f"runwayc: warning: {warning}", err=True)
+    say(f"runwayc: warning: {warning}")
 
 
 @recipe_group.command("list")
 @nearest_repo_option
 @recipes_url_option
 @click.option("--filter", "text", help="Only models whose ID or title contains this text.")
+@TABLE_FORMATS
 @runway_errors
-def recipe_list_command(repo: Path, recipes_url: str | None, text: str | None) -> None:
+def recipe_list_command(
+    repo: Path, recipes_url: str | None, text: str | None, output_format: str
+) -> None:
     """The models the recipes API has recipes for."""
     from compiler.io.recipes import list_models
 
-    for model in list_models(repo, recipes_url, text, user_agent=_user_agent()):
+    models = list_models(repo, recipes_url, text, user_agent=_user_agent())
+    if output_format == "json":
+        click.echo(json.dumps(recipe_models_json(models), indent=2))
+        return
+    for model in models:
         click.echo(f"{model.hf_id}\t{model.title or ''}")
 
 
@@ -239,4 +249,4 @@ def recipe_apply_command(
         warn=_warn,
     )
     _pinned(model_id, fetched)
-    click.echo(f"runwayc: {output}: ModelDeployment {name} {state}", err=True)
+    say(f"runwayc: {output}: ModelDeployment {name} {state}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.shell_completion import get_completion_class
 
-from compiler.cli._common import tool_version
+from compiler.cli._common import say, tool_version
 from compiler.io.workspace import write_schemas
 
 
@@ -22,7 +22,7 @@ from compiler.io.workspace import write_schemas
 def schema_command(out: Path) -> None:
     """Write the JSON Schemas of every input file."""
     count = write_schemas(out)
-    click.echo(f"runwayc: {count} schema(s) in {out}", err=True)
+    say(f"runwayc: {count} schema(s) in {out}")
 
 
 @click.command("version")

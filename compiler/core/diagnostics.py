@@ -1,16 +1,17 @@
 """Diagnostics: the one currency every check pays in.
 
-A Diagnostic names the file, line, column, spec path, a stable code and the message. The
-formatters here are pure (text for terminals, JSON for machines, SARIF 2.1.0 for GitHub code
-scanning); printing happens in the CLI only.
+A Diagnostic names the file, line, column, spec path, a stable code and the message, and the
+environment when it arose in some of the environments a command covered but not in all of
+them. The formatters here are pure (text for terminals, JSON for machines, SARIF 2.1.0 for
+GitHub code scanning); printing happens in the CLI only.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,14 +42,21 @@ class Diagnostic:
     message: str
     location: Location
     path: str = ""
+    # The environment it is specific to (see `by_environment`); None: every one covered.
+    environment: str | None = None
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
-    def sort_key(self) -> tuple[str, int, int, str, str, str]:
+    def sort_key(self) -> tuple[str, int, int, str, str, str, str]:
         loc = self.location
-        return (loc.file, loc.line, loc.column, self.path, self.code, self.message)
+        where = self.environment or ""
+        return (loc.file, loc.line, loc.column, self.path, self.code, self.message, where)
+
+    def identity(self) -> tuple[Severity, str, str, Location, str, str | None]:
+        """What makes two diagnostics the same one (and the second a duplicate)."""
+        return (self.severity, self.code, self.message, self.location, self.path, self.environment)
 
 
 def shown(text: str, limit: int = 200) -> str:
@@ -69,20 +77,65 @@ def warning(code: str, message: str, location: Location, path: str = "") -> Diag
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Sorted by file, line and column, duplicates dropped: the order every format uses."""
-    unique = {(d.severity, d.code, d.message, d.location, d.path): d for d in diagnostics}
+    unique = {d.identity(): d for d in diagnostics}
     return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+def by_environment(found: Mapping[str, Iterable[Diagnostic]]) -> list[Diagnostic]:
+    """The diagnostics of several environments' compiles as one list: one that every
+    environment gave alike is there once, unmarked (a broken spec is reported once, not once
+    per environment); one that only some gave (an overlay's ceiling in prod) is there once for
+    each of them, marked with it. With one environment nothing is marked: the command line
+    names it."""
+    if len(found) < 2:
+        return [d for diagnostics in found.values() for d in diagnostics]
+    where: dict[tuple[Severity, str, str, Location, str, str | None], list[str]] = {}
+    first: dict[tuple[Severity, str, str, Location, str, str | None], Diagnostic] = {}
+    for env, diagnostics in found.items():
+        for d in diagnostics:
+            key = d.identity()
+            envs = where.setdefault(key, [])
+            if env not in envs:
+                envs.append(env)
+            first.setdefault(key, d)
+    merged: list[Diagnostic] = []
+    for key, envs in where.items():
+        d = first[key]
+        if len(envs) == len(found) or d.environment is not None:
+            merged.append(d)
+        else:
+            merged.extend(replace(d, environment=env) for env in envs)
+    return merged
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.is_error for d in diagnostics)
 
 
-def format_text(diagnostics: Sequence[Diagnostic]) -> str:
-    """`path:line:col: error[CODE]: spec.path: message`, one per line."""
+# How the CLI colours a diagnostic's `error[CODE]` (or `warning[CODE]`): the text and its
+# severity in, the text to print out. The formatter stays pure and terminal-agnostic.
+Paint = Callable[[str, Severity], str]
+
+
+def _plain(text: str, severity: Severity) -> str:
+    del severity
+    return text
+
+
+def environment_tag(d: Diagnostic) -> str:
+    """`[prod] ` for a diagnostic specific to prod, else nothing. It leads the message, so
+    `path:line:col: error[CODE]: ` reads as ever for editors, problem matchers and grep."""
+    return f"[{d.environment}] " if d.environment else ""
+
+
+def format_text(diagnostics: Sequence[Diagnostic], paint: Paint = _plain) -> str:
+    """`path:line:col: error[CODE]: [env] spec.path: message`, one per line."""
     lines = []
     for d in diagnostics:
         where = f"{d.path}: " if d.path else ""
-        lines.append(one_line(f"{d.location}: {d.severity}[{d.code}]: {where}{d.message}"))
+        label = paint(one_line(f"{d.severity}[{d.code}]"), d.severity)
+        rest = one_line(f"{environment_tag(d)}{where}{d.message}")
+        lines.append(f"{one_line(str(d.location))}: {label}: {rest}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -106,6 +159,7 @@ def _as_dict(d: Diagnostic) -> dict[str, Any]:
         "line": d.location.line,
         "column": d.location.column,
         "path": d.path,
+        "environment": d.environment,
     }
 
 
@@ -134,15 +188,17 @@ def format_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
         if region:
             physical["region"] = region
         text = f"{d.path}: {d.message}" if d.path else d.message
-        results.append(
-            {
-                "ruleId": d.code,
-                "ruleIndex": codes.index(d.code),
-                "level": "error" if d.is_error else "warning",
-                "message": {"text": text},
-                "locations": [{"physicalLocation": physical}],
-            }
-        )
+        result: dict[str, Any] = {
+            "ruleId": d.code,
+            "ruleIndex": codes.index(d.code),
+            "level": "error" if d.is_error else "warning",
+            # The tag in the text too: code scanning shows the message, not the properties.
+            "message": {"text": environment_tag(d) + text},
+            "locations": [{"physicalLocation": physical}],
+        }
+        if d.environment is not None:
+            result["properties"] = {"environment": d.environment}
+        results.append(result)
     doc = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.core.diagnostics import Diagnostic
+from compiler.core.diagnostics import Diagnostic, by_environment
 from compiler.core.errors import FlagError
 from compiler.core.pipeline import CompileOptions, CompileResult
 from compiler.core.project import environment_problem
@@ -65,6 +66,24 @@ def compile_to_disk(
     return CompileReport(env, result, target, changed)
 
 
+def compile_in_memory(
+    repo: Path,
+    env: str | None,
+    *,
+    locked: bool = False,
+    use_cache: bool = True,
+    jobs: int = 0,
+) -> CompileReport:
+    """Compile one environment as `compile_to_disk` does, and write nothing: the cache is
+    read (unchanged models are hits) but left as it was, and no tree is written."""
+    workspace = Workspace(repo)
+    env = default_environment(workspace, env)
+    _check_environment(env)
+    options = CompileOptions(env=env, locked=locked)
+    store = CacheStore.for_repo(repo, env, writable=False) if use_cache else None
+    return CompileReport(env, compile_env(workspace, env, options, store=store, jobs=jobs), None)
+
+
 def check_environments(
     repo: Path,
     env: str | None,
@@ -72,18 +91,23 @@ def check_environments(
     locked: bool = False,
     use_cache: bool = True,
     jobs: int = 0,
+    on_compiled: Callable[[str, CompileResult], None] | None = None,
 ) -> list[Diagnostic]:
-    """Every diagnostic of `env` (else of every environment runway.yaml lists)."""
+    """Every diagnostic of `env` (else of every environment runway.yaml lists); one that
+    only some environments give is marked with each of them (`by_environment`)."""
     workspace = Workspace(repo)
     if env is not None:
         _check_environment(env)
     names, diagnostics = environments(workspace, env)
+    found: dict[str, tuple[Diagnostic, ...]] = {}
     for name in names:
         options = CompileOptions(env=name, locked=locked)
         store = CacheStore.for_repo(repo, name) if use_cache else None
         result = compile_env(workspace, name, options, store=store, jobs=jobs)
-        diagnostics.extend(result.diagnostics)
-    return diagnostics
+        if on_compiled is not None:
+            on_compiled(name, result)
+        found[name] = result.diagnostics
+    return [*diagnostics, *by_environment(found)]
 
 
 def _check_environment(env: str) -> None:
