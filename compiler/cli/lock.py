@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -18,7 +21,7 @@ from compiler.cli._common import (
 )
 from compiler.cli.tables import images_table
 from compiler.core.diagnostics import has_errors
-from compiler.io.lock import image_usage, lock_repository
+from compiler.io.lock import Progress, image_usage, lock_repository
 from compiler.io.workspace import LOCK_FILE
 
 
@@ -62,7 +65,7 @@ def lock_command(
         forget=frozenset(forget),
         update=frozenset(update),
         skip_images=skip_images,
-        progress=_progress,
+        progress=progress_for(sys.stderr),
     )
     if locked.images is not None:
         counts = locked.images
@@ -93,10 +96,64 @@ def lock_command(
         sys.exit(EXIT_DIAGNOSTICS)
 
 
-@contextmanager
-def _progress(length: int) -> Iterator[Callable[[], None]]:
-    with click.progressbar(length=length, label="resolving images", file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
+class ProgressLine:
+    """`resolving images: 412/3000` on one terminal line, rewritten in place with `\r`.
+
+    Redrawn at most every `interval` seconds (and at the end), so thousands of answers cost
+    a few dozen writes, not thousands: progress must not slow the lock it reports on."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        label: str,
+        total: int,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 0.1,
+    ) -> None:
+        self.stream, self.label, self.total = stream, label, total
+        self.clock, self.interval = clock, interval
+        self.done = 0
+        self.shown = -1
+        self.drawn_at = -math.inf
+
+    def step(self) -> None:
+        self.done += 1
+        if self.done == self.total or self.clock() - self.drawn_at >= self.interval:
+            self.draw()
+
+    def draw(self) -> None:
+        # The count only grows, so each line is at least as long as the one it overwrites.
+        self.stream.write(f"\r{self.label}: {self.done}/{self.total}")
+        self.stream.flush()
+        self.shown, self.drawn_at = self.done, self.clock()
+
+    def finish(self) -> None:
+        """The last count stays on screen, and what is printed next starts a line of its own
+        (an interrupted lock's message too)."""
+        if self.shown != self.done:
+            self.draw()
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def progress_line(stream: TextIO, clock: Callable[[], float] = time.monotonic) -> Progress:
+    """A `lock_repository` progress display drawing a `ProgressLine` on `stream`."""
+
+    @contextmanager
+    def show(total: int) -> Iterator[Callable[[], None]]:
+        line = ProgressLine(stream, "resolving images", total, clock)
+        line.draw()
+        try:
+            yield line.step
+        finally:
+            line.finish()
+
+    return show
+
+
+def progress_for(stream: TextIO) -> Progress | None:
+    """A progress line on a terminal only: a log file or a CI job would keep every `\r`."""
+    return progress_line(stream) if stream.isatty() else None
 
 
 @click.command("images")

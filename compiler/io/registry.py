@@ -20,7 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -171,20 +171,25 @@ class RegistryClient:
     def resolve_many(
         self, references: Iterable[str], progress: Callable[[], None] | None = None
     ) -> dict[str, str | ResolutionError]:
-        """Digest (or the error) for each distinct reference, resolved concurrently, once each."""
+        """Digest (or the error) for each distinct reference, resolved concurrently, once each.
+
+        `progress` is called once per reference as it is answered, on the calling thread,
+        so a display needs no lock of its own."""
         distinct = sorted(set(references))
         end = time.monotonic() + self.limits.lock_deadline_seconds
 
         def one(reference: str) -> str | ResolutionError:
             with deadline(end - time.monotonic()):
-                result = self._resolve_safely(client, reference)
-            if progress is not None:
-                progress()
-            return result
+                return self._resolve_safely(client, reference)
 
         with self._client() as client, ThreadPoolExecutor(self.limits.max_workers) as pool:
-            results = list(pool.map(one, distinct))
-        return dict(zip(distinct, results, strict=True))
+            futures = {pool.submit(one, reference): reference for reference in distinct}
+            answers = {}
+            for future in as_completed(futures):
+                answers[futures[future]] = future.result()
+                if progress is not None:
+                    progress()
+        return {reference: answers[reference] for reference in distinct}
 
     def resolve(self, reference: str) -> str:
         with self._client() as client:
