@@ -44,6 +44,12 @@ from compiler.io.workspace import LOCK_FILE
 @click.option(
     "--skip-images", is_flag=True, help="Record providers only; leave image pins as they are."
 )
+@click.option(
+    "--via-mirror",
+    is_flag=True,
+    help="Ask the environment's imageMirrors for the digests of the images they cover "
+    "(the pins still name the upstream references).",
+)
 @click.option("--env", "env", help="Environment whose policy applies (default: runway.yaml's).")
 @format_option
 @runway_errors
@@ -52,10 +58,13 @@ def lock_command(
     forget: tuple[str, ...],
     update: tuple[str, ...],
     skip_images: bool,
+    via_mirror: bool,
     env: str | None,
     output_format: str,
 ) -> None:
     """Record each ModelDeployment's provider and image digests in runway.lock."""
+    if via_mirror and skip_images:
+        raise click.UsageError("--via-mirror resolves images, and --skip-images resolves none")
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -66,6 +75,7 @@ def lock_command(
         update=frozenset(update),
         skip_images=skip_images,
         progress=progress_for(sys.stderr),
+        via_mirror=via_mirror,
     )
     if locked.images is not None:
         counts = locked.images
