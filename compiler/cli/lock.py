@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    Verbosity,
     env_option,
     format_option,
     repo_argument,
     report,
     runway_errors,
+    say,
+    verbosity,
 )
 from compiler.cli.tables import TABLE_FORMATS, images_json, images_table
 from compiler.core.diagnostics import has_errors
-from compiler.io.lock import image_usage, lock_repository
+from compiler.io.lock import Progress, image_usage, lock_repository
 from compiler.io.workspace import LOCK_FILE
 
 
@@ -43,6 +49,12 @@ from compiler.io.workspace import LOCK_FILE
 @click.option(
     "--skip-images", is_flag=True, help="Record providers only; leave image pins as they are."
 )
+@click.option(
+    "--via-mirror",
+    is_flag=True,
+    help="Ask the environment's imageMirrors for the digests of the images they cover "
+    "(the pins still name the upstream references).",
+)
 @env_option("Environment whose policy applies (default: runway.yaml's).")
 @format_option
 @runway_errors
@@ -51,6 +63,7 @@ def lock_command(
     forget: tuple[str, ...],
     update: tuple[str, ...],
     skip_images: bool,
+    via_mirror: bool,
     env: str | None,
     output_format: str,
 ) -> None:
@@ -59,6 +72,8 @@ def lock_command(
         raise click.UsageError(
             "--update re-resolves images and --skip-images leaves them as they are: give one"
         )
+    if via_mirror and skip_images:
+        raise click.UsageError("--via-mirror resolves images, and --skip-images resolves none")
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -68,41 +83,91 @@ def lock_command(
         forget=frozenset(forget),
         update=frozenset(update),
         skip_images=skip_images,
-        progress=_progress,
+        # Under -q nothing is drawn; on a terminal only otherwise.
+        progress=progress_for(sys.stderr) if verbosity() >= Verbosity.NORMAL else None,
+        via_mirror=via_mirror,
     )
     if locked.images is not None:
         counts = locked.images
-        click.echo(
+        say(
             f"runwayc: images: {counts.resolved} resolved, {counts.reused} reused "
-            f"(ImageResolutionReused), {counts.failed} failed",
-            err=True,
+            f"(ImageResolutionReused), {counts.failed} failed"
         )
     report(locked.diagnostics, output_format)
     for key in locked.pruned_providers:
-        click.echo(
+        say(
             f"runwayc: {LOCK_FILE}: pruned the provider pin of {key}: no such ModelDeployment "
-            "in the repository any more",
-            err=True,
+            "in the repository any more"
         )
     for reference in locked.pruned_images:
-        click.echo(
+        say(
             f"runwayc: {LOCK_FILE}: pruned the image pin of {reference}: no ModelDeployment "
-            "uses it any more",
-            err=True,
+            "uses it any more"
         )
     if locked.written:
-        click.echo(
-            f"runwayc: {LOCK_FILE}: {len(locked.lock.providers)} provider pin(s) recorded",
-            err=True,
-        )
+        say(f"runwayc: {LOCK_FILE}: {len(locked.lock.providers)} provider pin(s) recorded")
     if has_errors(locked.diagnostics):
         sys.exit(EXIT_DIAGNOSTICS)
 
 
-@contextmanager
-def _progress(length: int) -> Iterator[Callable[[], None]]:
-    with click.progressbar(length=length, label="resolving images", file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
+class ProgressLine:
+    """`resolving images: 412/3000` on one terminal line, rewritten in place with `\r`.
+
+    Redrawn at most every `interval` seconds (and at the end), so thousands of answers cost
+    a few dozen writes, not thousands: progress must not slow the lock it reports on."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        label: str,
+        total: int,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 0.1,
+    ) -> None:
+        self.stream, self.label, self.total = stream, label, total
+        self.clock, self.interval = clock, interval
+        self.done = 0
+        self.shown = -1
+        self.drawn_at = -math.inf
+
+    def step(self) -> None:
+        self.done += 1
+        if self.done == self.total or self.clock() - self.drawn_at >= self.interval:
+            self.draw()
+
+    def draw(self) -> None:
+        # The count only grows, so each line is at least as long as the one it overwrites.
+        self.stream.write(f"\r{self.label}: {self.done}/{self.total}")
+        self.stream.flush()
+        self.shown, self.drawn_at = self.done, self.clock()
+
+    def finish(self) -> None:
+        """The last count stays on screen, and what is printed next starts a line of its own
+        (an interrupted lock's message too)."""
+        if self.shown != self.done:
+            self.draw()
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def progress_line(stream: TextIO, clock: Callable[[], float] = time.monotonic) -> Progress:
+    """A `lock_repository` progress display drawing a `ProgressLine` on `stream`."""
+
+    @contextmanager
+    def show(total: int) -> Iterator[Callable[[], None]]:
+        line = ProgressLine(stream, "resolving images", total, clock)
+        line.draw()
+        try:
+            yield line.step
+        finally:
+            line.finish()
+
+    return show
+
+
+def progress_for(stream: TextIO) -> Progress | None:
+    """A progress line on a terminal only: a log file or a CI job would keep every `\r`."""
+    return progress_line(stream) if stream.isatty() else None
 
 
 @click.command("images")

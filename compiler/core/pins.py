@@ -14,9 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from compiler.core.diagnostics import Diagnostic, Location, error, warning
+from compiler.core.errors import ImageError
 from compiler.core.images import classify, parse_reference
 from compiler.core.lockfile import ImagePin, LockFile
+from compiler.core.model import ImageMirror
 from compiler.core.outcome import CompiledDeployment
+from compiler.core.overlay import mirrored_image
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,37 @@ def references_to_resolve(
         if "@" not in reference and (reference in update or unpinned):
             wanted.append(reference)
     return wanted
+
+
+def references_to_ask(
+    wanted: Iterable[str], mirrors: Iterable[ImageMirror] | None
+) -> dict[str, str]:
+    """Each reference to resolve -> the reference the registry is asked for: through the
+    environment's mirror when one covers it (`lock --via-mirror`), else itself.
+
+    A reference no mirror covers is asked of its own registry, as the cluster would pull
+    it: `--via-mirror` follows the overlay, it does not invent mirrors."""
+    mirrors = tuple(mirrors or ())
+    return {reference: mirrored_image(reference, mirrors)[0] for reference in wanted}
+
+
+def answers_as_requested(
+    asked: Mapping[str, str], answers: Mapping[str, str | Exception]
+) -> dict[str, str | Exception]:
+    """The registries' answers keyed by the reference as requested, for `plan_image_lock`.
+
+    A mirror's digest is the upstream's (a digest names content, wherever it is served), so
+    the pin records the upstream reference with it. A mirror's failure stays a failure: a
+    team that asked for the mirror (an air-gapped one) must not get a pin from elsewhere,
+    and the reason says which mirror reference was asked."""
+    found: dict[str, str | Exception] = {}
+    for reference, through in asked.items():
+        answer = answers[through]
+        if isinstance(answer, Exception) and through != reference:
+            reason = str(answer).removeprefix(f'image "{through}": ')
+            answer = ImageError(f'image "{reference}" through the mirror "{through}": {reason}')
+        found[reference] = answer
+    return found
 
 
 def plan_image_lock(

@@ -52,8 +52,8 @@ from compiler.core.policy import (
     apply_user_policies,
     builtin_policy_set,
     check_model_deployment,
-    invalid_value,
     provider_immutability,
+    unknown_provider,
 )
 from compiler.core.project import unknown_environment_message
 from compiler.core.providers import PROVIDERS, ImagePlan, RenderContext, engine_image_plan
@@ -415,12 +415,16 @@ def choose_provider(
 ) -> tuple[ProviderPin | None, list[Diagnostic]]:
     """The provider for one MD: explicit, else as recorded, else auto-selected (unless locked)."""
     recorded = settings.lock.providers.get(lock_key)
-    diagnostics = provider_immutability(md, ctx, recorded.name if recorded else None)
+    requested = md.spec.provider.name if md.spec.provider else None
+    # A name the catalog lacks is a typo (`vLLM`), not a change of provider: saying it is
+    # immutable would send the user to delete and recreate a model over a spelling.
+    diagnostics = unknown_provider(md, ctx, settings.catalog)
+    if not diagnostics:
+        diagnostics = provider_immutability(md, ctx, recorded.name if recorded else None)
     if recorded is not None and recorded.immutable is not None:
         diagnostics.extend(update_violations(md, ctx, recorded.immutable))
     if diagnostics:
         return None, diagnostics
-    requested = md.spec.provider.name if md.spec.provider else None
     if locked and recorded is None:
         return None, [
             ctx.at(
@@ -430,14 +434,6 @@ def choose_provider(
             )
         ]
     if requested:
-        known = {entry.name for entry in settings.catalog.providers}
-        if requested not in known:
-            message = invalid_value(
-                requested,
-                f'InferenceProviderConfig "{requested}" not found '
-                f"(the catalog has: {', '.join(sorted(known))})",
-            )
-            return None, [ctx.at("UNKNOWN_PROVIDER", message, ("spec", "provider", "name"))]
         if recorded is not None:
             return recorded.model_copy(update={"name": requested}), []
         return ProviderPin(name=requested, reason=stamp.EXPLICIT_REASON), []

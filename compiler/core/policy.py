@@ -8,6 +8,7 @@ Runway's and stay verbatim because users grep for them.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from compiler.core.model import (
     ModelDeployment,
     Overlay,
     Policy,
+    ProviderCatalog,
     effective_gpu_count,
 )
 from compiler.core.quantity import parse_quantity
@@ -966,6 +968,25 @@ def check_model_deployment(md: ModelDeployment, ctx: CheckContext) -> list[Diagn
     for check in COMMON_CHECKS:
         found.extend(check(md, ctx))
     return found
+
+
+def unknown_provider(
+    md: ModelDeployment, ctx: CheckContext, catalog: ProviderCatalog
+) -> list[Diagnostic]:
+    """`spec.provider.name` that is not in the catalog, in AI Runway's words (its controller
+    looks the InferenceProviderConfig up by name), with the nearest name when one is close:
+    `vLLM` is a typo of `vllm`, and provider names are lower-case."""
+    requested = md.spec.provider.name if md.spec.provider else None
+    known = sorted(entry.name for entry in catalog.providers)
+    if not requested or requested in known:
+        return []
+    detail = f'InferenceProviderConfig "{requested}" not found '
+    detail += f"(the catalog has: {', '.join(known)})"
+    nearest = difflib.get_close_matches(requested.lower(), known, n=1)
+    if nearest:
+        detail += f'; did you mean "{nearest[0]}"?'
+    message = invalid_value(requested, detail)
+    return [ctx.at("UNKNOWN_PROVIDER", message, (*SPEC, "provider", "name"))]
 
 
 def provider_immutability(

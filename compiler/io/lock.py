@@ -18,13 +18,23 @@ from compiler.core.lock_plan import (
     unknown_updates,
 )
 from compiler.core.lockfile import LockFile, serialize_lock
-from compiler.core.pins import ImageNeed, image_needs, plan_image_lock, references_to_resolve
+from compiler.core.model import ImageMirror
+from compiler.core.pins import (
+    ImageNeed,
+    answers_as_requested,
+    image_needs,
+    plan_image_lock,
+    references_to_ask,
+    references_to_resolve,
+)
 from compiler.core.pipeline import (
+    CompileInputs,
     CompileOptions,
     CompileResult,
     compile_project,
     read_project,
     resolve_policy,
+    resolve_settings,
 )
 from compiler.io.parallel import process_map
 from compiler.io.workspace import (
@@ -73,16 +83,19 @@ def lock_repository(
     update: frozenset[str] = frozenset(),
     skip_images: bool = False,
     progress: Progress | None = None,
+    via_mirror: bool = False,
 ) -> LockReport:
     """Record each ModelDeployment's provider and image digests in `repo`'s runway.lock.
 
     One `lock` at a time per repository: a second one waits, then reads what the first wrote,
     so neither loses the other's pins (the write itself is an atomic rename). Nothing is
-    written when the configuration or runway.lock could not be read."""
+    written when the configuration or runway.lock could not be read. `via_mirror` asks the
+    mirrors of `env`'s overlay (`imageMirrors`) for the digests of the images they cover."""
     workspace = Workspace(repo)
     env = default_environment(workspace, env)
     with repository_lock(repo):
         inputs = workspace.inputs(env)
+        mirrors = _mirrors(inputs, env) if via_mirror else None
         result = compile_project(
             inputs, CompileOptions(env=env), forget=forget, mapper=process_map(0)
         )
@@ -92,13 +105,16 @@ def lock_repository(
         diagnostics = list(result.diagnostics)
         counts = None
         broken = config_broken(result)
-        if not skip_images and not broken:
+        # A --via-mirror whose settings did not read must not fall through to the upstreams.
+        unmirrored = via_mirror and mirrors is None
+        if not skip_images and not broken and not unmirrored:
             policy, _ = resolve_policy(inputs.builtin_policies, inputs.user_policies)
             lock, found, counts = _lock_images(
                 lock,
                 result,
                 update,
                 progress,
+                mirrors,
                 keep_unused=not seen.every_image_known,
                 refuse_unpinned=policy.refuses_unpinned_user_images,
             )
@@ -115,11 +131,29 @@ def lock_repository(
     )
 
 
+def _mirrors(inputs: CompileInputs, env: str) -> tuple[ImageMirror, ...] | None:
+    """The overlay's imageMirrors, for `--via-mirror`; refused when there are none (asking
+    upstream instead is what the flag is there to prevent). None when the configuration does
+    not read: the compile reports that, and no image is resolved."""
+    settings, _ = resolve_settings(inputs, CompileOptions(env=env))
+    if settings is None:
+        return None
+    mirrors = settings.overlay.image_mirrors if settings.overlay is not None else None
+    if not mirrors:
+        where = inputs.overlay.path if inputs.overlay is not None else f"overlays/{env}.yaml"
+        raise FlagError(
+            f"environment {env}'s overlay ({where}) has no imageMirrors to resolve through",
+            param_hint="--via-mirror",
+        )
+    return tuple(mirrors)
+
+
 def _lock_images(
     lock: LockFile,
     result: CompileResult,
     update: frozenset[str],
     progress: Progress | None,
+    mirrors: tuple[ImageMirror, ...] | None,
     *,
     keep_unused: bool,
     refuse_unpinned: bool,
@@ -136,13 +170,16 @@ def _lock_images(
     from compiler.io.registry import default_client
 
     client = default_client()
+    asked = references_to_ask(wanted, mirrors)
+    distinct = sorted(set(asked.values()))
     answers: dict[str, str | Exception] = {}
-    if wanted:
+    if distinct:
         if progress is None:
-            answers.update(client.resolve_many(wanted))
+            answers.update(client.resolve_many(distinct))
         else:
-            with progress(len(wanted)) as step:
-                answers.update(client.resolve_many(wanted, progress=step))
+            with progress(len(distinct)) as step:
+                answers.update(client.resolve_many(distinct, progress=step))
+    answers = answers_as_requested(asked, answers)
     resolved_at = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
     lock, diagnostics, counts = plan_image_lock(
         lock,

@@ -16,9 +16,11 @@ import hashlib
 import json
 import os
 import re
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -112,6 +114,33 @@ def registry_base(reference: ImageReference) -> str:
     return f"{'http' if is_loopback(host) else 'https'}://{host}"
 
 
+def registry_host(text: str) -> str:
+    """The host (and port) the registry API of image reference `text` is asked on."""
+    from compiler.core.images import parse_reference
+
+    return urlsplit(registry_base(parse_reference(text))).netloc
+
+
+def connect_failure(exc: httpx.ConnectError) -> str:
+    """Why a connection could not be made, from the OS or TLS error under httpx's: DNS,
+    refused, TLS, or the OS's own words. Untrusted text (a TLS alert) is truncated."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, socket.gaierror):
+        return f"host name not found ({cause.strerror or 'DNS lookup failed'})"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = getattr(cause, "verify_message", None) or cause.strerror or str(cause)
+        return f"TLS certificate not trusted ({why[:200]})"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed ({(cause.strerror or str(cause))[:200]})"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:200].lower()
+    return str(exc)[:200] or type(exc).__name__
+
+
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -142,20 +171,25 @@ class RegistryClient:
     def resolve_many(
         self, references: Iterable[str], progress: Callable[[], None] | None = None
     ) -> dict[str, str | ResolutionError]:
-        """Digest (or the error) for each distinct reference, resolved concurrently, once each."""
+        """Digest (or the error) for each distinct reference, resolved concurrently, once each.
+
+        `progress` is called once per reference as it is answered, on the calling thread,
+        so a display needs no lock of its own."""
         distinct = sorted(set(references))
         end = time.monotonic() + self.limits.lock_deadline_seconds
 
         def one(reference: str) -> str | ResolutionError:
             with deadline(end - time.monotonic()):
-                result = self._resolve_safely(client, reference)
-            if progress is not None:
-                progress()
-            return result
+                return self._resolve_safely(client, reference)
 
         with self._client() as client, ThreadPoolExecutor(self.limits.max_workers) as pool:
-            results = list(pool.map(one, distinct))
-        return dict(zip(distinct, results, strict=True))
+            futures = {pool.submit(one, reference): reference for reference in distinct}
+            answers = {}
+            for future in as_completed(futures):
+                answers[futures[future]] = future.result()
+                if progress is not None:
+                    progress()
+        return {reference: answers[reference] for reference in distinct}
 
     def resolve(self, reference: str) -> str:
         with self._client() as client:
@@ -172,21 +206,44 @@ class RegistryClient:
                 return exc
             except ImageError as exc:
                 return ResolutionError(exc.message)
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as exc:
+                where = self._where(exc, text)
                 # Each read is given what is left of the deadline: one that ran out is the
                 # deadline's doing, not a single slow read's.
                 if expired():
                     return ResolutionError(
-                        f'image "{text}": registry did not answer within the deadline '
+                        f'image "{text}": {where} did not answer within the deadline '
                         f"({self.limits.deadline_seconds:g}s an image, "
                         f"{self.limits.lock_deadline_seconds:g}s a lock)"
                     )
                 limit = self.limits.timeout_seconds
-                return ResolutionError(f'image "{text}": registry timed out after {limit:g}s')
+                if isinstance(exc, httpx.ConnectTimeout):
+                    return ResolutionError(
+                        f'image "{text}": cannot reach {where}: no connection within {limit:g}s'
+                    )
+                return ResolutionError(f'image "{text}": {where} timed out after {limit:g}s')
+            except httpx.ConnectError as exc:
+                return ResolutionError(
+                    f'image "{text}": cannot reach {self._where(exc, text)}: {connect_failure(exc)}'
+                )
             except httpx.HTTPError as exc:
                 return ResolutionError(
-                    f'image "{text}": registry connection failed ({type(exc).__name__})'
+                    f'image "{text}": {self._where(exc, text)} connection failed '
+                    f"({type(exc).__name__})"
                 )
+
+    @staticmethod
+    def _where(exc: httpx.HTTPError, text: str) -> str:
+        """`registry HOST` (or `token service HOST`): the host the failed request was sent to,
+        which is what a user checks their network, proxy or mirror against."""
+        try:
+            url = exc.request.url
+        except RuntimeError:  # raised before any request (the lock's deadline had passed)
+            return f"registry {registry_host(text)}"
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        netloc = f"{host}:{url.port}" if url.port is not None else host
+        is_registry = netloc == registry_host(text)
+        return f"{'registry' if is_registry else 'token service'} {netloc}"
 
     def _resolve_text(self, client: httpx.Client, text: str) -> str:
         from compiler.core.images import parse_reference

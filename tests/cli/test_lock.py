@@ -57,6 +57,26 @@ def test_changing_provider_of_a_locked_md_is_rejected(make_repo, tmp_path):
     assert lock_providers(repo)["team-a/m"]["name"] == "vllm"
 
 
+def test_provider_typo_on_a_locked_md_names_the_unknown_provider(make_repo, tmp_path):
+    # Issue 26: `provider: vLLM` on a locked model said PROVIDER_IMMUTABLE, sending the user
+    # to delete and recreate the model over a spelling.
+    repo = make_repo({"deployments/a.yaml": md_yaml("m", "team-a")})
+    assert run_cli("lock", repo, "--skip-images").exit_code == 0
+    typo = md_yaml("m", "team-a", provider={"name": "vLLM"})
+    (repo / "deployments" / "a.yaml").write_text(typo)
+    for command in (("compile", repo, "--out", tmp_path / "out"), ("lock", repo, "--skip-images")):
+        result = run_cli(*command)
+        assert result.exit_code == 1
+        line, col = line_col(typo, "name: vLLM")
+        assert (
+            f"deployments/a.yaml:{line}:{col}: error[UNKNOWN_PROVIDER]: "
+            'spec.provider.name: Invalid value: "vLLM": InferenceProviderConfig "vLLM" not '
+            'found (the catalog has: dynamo, kaito, kuberay, llmd, vllm); did you mean "vllm"?'
+        ) in result.stderr
+        assert "PROVIDER_IMMUTABLE" not in result.stderr
+    assert lock_providers(repo)["team-a/m"]["name"] == "vllm"
+
+
 def test_forget_is_the_delete_and_recreate_path(make_repo, tmp_path):
     auto = md_yaml("m", "team-a", provider={}, resources={"gpu": {"count": 4}})
     repo = make_repo({"deployments/a.yaml": auto})

@@ -147,3 +147,14 @@ def test_quiet_silences_every_commands_notices(quickstart, tmp_path):
     quiet = run_cli(*flux, "-q")
     assert (quiet.exit_code, quiet.stderr) == (0, "")
     assert "kind: Kustomization" in quiet.stdout
+
+
+def test_quiet_silences_lock_too(quickstart):
+    """lock's summary lines (images resolved, pins recorded, pins pruned) are notices."""
+    loud = run_cli("lock", quickstart, "--skip-images")
+    assert loud.exit_code == 0, loud.stderr
+    assert "provider pin(s) recorded" in loud.stderr
+    (quickstart / "runway.lock").unlink()
+    quiet = run_cli("lock", quickstart, "--skip-images", "-q")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    assert (quickstart / "runway.lock").is_file()

@@ -19,7 +19,9 @@ ANSWER = (
 def test_a_dripping_registry_is_cut_off_at_the_deadline():
     limits = RegistryLimits(timeout_seconds=5.0, deadline_seconds=1.0, max_attempts=1)
     with dripping_server(ANSWER) as drip:
-        with pytest.raises(ResolutionError, match="did not answer within the deadline"):
+        with pytest.raises(
+            ResolutionError, match=f"registry {drip.address} did not answer within the deadline"
+        ):
             RegistryClient(limits=limits).resolve(f"{drip.address}/acme/vllm:v1")
         assert not drip.finished.is_set()  # it gave up before the answer was complete
 
@@ -36,4 +38,4 @@ def test_lock_has_a_deadline_of_its_own():
     for reference in references:
         answer = answers[reference]
         assert isinstance(answer, ResolutionError)
-        assert "did not answer within the deadline" in answer.message
+        assert f"registry {drip.address} did not answer within the deadline" in answer.message
