@@ -96,7 +96,9 @@ def main() -> None:
         git(peer, "checkout", "-q", "-b", "environments/prod")
         # The warm cache, and the peer's first commit, before any round counts.
         compile_argv = [*RUNWAYC, "compile", str(repo), "--env", "prod", "--locked"]
-        run(compile_argv, repo)
+        # Into a directory outside the checkout: publish refuses a working tree with
+        # uncommitted files, and rendered/ would be one.
+        run([*compile_argv, "--out", str(work / "warm-tree")], repo)
         run([*compile_argv, "--out", str(peer / "x")], peer)
         git(peer, "add", "-A")
         git(peer, "commit", "-q", "-m", "first")
