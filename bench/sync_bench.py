@@ -23,6 +23,7 @@ kustomization listing every manifest, built once. Its cost grows much faster tha
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -129,6 +130,8 @@ def run(size: int, namespaces: int, work: Path, old_limit: int, binary: str, rep
     print(f"  slowest unit:  {slowest.seconds:7.3f} s  {slowest.unit} ({slowest.objects} objects)")
     print(f"  median unit:   {median:7.3f} s")
     print(f"  all units:     {total:7.3f} s  (serial, {total / size * 1000:.1f} ms per model)")
+    # The machine may be shared: its load says how far to trust the figures above.
+    print(f"  load average after the units: {os.getloadavg()[0]:.1f}")
     if size <= old_limit:
         old = old_layout_build(binary, tree)
         print(
