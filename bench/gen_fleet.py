@@ -1,10 +1,11 @@
 """Generate a fleet of N ModelDeployments, and its kustomize twin, for benchmarks.
 
-    python bench/gen_fleet.py N OUT_DIR [--no-kustomize]
+    python bench/gen_fleet.py N OUT_DIR [--no-kustomize] [--namespaces K]
 
 OUT_DIR becomes a runwayc source repo: `runway.yaml`, a full `runway.lock` (provider and
-image pins), and `deployments/<namespace>/md-<i>.yaml` with mixed namespaces, GPU counts, args,
-env, overrides and recipe annotations; deterministic for a given N.
+image pins), and `deployments/<namespace>/md-<i>.yaml` with mixed namespaces (K of them,
+default 20), GPU counts, args, env, overrides and recipe annotations; deterministic for a
+given N and K.
 
 OUT_DIR/kustomize is the same fleet the way a team would keep it with kustomize alone: a
 `base/` (the vLLM Deployment and Service every model shares), one overlay per model under
@@ -34,7 +35,10 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 IMAGE_NAME = "vllm/vllm-openai"
 
 
-def model_deployment(i: int) -> dict[str, Any]:
+NAMESPACES = 20
+
+
+def model_deployment(i: int, namespaces: int = NAMESPACES) -> dict[str, Any]:
     gpus = (1, 2, 4, 8)[i % 4]
     spec: dict[str, Any] = {
         "model": {"id": MODELS[i % 3], "servedName": f"model-{i}"},
@@ -61,7 +65,7 @@ def model_deployment(i: int) -> dict[str, Any]:
         "kind": "ModelDeployment",
         "metadata": {
             "name": f"md-{i}",
-            "namespace": f"team-{i % 20}",
+            "namespace": f"team-{i % namespaces}",
             # Recipe provenance as `runwayc recipe apply` writes it: already materialised.
             "annotations": {
                 "airunway.ai/generated-by": "vllm-recipe-resolver",
@@ -94,14 +98,14 @@ def lock_document(mds: list[dict[str, Any]]) -> dict[str, Any]:
     return {"version": 1, "providers": providers, "images": images, "recipes": {}}
 
 
-def generate(count: int, out: Path) -> None:
-    """The runwayc source repo of `count` models in `out`."""
+def generate(count: int, out: Path, namespaces: int = NAMESPACES) -> None:
+    """The runwayc source repo of `count` models in `out`, spread over `namespaces`."""
     (out / "deployments").mkdir(parents=True, exist_ok=True)
     (out / "runway.yaml").write_text(
         "apiVersion: runwayc.dev/v1alpha1\nkind: Project\ndefaultEnvironment: prod\n"
         "environments:\n  prod: {}\n"
     )
-    mds = [model_deployment(i) for i in range(count)]
+    mds = [model_deployment(i, namespaces) for i in range(count)]
     for md in mds:
         path = out / "deployments" / md["metadata"]["namespace"] / f"{md['metadata']['name']}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,11 +207,17 @@ def generate_kustomize(source: Path, out: Path) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    namespaces = NAMESPACES
+    if "--namespaces" in argv:
+        at = argv.index("--namespaces")
+        namespaces = int(argv[at + 1])
+        del argv[at : at + 2]
+    args = [a for a in argv if not a.startswith("--")]
     if len(args) != 2:
         raise SystemExit(__doc__)
     count, out = int(args[0]), Path(args[1])
-    generate(count, out)
+    generate(count, out, namespaces)
     if "--no-kustomize" not in sys.argv:
         generate_kustomize(out, out / "kustomize")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from compiler.core.gitops import units
 from compiler.core.pipeline import CompileOptions, CompileResult, compile_project
 from compiler.io.workspace import Workspace
 
@@ -112,20 +114,51 @@ def manifest_objects(files: Mapping[str, bytes]) -> list[dict[str, Any]]:
     ]
 
 
+def tree_objects(files: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """Everything a sync of a rendered tree applies: the manifests' objects and each sync
+    unit's Namespace."""
+    namespaces = [
+        obj
+        for name in sorted(files)
+        if name.count("/") == 1 and name.endswith("/" + units.NAMESPACE_FILE)
+        for obj in yaml.safe_load_all(files[name])
+        if obj
+    ]
+    return namespaces + manifest_objects(files)
+
+
 def object_label(obj: Mapping[str, Any]) -> str:
-    return f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+    namespace = obj["metadata"].get("namespace")
+    where = f"{namespace}/" if namespace else ""
+    return f"{obj['kind']}/{where}{obj['metadata']['name']}"
 
 
-def kustomize_build(kubectl: str, files: Mapping[str, bytes], directory: Path) -> list[Any]:
-    """Write a rendered tree to `directory` and return what `kubectl kustomize` builds of it."""
+def write_tree(files: Mapping[str, bytes], directory: Path) -> None:
     for name, content in files.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
+
+
+def kustomize_unit(kubectl: str, directory: Path) -> list[Any]:
+    """What `kubectl kustomize` builds of one directory, as Argo CD's repo-server or Flux's
+    kustomize-controller would."""
     built = subprocess.run(
         [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True
     ).stdout
-    return list(yaml.safe_load_all(built))
+    return [doc for doc in yaml.safe_load_all(built) if doc]
+
+
+def kustomize_build(kubectl: str, files: Mapping[str, bytes], directory: Path) -> list[Any]:
+    """Write a rendered tree to `directory` and return what `kubectl kustomize` builds of
+    each of its sync units (one per namespace), in unit order: every unit must build, and
+    together they must hold every object (tree_objects)."""
+    write_tree(files, directory)
+    return [
+        obj
+        for unit in units.unit_directories(files)
+        for obj in kustomize_unit(kubectl, directory / unit)
+    ]
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -190,3 +223,11 @@ def dripping_server(answer: bytes) -> Iterator[Drip]:
     finally:
         drip.stop.set()
         listener.close()
+
+
+def path_match(pattern: str, path: str) -> bool:
+    """Go's path.Match, as Argo CD's git directory generator applies it: `*` never crosses `/`."""
+    parts, wanted = path.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(
+        fnmatch.fnmatchcase(part, glob) for part, glob in zip(parts, wanted, strict=True)
+    )

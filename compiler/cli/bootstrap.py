@@ -19,8 +19,12 @@ from compiler.core.gitops import bootstrap as bootstrap_objects
 
 @click.command("bootstrap")
 @repo_argument
-@click.option("--argocd", is_flag=True, help="Argo CD: an ApplicationSet.")
-@click.option("--flux", is_flag=True, help="Flux: GitRepository + Kustomization.")
+@click.option(
+    "--argocd", is_flag=True, help="Argo CD: an ApplicationSet, one Application per namespace."
+)
+@click.option(
+    "--flux", is_flag=True, help="Flux: a GitRepository and a Kustomization per namespace."
+)
 @click.option(
     "--cluster",
     is_flag=True,
@@ -45,7 +49,8 @@ from compiler.core.gitops import bootstrap as bootstrap_objects
 @click.option(
     "--applications",
     is_flag=True,
-    help="With --argocd: one Application per environment instead of the ApplicationSet.",
+    help="With --argocd: one Application per namespace of each environment instead of the "
+    "ApplicationSet.",
 )
 @click.option(
     "--env",

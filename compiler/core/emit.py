@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from compiler.core.gitops import hydrate
+from compiler.core.gitops import hydrate, units
 from compiler.core.kube import KubeObject
 
 # The one table that orders kinds in a manifest; anything unlisted goes last, by kind name.
@@ -286,16 +286,23 @@ class App:
 
 def hydrated_tree(env: str, apps: Iterable[App]) -> dict[str, bytes]:
     """The environment's files, relative to `rendered/<env>/`: one directory per MD, in the
-    Source Hydrator's layout, and a kustomization listing the manifests."""
+    Source Hydrator's layout, and per namespace a sync unit (`units`): its Namespace object
+    and a kustomization over it and the namespace's manifests. There is no env-wide
+    kustomization: a build over a whole fleet is what sync units exist to avoid."""
     files: dict[str, bytes] = {}
-    paths = []
+    by_namespace: dict[str, list[str]] = {}
     for app in sorted(apps, key=lambda a: (a.namespace, a.name)):
         directory = f"{app.namespace}/{app.name}/"
         for name, content in hydrate.app_files(
             env, app.namespace, app.name, app.source, app.manifest
         ).items():
             files[directory + name] = content
-        paths.append(manifest_path(app.namespace, app.name))
-    files["kustomization.yaml"] = kustomization(paths).encode("utf-8")
+        by_namespace.setdefault(app.namespace, []).append(f"{app.name}/{hydrate.MANIFEST}")
+    for namespace, manifests in by_namespace.items():
+        resources = units.unit_resources(namespace, manifests)
+        if units.NAMESPACE_FILE in resources:
+            namespace_yaml = dump_objects([units.namespace_object(namespace)])
+            files[f"{namespace}/{units.NAMESPACE_FILE}"] = namespace_yaml.encode("utf-8")
+        files[f"{namespace}/{units.KUSTOMIZATION}"] = kustomization(resources).encode("utf-8")
     files[".gitattributes"] = GITATTRIBUTES.encode("utf-8")
     return files

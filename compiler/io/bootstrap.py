@@ -6,12 +6,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from compiler.core.diagnostics import Diagnostic
-from compiler.core.errors import FlagError
+from compiler.core.diagnostics import Diagnostic, Location, error
+from compiler.core.errors import ConfigError, FlagError
 from compiler.core.gitops import bootstrap_plan
+from compiler.core.gitops.units import unit_directories as units_of
 from compiler.io.workspace import (
     POLICIES_DIR,
+    PROJECT_FILE,
     Workspace,
+    compile_env,
     environments,
     merged_policy,
     policy_sources,
@@ -59,6 +62,11 @@ def gitops_manifest(
     )
     for text in notices:
         notice(text)
+    units = None
+    if bootstrap_plan.needs_units(tool, applications):
+        units = {env: environment_units(repo, env) for env in selected}
+        for text in bootstrap_plan.empty_environments(units):
+            notice(text)
     return bootstrap_plan.objects_for(
         tool,
         source,
@@ -68,7 +76,28 @@ def gitops_manifest(
         namespace=namespace,
         destination=destination,
         secret_ref=secret_ref,
+        units=units,
     )
+
+
+def environment_units(repo: Path, env: str) -> list[str]:
+    """The sync units (namespaces) `env` compiles to now, from the working tree, borrowing the
+    compile cache without storing anything in it. An environment that does not compile is
+    refused: its namespaces are not known."""
+    from compiler.core.pipeline import CompileOptions
+    from compiler.io.cache_store import CacheStore
+
+    borrowed = CacheStore.for_repo(repo, env, writable=False)
+    result = compile_env(Workspace(repo), env, CompileOptions(env=env), store=borrowed)
+    errors = [d for d in result.diagnostics if d.is_error]
+    if errors:
+        message = (
+            f"{env} does not compile, so the namespaces to sync are not known; "
+            "fix the errors above and run bootstrap again"
+        )
+        refusal = error("NOT_COMPILED", message, Location(PROJECT_FILE))
+        raise ConfigError(message, [*errors, refusal])
+    return units_of(result.files)
 
 
 def cluster_manifest(

@@ -33,7 +33,8 @@ def test_explicit_vllm_renders_deployment_and_service_named_after_md(make_repo, 
         ("Deployment", "phi4", "team-a"),
     }
     assert [o["kind"] for o in objects] == ["Service", "Deployment", "ModelDeployment"]
-    assert (out / "kustomization.yaml").is_file()
+    assert (out / "team-a" / "kustomization.yaml").is_file()  # the namespace's sync unit
+    assert not (out / "kustomization.yaml").exists()  # no build spans the environment
 
 
 def test_user_tensor_parallel_arg_wins_over_derived_flag(make_repo, tmp_path):
@@ -134,7 +135,7 @@ def test_removed_md_disappears_from_the_tree(make_repo, tmp_path):
     (repo / "deployments" / "b.yaml").unlink()
     assert run_cli("compile", repo, "--out", out).exit_code == 0
     assert not (out / "team-a" / "two").exists()
-    assert "team-a/two" not in (out / "kustomization.yaml").read_text()
+    assert "two/" not in (out / "team-a" / "kustomization.yaml").read_text()
 
 
 def test_namespace_defaults_to_the_environment_overlay(make_repo, tmp_path):

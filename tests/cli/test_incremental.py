@@ -111,7 +111,7 @@ def test_removed_model_leaves_no_file_or_directory(fleet: Path) -> None:
     files, _, _ = cached(fleet)
     assert "team-a/m2/manifest.yaml" not in files
     assert not (fleet / "rendered" / "dev" / "team-a" / "m2").exists()
-    assert b"m2" not in files["kustomization.yaml"]
+    assert b"m2" not in files["team-a/kustomization.yaml"]
 
 
 def test_policy_change_invalidates_every_entry(fleet: Path, tmp_path: Path) -> None:

@@ -16,9 +16,11 @@ from compiler.core.errors import ConfigError
 from compiler.core.gitops.bootstrap import RepoURL, Source, check_source, public_url
 from tests.conftest import FIXTURES, run_cli
 from tests.gitops.conftest import commit_all, git
-from tests.helpers import crd_validator
+from tests.helpers import crd_validator, md_yaml, path_match
 
 ENVS = ["dev", "prod", "staging"]
+# The quickstart's namespaces in each environment: two teams and the environment's default.
+UNITS = {env: sorted(("team-a", "team-b", env)) for env in ENVS}
 URL = "https://github.com/acme/models.git"
 CRDS = {
     ("argoproj.io/v1alpha1", "Application"): "argoproj.io_applications.yaml",
@@ -94,78 +96,110 @@ def test_the_crd_check_has_teeth():
     assert crd_errors({**good, "spec": {**good["spec"], "interval": 60}})
 
 
-def test_applicationset_walks_rendered_with_a_directory_generator(source):
+def test_applicationset_walks_every_namespace_unit_with_a_directory_generator(source):
     (appset,) = bootstrap(source, "--argocd")
     assert appset["kind"] == "ApplicationSet"
     (generator,) = appset["spec"]["generators"]
     assert generator["git"] == {
         "repoURL": URL,
         "revision": "main",
-        "directories": [{"path": "rendered/*"}],
+        "directories": [{"path": "rendered/*/*"}],
     }
     template = appset["spec"]["template"]
-    assert template["metadata"]["name"] == "runwayc-{{.path.basename}}"
+    assert template["metadata"]["name"] == ("runwayc-{{index .path.segments 1}}.{{.path.basename}}")
     assert template["spec"]["source"]["path"] == "{{.path.path}}"
+    assert template["spec"]["destination"]["namespace"] == "{{.path.basename}}"
     sync = template["spec"]["syncPolicy"]
     assert sync["automated"] == {"prune": True, "selfHeal": True}
     assert "FailOnSharedResource=true" in sync["syncOptions"]
+    # The CRD from `bootstrap --cluster` may land in the same minute as the first models.
+    assert "SkipDryRunOnMissingResource=true" in sync["syncOptions"]
     assert "finalizers" not in template["metadata"]  # deleting the set never cascades to models
+    # ...and without this the ApplicationSet controller adds the cascading finalizer itself.
+    assert appset["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
 
 
-def test_directory_generator_matches_exactly_the_committed_environments(source):
+def test_directory_generator_matches_exactly_the_committed_units(source):
     """Commit compile's output, then match the generator's glob against git's own tree the
-    way Argo CD does (path.Match over directories): every environment, nothing else."""
+    way Argo CD does (path.Match over directories): every namespace of every environment,
+    never a model's own directory, never an environment's root."""
     for env in ENVS:
         assert run_cli("compile", source, "--env", env, "--locked").exit_code == 0
     commit_all(source, "rendered")
     (appset,) = bootstrap(source, "--argocd")
     pattern = appset["spec"]["generators"][0]["git"]["directories"][0]["path"]
     directories = git(source, "ls-tree", "-d", "-r", "--name-only", "HEAD").splitlines()
-    matched = [
-        d for d in directories if Path(d).match(pattern) and d.count("/") == pattern.count("/")
-    ]
-    assert sorted(matched) == [f"rendered/{env}" for env in ENVS]
+    matched = [d for d in directories if path_match(pattern, d)]
+    expected = sorted(f"rendered/{env}/{namespace}" for env in ENVS for namespace in UNITS[env])
+    assert sorted(matched) == expected
     for directory in matched:
         git(source, "cat-file", "-e", f"HEAD:{directory}/kustomization.yaml")
+    for env in ENVS:  # nothing builds a whole environment
+        assert (
+            git(source, "ls-tree", "--name-only", f"HEAD:rendered/{env}", "kustomization.yaml")
+            == ""
+        )
 
 
 def test_a_subdirectory_workspace_gets_repo_relative_paths(tmp_path):
     repo = tmp_path / "monorepo"
     workspace = repo / "platform" / "inference"
-    workspace.mkdir(parents=True)
+    (workspace / "deployments").mkdir(parents=True)
     (workspace / "runway.yaml").write_text(
         "apiVersion: runwayc.dev/v1alpha1\nkind: Project\nenvironments: {dev: {}, prod: {}}\n"
     )
+    (workspace / "deployments" / "m.yaml").write_text(md_yaml("m", namespace="team-a"))
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
     (app,) = bootstrap(workspace, "--argocd", "--applications", "--env", "prod", "--repo-url", URL)
-    assert app["spec"]["source"]["path"] == "platform/inference/rendered/prod"
+    assert app["metadata"]["name"] == "runwayc-prod.team-a"
+    assert app["spec"]["source"]["path"] == "platform/inference/rendered/prod/team-a"
     kustomizations = [
         o for o in bootstrap(workspace, "--flux", "--repo-url", URL) if o["kind"] == "Kustomization"
     ]
     assert [k["spec"]["path"] for k in kustomizations] == [
-        "./platform/inference/rendered/dev",
-        "./platform/inference/rendered/prod",
+        "./platform/inference/rendered/dev/team-a",
+        "./platform/inference/rendered/prod/team-a",
     ]
+    (appset,) = bootstrap(workspace, "--argocd", "--repo-url", URL)
+    (generator,) = appset["spec"]["generators"]
+    assert generator["git"]["directories"] == [{"path": "platform/inference/rendered/*/*"}]
+    name = appset["spec"]["template"]["metadata"]["name"]
+    assert name == "runwayc-{{index .path.segments 3}}.{{.path.basename}}"
 
 
 def test_published_layout_points_at_what_publish_pushes(source, remote):
     """publish each environment to the bare remote, then check every Application's
-    (branch, path) holds a kustomization there."""
+    (branch, path) holds a unit's kustomization there."""
     git(source, "remote", "set-url", "--push", "origin", str(remote))
     git(source, "remote", "set-url", "origin", str(remote))
     for env in ENVS:
         result = run_cli("publish", source, "--env", env)
         assert result.exit_code == 0, result.stderr
     apps = bootstrap(source, "--argocd", "--applications", "--published", "--repo-url", URL)
-    assert [a["metadata"]["name"] for a in apps] == [f"runwayc-{env}" for env in ENVS]
+    assert [a["metadata"]["name"] for a in apps] == [
+        f"runwayc-{env}.{namespace}"
+        for env in ENVS
+        for namespace in sorted(("team-a", "team-b", env))
+    ]
     for app in apps:
         where = app["spec"]["source"]
-        assert where["path"] == "."
-        git(remote, "cat-file", "-e", f"{where['targetRevision']}:kustomization.yaml")
+        assert where["path"] == app["spec"]["destination"]["namespace"]
+        git(
+            remote,
+            "cat-file",
+            "-e",
+            f"{where['targetRevision']}:{where['path']}/kustomization.yaml",
+        )
     (appset,) = bootstrap(source, "--argocd", "--published", "--repo-url", URL)
-    elements = appset["spec"]["generators"][0]["list"]["elements"]
-    assert elements == [
-        {"env": env, "revision": f"environments/{env}", "path": "."} for env in ENVS
+    generators = [g["git"] for g in appset["spec"]["generators"]]
+    assert generators == [
+        {
+            "repoURL": URL,
+            "revision": f"environments/{env}",
+            "directories": [{"path": "*"}],
+            "values": {"env": env, "revision": f"environments/{env}"},
+        }
+        for env in ENVS
     ]
 
 
@@ -174,7 +208,11 @@ def test_flux_shares_one_repository_per_branch(source):
     repositories = [o for o in objects if o["kind"] == "GitRepository"]
     kustomizations = [o for o in objects if o["kind"] == "Kustomization"]
     assert [r["metadata"]["name"] for r in repositories] == ["runwayc"]
-    assert [k["spec"]["path"] for k in kustomizations] == [f"./rendered/{env}" for env in ENVS]
+    assert [k["spec"]["path"] for k in kustomizations] == [
+        f"./rendered/{env}/{namespace}"
+        for env in ENVS
+        for namespace in sorted(("team-a", "team-b", env))
+    ]
     for kustomization in kustomizations:
         spec = kustomization["spec"]
         assert spec["prune"] is True
@@ -185,7 +223,13 @@ def test_flux_shares_one_repository_per_branch(source):
     assert [o["metadata"]["name"] for o in published if o["kind"] == "GitRepository"] == [
         f"runwayc-{env}" for env in ENVS
     ]
-    assert {o["spec"]["path"] for o in published if o["kind"] == "Kustomization"} == {"./"}
+    assert {o["spec"]["path"] for o in published if o["kind"] == "Kustomization"} == {
+        "./team-a",
+        "./team-b",
+        "./dev",
+        "./prod",
+        "./staging",
+    }
 
 
 def test_credentials_in_origin_never_reach_the_output(source):

@@ -208,3 +208,17 @@ def test_a_broken_side_leads_the_comment_and_survives_the_cut():
         text
     )
     assert "diff truncated to fit a pull-request comment" in text
+
+
+def test_a_new_namespace_shows_its_namespace_object_and_an_emptied_one_never_a_rename(clone):
+    """A Namespace is part of the tree a PR changes: a model moved to team-c adds team-c's
+    Namespace, and team-b's (its only model gone) shows as removed, never as a rename (the
+    cluster keeps it: Namespaces are never pruned)."""
+    source = clone("a")
+    path = source / "deployments/team-b/llama.yaml"
+    path.write_text(path.read_text().replace("namespace: team-b", "namespace: team-c"))
+    result = run_cli("diff", source, "--base", "HEAD", "--env", "prod", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    (report,) = json.loads(result.stdout)
+    namespaces = {(c["kind"], c["object"]) for c in report["changes"] if "Namespace" in c["object"]}
+    assert namespaces == {("added", "Namespace team-c"), ("removed", "Namespace team-b")}

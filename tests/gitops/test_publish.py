@@ -104,7 +104,10 @@ def test_publish_to_a_path_keeps_the_rest_of_the_branch(remote, clone):
     files = branch_files(remote, "main")
     assert "runway.yaml" in files  # the source is still there
     assert "deploy/staging/team-a/phi4/manifest.yaml" in files
-    assert "deploy/staging/kustomization.yaml" in files
+    # One sync unit per namespace, as compile writes them; nothing builds the environment.
+    assert "deploy/staging/team-a/kustomization.yaml" in files
+    assert "deploy/staging/team-a/namespace.yaml" in files
+    assert "deploy/staging/kustomization.yaml" not in files
 
 
 def test_publish_refuses_a_spec_with_errors_and_pushes_nothing(remote, clone):

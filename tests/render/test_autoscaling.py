@@ -25,6 +25,7 @@ from tests.helpers import (
     manifest_objects,
     md_yaml,
     strict_crd_schema,
+    tree_objects,
 )
 from tests.helpers import object_label as label
 
@@ -176,7 +177,7 @@ def test_compiled_model_deployments_validate_against_runwaycs_crd():
 
 def test_tree_builds_with_kubectl_kustomize(tmp_path: Path):
     built = kustomize_build(needs_binary("kubectl"), compiled().files, tmp_path)
-    assert sorted(map(label, built)) == sorted(map(label, objects()))
+    assert sorted(map(label, built)) == sorted(map(label, tree_objects(compiled().files)))
 
 
 # --- checks ------------------------------------------------------------------------------------

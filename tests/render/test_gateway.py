@@ -16,7 +16,14 @@ from compiler.core.pipeline import CompileResult
 from compiler.core.stamp import MODEL_DEPLOYMENT_LABEL
 from tests.conftest import FIXTURES, ROOT, needs_binary
 from tests.harness import Repo
-from tests.helpers import compile_example, crd_validator, kustomize_build, manifest_objects, md_yaml
+from tests.helpers import (
+    compile_example,
+    crd_validator,
+    kustomize_build,
+    manifest_objects,
+    md_yaml,
+    tree_objects,
+)
 from tests.helpers import object_label as label
 
 EXAMPLE = ROOT / "examples" / "gateway"
@@ -203,7 +210,7 @@ def test_endpoint_picker_objects_validate_against_kubernetes_schema(obj):
 
 def test_tree_builds_with_kubectl_kustomize(tmp_path: Path):
     built = kustomize_build(needs_binary("kubectl"), compiled().files, tmp_path)
-    assert sorted(map(label, built)) == sorted(map(label, objects()))
+    assert sorted(map(label, built)) == sorted(map(label, tree_objects(compiled().files)))
 
 
 # --- what AI Runway finds out at run time, refused ------------------------------------------

@@ -18,7 +18,13 @@ import yaml
 
 from compiler.core.pipeline import CompileResult
 from tests.conftest import FIXTURES, ROOT, needs_binary
-from tests.helpers import compile_example, crd_validator, kustomize_build, manifest_objects
+from tests.helpers import (
+    compile_example,
+    crd_validator,
+    kustomize_build,
+    manifest_objects,
+    tree_objects,
+)
 from tests.helpers import object_label as label
 
 EXAMPLE = ROOT / "examples" / "providers"
@@ -144,7 +150,7 @@ def test_compiled_model_deployments_match_ai_runway_crd():
 
 def test_tree_builds_with_kubectl_kustomize(tmp_path: Path):
     built = kustomize_build(needs_binary("kubectl"), compiled().files, tmp_path)
-    assert sorted(map(label, built)) == sorted(map(label, objects()))
+    assert sorted(map(label, built)) == sorted(map(label, tree_objects(compiled().files)))
 
 
 def test_upstream_crds_catch_the_mistakes_they_guard_against():

@@ -16,8 +16,8 @@ from tests.helpers import (
     compile_example,
     crd_validator,
     kustomize_build,
-    manifest_objects,
     object_label,
+    tree_objects,
 )
 
 ENVIRONMENTS = sorted(yaml.safe_load((QUICKSTART / "runway.yaml").read_text())["environments"])
@@ -79,4 +79,4 @@ def test_compiled_model_deployment_matches_ai_runway_crd(obj):
 def test_rendered_environment_builds_with_kubectl_kustomize(env, tmp_path: Path):
     files = compiled(env).files
     built = kustomize_build(needs_binary("kubectl"), files, tmp_path)
-    assert sorted(map(object_label, built)) == sorted(map(object_label, manifest_objects(files)))
+    assert sorted(map(object_label, built)) == sorted(map(object_label, tree_objects(files)))

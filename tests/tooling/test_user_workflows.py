@@ -203,7 +203,7 @@ def test_publish_step_pushes_and_leaves_no_token_behind(user_repo, tmp_path):
         GITHUB_SERVER_URL="https://github.com",
     )
     assert done.returncode == 0, done.stderr
-    git(remote, "cat-file", "-e", "environments/dev:kustomization.yaml")
+    git(remote, "cat-file", "-e", "environments/dev:team-a/kustomization.yaml")  # a sync unit
     assert "ghs_not_a_real_token" not in (user_repo / ".git" / "config").read_text()
 
 

@@ -1,36 +1,47 @@
 """The Argo CD and Flux objects that sync hydrated trees into a cluster (`runwayc bootstrap`).
 
 Where each environment's tree lives is a `Source`: a repository URL, a branch and a path, the
-branch and path being templates in `{env}`. Two layouts cover what runwayc writes:
+branch and path being templates in `{env}`. Each tree is synced as its sync units, one per
+namespace directory (`units`), never as one build. Two layouts cover what runwayc writes:
 
 - `rendered/{env}` on one branch (compile's output committed beside the sources, or
   `publish --path rendered/<env>`): Argo CD gets an ApplicationSet whose git *directory*
-  generator walks `rendered/*`, so a new environment appears without re-running bootstrap;
-- `environments/{env}` branches at their root (what `publish` writes by default): a list
-  generator, since a git generator reads one revision.
+  generator walks `rendered/*/*`, so a new environment or namespace appears without
+  re-running bootstrap;
+- `environments/{env}` branches at their root (what `publish` writes by default): a git
+  directory generator per environment, since a git generator reads one revision.
+
+Flux has no generator: it gets a Kustomization per unit that existed when bootstrap compiled
+the environment, and so does `--applications`; a new namespace needs bootstrap re-run.
 
 Choices that matter in a cluster running GPU inference, and why:
 - `prune` is on: a ModelDeployment removed from Git must stop holding GPUs. Applications carry
-  no resources finalizer, so deleting the ApplicationSet, an Application or a whole
-  environment directory leaves the running models in place (no cascade); pruning is per
-  object, from a successful sync of a tree `compile` produced all-or-nothing.
+  no resources finalizer (the ApplicationSet sets `preserveResourcesOnDeletion`, without
+  which its controller adds one), so deleting the ApplicationSet, an Application, or a unit's
+  whole directory (its namespace's last model) leaves the running models in place (no
+  cascade); pruning is per object, from a successful sync of a tree `compile` produced
+  all-or-nothing. A generator that answers nothing for a moment (Argo CD has had that bug)
+  must not take a fleet down with it.
 - `FailOnSharedResource=true`: two environments (or a hand-written Application) claiming the
   same object fail loudly instead of fighting over it. `PruneLast=true`: a rename starts the
   new Deployment before the old one goes.
 - Flux waits for health (`wait: true`) with a timeout sized for multi-minute model loads.
+- The ModelDeployment CRD comes from `bootstrap --cluster`, applied first; Argo CD skips the
+  dry run of kinds it does not know yet rather than failing the sync on them.
 
-Pure: the CLI reads `git remote get-url` and the environments and passes them in.
+Pure: the CLI reads `git remote get-url`, the environments and their units and passes them in.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from compiler.core.diagnostics import shown
 from compiler.core.errors import ConfigError
+from compiler.core.gitops.units import MANAGED_BY
 from compiler.core.kube import KubeObject
 
 ENV = "{env}"
@@ -41,10 +52,20 @@ IN_CLUSTER = "https://kubernetes.default.svc"
 ARGOCD_NAMESPACE = "argocd"
 FLUX_NAMESPACE = "flux-system"
 NAME_PREFIX = "runwayc"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "runwayc"}
 ENVIRONMENT_LABEL = "runwayc.dev/environment"
+NAMESPACE_LABEL = "runwayc.dev/namespace"
+MAX_LABEL_VALUE = 63
 
-ARGOCD_SYNC_OPTIONS = ("FailOnSharedResource=true", "PruneLast=true")
+# SkipDryRunOnMissingResource: a ModelDeployment (or a provider's CR) whose CRD is installed
+# in the same minute must not fail the whole sync at the dry run; the apply still needs it.
+ARGOCD_SYNC_OPTIONS = (
+    "FailOnSharedResource=true",
+    "PruneLast=true",
+    "SkipDryRunOnMissingResource=true",
+)
+# With a Git webhook, Argo CD refreshes only the Applications whose own directory changed:
+# a commit that changes one model regenerates one unit, not every unit of the environment.
+ARGOCD_APP_ANNOTATIONS = {"argocd.argoproj.io/manifest-generate-paths": "."}
 # Flux: how often to look at the source, re-apply, and how long to wait for health. A 70B
 # model can take well over ten minutes to load; a shorter timeout marks healthy rollouts failed.
 FLUX_SOURCE_INTERVAL = "1m"
@@ -181,20 +202,44 @@ def _flux_path(path: str) -> str:
     return "./" if path == "." else f"./{path}"
 
 
-def _labels(env: str | None = None) -> dict[str, str]:
-    return {**MANAGED_BY, **({ENVIRONMENT_LABEL: env} if env else {})}
+def unit_path(env_path: str, namespace: str) -> str:
+    """The repository path of one sync unit: `<namespace>` under the environment's tree."""
+    return namespace if env_path == "." else f"{env_path}/{namespace}"
 
 
-def _app_spec(repo_url: str, revision: str, path: str, destination: str) -> KubeObject:
+def unit_name(env: str, namespace: str) -> str:
+    """An Argo CD Application or Flux Kustomization name per unit. The dot cannot occur in
+    either DNS label, so no two (environment, namespace) pairs share a name: with a dash,
+    `a-b` + `c` and `a` + `b-c` would."""
+    return f"{NAME_PREFIX}-{env}.{namespace}"
+
+
+def _labels(env: str | None = None, namespace: str | None = None) -> dict[str, str]:
+    return {
+        **MANAGED_BY,
+        **({ENVIRONMENT_LABEL: env} if env else {}),
+        **({NAMESPACE_LABEL: namespace} if namespace else {}),
+    }
+
+
+def _app_spec(
+    repo_url: str, revision: str, path: str, destination: str, namespace: str
+) -> KubeObject:
     return {
         "project": "default",
         "source": {"repoURL": repo_url, "targetRevision": revision, "path": path},
-        "destination": {"server": destination},
+        "destination": {"server": destination, "namespace": namespace},
         "syncPolicy": {
             "automated": {"prune": True, "selfHeal": True},
             "syncOptions": list(ARGOCD_SYNC_OPTIONS),
         },
     }
+
+
+def _unit_glob(env_path: str) -> str:
+    """The git directory generator's pattern for an environment's units (path.Match: `*`
+    stops at `/`, so each model's own directory one level down is never a unit)."""
+    return "*" if env_path == "." else f"{env_path}/*"
 
 
 def argocd_applicationset(
@@ -205,32 +250,40 @@ def argocd_applicationset(
     namespace: str = ARGOCD_NAMESPACE,
     destination: str = IN_CLUSTER,
 ) -> KubeObject:
-    """One ApplicationSet, one Application per environment.
+    """One ApplicationSet, one Application per sync unit (environment and namespace).
 
-    With `all_environments` and a `<prefix>/{env}` layout the directory generator walks
-    `<prefix>/*`; a subset of environments names its directories instead."""
+    Git directory generators find the units, so a new namespace (and, with
+    `all_environments` and a `<prefix>/{env}` layout, a new environment) gets its
+    Application without re-running bootstrap. Otherwise each environment has a generator of
+    its own, carrying the environment's name and branch as values."""
     pattern = source.directory_pattern
-    if pattern is not None:
-        directories = (
-            [{"path": pattern}]
-            if all_environments
-            else [{"path": source.path_for(env)} for env in sorted(envs)]
-        )
-        generator: KubeObject = {
-            "git": {
-                "repoURL": source.repo.url,
-                "revision": source.branch,
-                "directories": directories,
+    generators: list[KubeObject]
+    if pattern is not None and all_environments:
+        generators = [
+            {
+                "git": {
+                    "repoURL": source.repo.url,
+                    "revision": source.branch,
+                    "directories": [{"path": f"{pattern}/*"}],
+                }
             }
-        }
-        env_value, revision, path = "{{.path.basename}}", source.branch, "{{.path.path}}"
+        ]
+        depth = pattern.count("/")  # the environment's segment: the pattern's `*`
+        env_value, revision = f"{{{{index .path.segments {depth}}}}}", source.branch
     else:
-        elements = [
-            {"env": env, "revision": source.branch_for(env), "path": source.path_for(env)}
+        generators = [
+            {
+                "git": {
+                    "repoURL": source.repo.url,
+                    "revision": source.branch_for(env),
+                    "directories": [{"path": _unit_glob(source.path_for(env))}],
+                    "values": {"env": env, "revision": source.branch_for(env)},
+                }
+            }
             for env in sorted(envs)
         ]
-        generator = {"list": {"elements": elements}}
-        env_value, revision, path = "{{.env}}", "{{.revision}}", "{{.path}}"
+        env_value, revision = "{{.values.env}}", "{{.values.revision}}"
+    unit = "{{.path.basename}}"
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
@@ -238,56 +291,84 @@ def argocd_applicationset(
         "spec": {
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
-            "generators": [generator],
+            "generators": generators,
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
             "template": {
                 "metadata": {
-                    "name": f"{NAME_PREFIX}-{env_value}",
-                    "labels": {**MANAGED_BY, ENVIRONMENT_LABEL: env_value},
+                    "name": f"{NAME_PREFIX}-{env_value}.{unit}",
+                    "labels": {**MANAGED_BY, ENVIRONMENT_LABEL: env_value, NAMESPACE_LABEL: unit},
+                    "annotations": dict(ARGOCD_APP_ANNOTATIONS),
                 },
-                "spec": _app_spec(source.repo.url, revision, path, destination),
+                "spec": _app_spec(source.repo.url, revision, "{{.path.path}}", destination, unit),
             },
         },
     }
 
 
+def check_units(units: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a unit whose name cannot label what it applies: Flux (and Argo CD's label
+    tracking) write the name into a label on every object, and a label value has at most
+    63 characters."""
+    for env, namespaces in units.items():
+        for namespace in namespaces:
+            name = unit_name(env, namespace)
+            if len(name) > MAX_LABEL_VALUE:
+                raise ConfigError(
+                    f'the sync unit of namespace "{namespace}" in {env} would be named '
+                    f'"{name}" ({len(name)} characters); Argo CD and Flux label every object '
+                    f"with it and a label value has at most {MAX_LABEL_VALUE}: shorten the "
+                    "environment or the namespace"
+                )
+
+
 def argocd_applications(
     source: Source,
-    envs: Sequence[str],
+    units: Mapping[str, Sequence[str]],
     *,
     namespace: str = ARGOCD_NAMESPACE,
     destination: str = IN_CLUSTER,
 ) -> list[KubeObject]:
-    """One Application per environment, for teams that keep Applications, not sets."""
+    """One Application per sync unit, for teams that keep Applications, not sets: the units
+    are the namespaces compiled at bootstrap time (`units`: environment -> namespaces)."""
+    check_units(units)
     return [
         {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
             "metadata": {
-                "name": f"{NAME_PREFIX}-{env}",
+                "name": unit_name(env, unit),
                 "namespace": namespace,
-                "labels": _labels(env),
+                "labels": _labels(env, unit),
+                "annotations": dict(ARGOCD_APP_ANNOTATIONS),
             },
             "spec": _app_spec(
-                source.repo.url, source.branch_for(env), source.path_for(env), destination
+                source.repo.url,
+                source.branch_for(env),
+                unit_path(source.path_for(env), unit),
+                destination,
+                unit,
             ),
         }
-        for env in sorted(envs)
+        for env in sorted(units)
+        for unit in sorted(units[env])
     ]
 
 
 def flux_objects(
     source: Source,
-    envs: Sequence[str],
+    units: Mapping[str, Sequence[str]],
     *,
     namespace: str = FLUX_NAMESPACE,
     secret_ref: str | None = None,
 ) -> list[KubeObject]:
     """A GitRepository per branch (one shared when every environment is on the same branch)
-    and a Kustomization per environment, pruning and waiting for health."""
+    and a Kustomization per sync unit (`units`: environment -> namespaces, as compiled at
+    bootstrap time), pruning and waiting for health."""
+    check_units(units)
     shared = ENV not in source.branch
     repositories: dict[str, KubeObject] = {}
     kustomizations = []
-    for env in sorted(envs):
+    for env in sorted(units):
         repo_name = NAME_PREFIX if shared else f"{NAME_PREFIX}-{env}"
         spec: KubeObject = {
             "interval": FLUX_SOURCE_INTERVAL,
@@ -306,24 +387,25 @@ def flux_objects(
             },
             "spec": spec,
         }
-        kustomizations.append(
-            {
-                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-                "kind": "Kustomization",
-                "metadata": {
-                    "name": f"{NAME_PREFIX}-{env}",
-                    "namespace": namespace,
-                    "labels": _labels(env),
-                },
-                "spec": {
-                    "interval": FLUX_APPLY_INTERVAL,
-                    "retryInterval": FLUX_RETRY_INTERVAL,
-                    "timeout": FLUX_TIMEOUT,
-                    "sourceRef": {"kind": "GitRepository", "name": repo_name},
-                    "path": _flux_path(source.path_for(env)),
-                    "prune": True,
-                    "wait": True,
-                },
-            }
-        )
+        for unit in sorted(units[env]):
+            kustomizations.append(
+                {
+                    "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                    "kind": "Kustomization",
+                    "metadata": {
+                        "name": unit_name(env, unit),
+                        "namespace": namespace,
+                        "labels": _labels(env, unit),
+                    },
+                    "spec": {
+                        "interval": FLUX_APPLY_INTERVAL,
+                        "retryInterval": FLUX_RETRY_INTERVAL,
+                        "timeout": FLUX_TIMEOUT,
+                        "sourceRef": {"kind": "GitRepository", "name": repo_name},
+                        "path": _flux_path(unit_path(source.path_for(env), unit)),
+                        "prune": True,
+                        "wait": True,
+                    },
+                }
+            )
     return [*repositories.values(), *kustomizations]

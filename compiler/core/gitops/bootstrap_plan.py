@@ -6,7 +6,7 @@ committed); these turn the answers and the flags into a `Source` and the objects
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,23 @@ def resolve_source(
     return source, notices
 
 
+def needs_units(tool: str, applications: bool) -> bool:
+    """Whether the objects name each unit, so the environments must be compiled to find their
+    namespaces: Flux and `--applications` do; the ApplicationSet's generators find them."""
+    return tool == "flux" or applications
+
+
+def empty_environments(units: Mapping[str, Sequence[str]]) -> list[str]:
+    """Notices for environments with no unit: nothing of theirs is synced until bootstrap runs
+    again after they have models."""
+    return [
+        f"{env} compiles to no namespace, so nothing of it is synced; run bootstrap "
+        "again once it has models"
+        for env, namespaces in sorted(units.items())
+        if not namespaces
+    ]
+
+
 def objects_for(
     tool: str,
     source: bootstrap.Source,
@@ -73,20 +90,25 @@ def objects_for(
     namespace: str | None,
     destination: str,
     secret_ref: str | None,
+    units: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The Argo CD or Flux objects for `selected`, after checking the source fits them."""
+    """The Argo CD or Flux objects for `selected`, after checking the source fits them.
+    `units` (environment -> its namespaces) is required where `needs_units` says so."""
     bootstrap.check_source(source, selected)
-    if tool == "flux":
-        return bootstrap.flux_objects(
-            source,
-            selected,
-            namespace=namespace or bootstrap.FLUX_NAMESPACE,
-            secret_ref=secret_ref,
-        )
-    if applications:
+    if needs_units(tool, applications):
+        if units is None:
+            raise ValueError("the units of each environment are needed for these objects")
+        chosen = {env: list(units.get(env, ())) for env in selected}
+        if tool == "flux":
+            return bootstrap.flux_objects(
+                source,
+                chosen,
+                namespace=namespace or bootstrap.FLUX_NAMESPACE,
+                secret_ref=secret_ref,
+            )
         return bootstrap.argocd_applications(
             source,
-            selected,
+            chosen,
             namespace=namespace or bootstrap.ARGOCD_NAMESPACE,
             destination=destination,
         )

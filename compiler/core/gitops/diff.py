@@ -25,6 +25,7 @@ from compiler.core.diagnostics import Diagnostic, as_json_object
 from compiler.core.diagnostics import format_text as format_diagnostics
 from compiler.core.emit import dump_objects
 from compiler.core.gitops.hydrate import MANIFEST
+from compiler.core.gitops.units import NAMESPACE_FILE
 from compiler.core.stamp import IMAGE_REQUESTED, IMAGE_UNPINNED, PREFIX
 
 # A removed and an added object this alike (difflib ratio of their YAML) are one rename.
@@ -43,6 +44,7 @@ UNPINNED_SHOWN = 20
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Identity = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+_OBJECT_FILES = (MANIFEST, NAMESPACE_FILE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +119,11 @@ def _counts(changes: Iterable[Change]) -> dict[str, int]:
 
 
 def rendered_objects(files: Mapping[str, bytes]) -> dict[Identity, RenderedObject]:
-    """Every object of a rendered tree's manifests, re-emitted canonically."""
+    """Every object of a rendered tree's manifests and sync units' Namespaces, re-emitted
+    canonically."""
     found: dict[Identity, RenderedObject] = {}
     for path in sorted(files):
-        if path.rsplit("/", 1)[-1] != MANIFEST:
+        if path.rsplit("/", 1)[-1] not in _OBJECT_FILES:
             continue
         app = path.rsplit("/", 1)[0] if "/" in path else "."
         for doc in yaml.load_all(files[path], Loader=_LOADER):
@@ -228,7 +231,9 @@ def _pair_renames(
         return []
     for before in removed:
         for after in added:
-            if before.identity[:2] != after.identity[:2]:
+            # A namespace is never renamed: the old one stays (it is never pruned) and the
+            # new one is created, so they are shown as what they are, one added, one removed.
+            if before.identity[:2] != after.identity[:2] or before.identity[1] == "Namespace":
                 continue
             matcher = difflib.SequenceMatcher(None, before.text, after.text, autojunk=False)
             if matcher.quick_ratio() < RENAME_SIMILARITY:
