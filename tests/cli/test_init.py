@@ -110,8 +110,12 @@ def test_init_writes_a_repository_that_checks_and_compiles_offline(tmp_path, not
     for env in ENVIRONMENTS:
         compiled = run_cli("compile", repo, "--env", env)
         assert compiled.exit_code == 0, compiled.stderr
+        # Each namespace is a sync unit: its Namespace object, a small kustomization, and
+        # one directory per model.
         assert sorted(p.name for p in (repo / "rendered" / env).glob("*/*")) == [
+            "kustomization.yaml",
             "llama-cpu",
+            "namespace.yaml",
             "qwen",
         ]
     # Until `runwayc lock` has run, the pinned compile CI runs says what is missing.
