@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,8 +17,9 @@ from compiler.cli._common import (
     report,
     runway_errors,
 )
-from compiler.core.pipeline import CompileResult
-from compiler.io.compile import check_environments, compile_to_disk
+
+if TYPE_CHECKING:  # the pipeline and its models load when a command runs, not for --help
+    from compiler.core.pipeline import CompileResult
 
 
 @click.command("compile")
@@ -54,6 +56,8 @@ def compile_command(
     runwayc writes only into an output directory it owns: new, empty, or holding exactly the
     files its `.runwayc-tree` record names; anything else is refused (exit 2).
     """
+    from compiler.io.compile import compile_to_disk
+
     compiled = compile_to_disk(
         repo,
         env,
@@ -90,6 +94,8 @@ def check_command(
     repo: Path, env: str | None, locked: bool, no_cache: bool, jobs: int, output_format: str
 ) -> None:
     """Validate REPO without writing anything (but the cache)."""
+    from compiler.io.compile import check_environments
+
     diagnostics = check_environments(repo, env, locked=locked, use_cache=not no_cache, jobs=jobs)
     report(diagnostics, output_format)
     errors = sum(1 for d in diagnostics if d.is_error)

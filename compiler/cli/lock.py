@@ -16,10 +16,10 @@ from compiler.cli._common import (
     report,
     runway_errors,
 )
-from compiler.cli.tables import images_table
 from compiler.core.diagnostics import has_errors
-from compiler.io.lock import image_usage, lock_repository
-from compiler.io.workspace import LOCK_FILE
+
+# compiler.io.lock (the registry client, the pipeline) loads inside the two commands.
+LOCK_FILE = "runway.lock"  # compiler.io.workspace.LOCK_FILE, without importing the workspace
 
 
 @click.command("lock")
@@ -53,6 +53,8 @@ def lock_command(
     output_format: str,
 ) -> None:
     """Record each ModelDeployment's provider and image digests in runway.lock."""
+    from compiler.io.lock import lock_repository
+
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -105,6 +107,9 @@ def _progress(length: int) -> Iterator[Callable[[], None]]:
 @runway_errors
 def images_command(repo: Path, env: str | None) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
+    from compiler.cli.tables import images_table
+    from compiler.io.lock import image_usage
+
     usage = image_usage(repo, env)
     report(usage.errors, "text")
     click.echo(images_table(usage.lock, usage.needs, usage.now), nl=False)

@@ -16,13 +16,15 @@ from compiler.cli._common import (
     runway_errors,
     tool_version,
 )
-from compiler.core import recipes
-from compiler.core.emit import dump_document
 from compiler.core.errors import RepositoryNotFoundError
-from compiler.io.workspace import LOCK_FILE, find_repository
 
 if TYPE_CHECKING:  # the client imports httpx: only `recipe` commands pay for it, at run time
+    from compiler.core import recipes
     from compiler.io.recipe_client import Fetched
+
+# The recipes module and the workspace (pydantic models, the pipeline) load when a recipe
+# command runs: every other command imports this module to register the group.
+LOCK_FILE = "runway.lock"  # compiler.io.workspace.LOCK_FILE, without importing the workspace
 
 
 @click.group("recipe")
@@ -36,6 +38,8 @@ def _nearest_repository(ctx: click.Context, param: click.Parameter, value: Path 
     del ctx, param
     if value is not None:
         return repository(value)
+    from compiler.io.workspace import find_repository
+
     try:
         return find_repository(Path("."))
     except RepositoryNotFoundError:
@@ -98,6 +102,8 @@ def _selection(
 ) -> recipes.Selection:
     # None: not given (the recommendation is used and recorded); "": given blank (the
     # recommendation is used, and its annotation left out).
+    from compiler.core import recipes
+
     return recipes.Selection(hardware, strategy, variant, features)
 
 
@@ -158,6 +164,8 @@ def recipe_show_command(
         "env": resolution.env,
         "annotations": resolution.annotations,
     }
+    from compiler.core.emit import dump_document
+
     click.echo(dump_document(shown), nl=False)
 
 
@@ -172,6 +180,7 @@ def recipe_pull_command(
     model_id: str, repo: Path, recipes_url: str | None, hardware: str | None, strategy: str | None
 ) -> None:
     """Vendor a recipe into recipes/ and pin its sha256 in runway.lock."""
+    from compiler.core import recipes
     from compiler.io.recipes import pull_recipe
 
     model_id = recipes.check_model_id(model_id)
@@ -217,6 +226,7 @@ def recipe_apply_command(
     output: Path,
 ) -> None:
     """Write (or update in place) a ModelDeployment from a recipe, pinning the recipe."""
+    from compiler.core import recipes
     from compiler.io.recipes import apply_to_source
 
     model_id = recipes.check_model_id(model_id)
