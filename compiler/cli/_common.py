@@ -121,5 +121,6 @@ jobs_option = click.option(
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Processes for compiling many files (0: one per CPU; small repos run inline).",
+    help="Processes for compiling many files (0: one per CPU on more than 2 CPUs, else one; "
+    "small repos run inline).",
 )
