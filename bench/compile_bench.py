@@ -16,6 +16,10 @@ rounds, alternating:
   runwayc one-change  one ModelDeployment edited (a different value each round), then
                       `runwayc compile` with its cache warm: the pull-request case
   runwayc no-change   the same compile once more: nothing to write
+  template script     bench/template_compile.py: one Jinja2 template and libyaml, no policy,
+                      no positions; its objects are checked equal to runwayc's
+  floor               bench/floor_compile.py: read every input, parse it with a Rust YAML
+                      parser (yaml-rs), hash it, json.dumps it, write a tree of runwayc's shape
 
 Printed per size: median wall time, peak RSS (the process and its workers) and the ratios,
 plus three floors: `json.dumps` of the same rendered objects, in-process; runwayc's start-up
@@ -154,6 +158,16 @@ def check_same_objects(ours: list[dict[str, Any]], kustomize_output: Path) -> st
     return f"{len(mine)} objects, identical in both outputs"
 
 
+def check_same_trees(ours: list[dict[str, Any]], tree: Path) -> str:
+    mine, theirs = objects_by_identity(ours), objects_by_identity(rendered_objects(tree))
+    if mine.keys() != theirs.keys():
+        raise SystemExit(f"template script: {len(mine)} vs {len(theirs)} objects")
+    differing = [key for key in mine if mine[key] != theirs[key]]
+    if differing:
+        raise SystemExit(f"template script: {len(differing)} objects differ, first {differing[0]}")
+    return f"{len(mine)} objects, identical"
+
+
 def json_floor(objects: list[dict[str, Any]], rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -181,6 +195,8 @@ def bench_size(
     runwayc = [sys.executable, "-m", "compiler.cli", "compile", str(repo), "--env", "prod"]
     full, peer, incremental, startup = Samples(), Samples(), Samples(), Samples()
     unchanged, pydantic_floor = Samples(), Samples()
+    template, floor = Samples(), Samples()
+    bench_dir = Path(__file__).resolve().parent
     in_memory = Samples()
     tmpfs = Path("/dev/shm")
     tmpfs_out = tmpfs / f"runwayc-bench-out-{os.getpid()}-{count}" if tmpfs.is_dir() else None
@@ -195,7 +211,9 @@ def bench_size(
     # after the last round: on a file system mounted with `discard` (this VM's root), deleting
     # thousands of files right before a measured run bills their discards to that run.
     outs = [work / f"out-{count}-{number}" for number in range(rounds)]
-    for path in outs:
+    template_outs = [work / f"template-{count}-{number}" for number in range(rounds)]
+    floor_outs = [work / f"floor-{count}-{number}" for number in range(rounds)]
+    for path in (*outs, *template_outs, *floor_outs):
         shutil.rmtree(path, ignore_errors=True)
     out = outs[0]
     for number in range(rounds):
@@ -209,15 +227,20 @@ def bench_size(
         if kustomize:
             argv = [kustomize, "kustomize", str(repo / "kustomize")]
             peer.add(*launcher.measure(argv, kustomize_output))
-        if number == 0:  # before any edit, both tools must have built the same objects
+        script = [sys.executable, str(bench_dir / "template_compile.py"), str(repo)]
+        template.add(*launcher.measure([*script, str(template_outs[number])]))
+        script = [sys.executable, str(bench_dir / "floor_compile.py"), str(repo)]
+        floor.add(*launcher.measure([*script, str(floor_outs[number])]))
+        if number == 0:  # before any edit, every tool must have built the same objects
             objects = rendered_objects(out)
             equal = check_same_objects(objects, kustomize_output) if kustomize else "not compared"
+            equal += "; template script: " + check_same_trees(objects, template_outs[0])
         edit_one(repo, number)
         incremental.add(*launcher.measure([*runwayc, "--locked"]))
         unchanged.add(*launcher.measure([*runwayc, "--locked"]))
         startup.add(*launcher.measure([sys.executable, "-m", "compiler.cli", "--version"]))
         pydantic_floor.add(*launcher.measure([sys.executable, "-c", _PYDANTIC_PROBE]))
-    for path in outs[1:]:
+    for path in (*outs[1:], *template_outs, *floor_outs):
         shutil.rmtree(path, ignore_errors=True)
     return {
         "count": count,
@@ -228,6 +251,8 @@ def bench_size(
         "unchanged": unchanged,
         "startup": startup,
         "pydantic": pydantic_floor,
+        "template": template,
+        "floor_process": floor,
         "floor": json_floor(objects, rounds),
         "equal": equal,
     }
@@ -266,6 +291,8 @@ def main() -> None:
             print(f"  runwayc compile (one change): {result['incremental'].describe()}")
             print(f"  runwayc compile (no change):  {result['unchanged'].describe()}")
             print(f"  runwayc start-up (--version):  {result['startup'].describe()}")
+            print(f"  template script (Jinja2):     {result['template'].describe()}")
+            print(f"  floor (read, parse, write):   {result['floor_process'].describe()}")
             print(f"  floor, json.dumps of the same objects: {result['floor']:.3f} s")
             if result["peer"] is not None:
                 ratio = result["peer"].median / result["full"].median
@@ -273,6 +300,11 @@ def main() -> None:
                 if result["tmpfs"] is not None:
                     ratio = result["peer"].median / result["tmpfs"].median
                     print(f"  kustomize / runwayc full, tmpfs: {ratio:.1f}x")
+            full, floor = result["full"].median, result["floor_process"].median
+            print(
+                f"  runwayc full / floor: {full / floor:.2f}x; "
+                f"runwayc full / template script: {full / result['template'].median:.2f}x"
+            )
             share = result["incremental"].median / result["full"].median
             base = result["startup"].median
             beyond = (result["incremental"].median - base) / (result["full"].median - base)
@@ -280,7 +312,8 @@ def main() -> None:
             least = result["pydantic"].median
             print(
                 f"  floor, a process validating one value with pydantic: {least:.3f} s "
-                f"({least / result['full'].median:.0%} of full)"
+                f"({least / result['full'].median:.0%} of full); "
+                f"one change / it: {result['incremental'].median / least:.2f}x"
             )
             sys.stdout.flush()
     finally:
