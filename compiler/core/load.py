@@ -231,17 +231,27 @@ class _TextPositions:
 
 
 class _Positions(Mapping[PathKey, tuple[int, int]]):
-    """Document `index`'s positions, asked of its text's `_TextPositions` on first use."""
+    """Document `index`'s positions: those of its top-level keys and of metadata's keys
+    (recorded while loading: every compile asks where metadata.name is), the rest asked of
+    its text's `_TextPositions` on first use. The walker records the same values for the
+    known ones, so every answer is the walker's."""
 
-    __slots__ = ("_index", "_text")
+    __slots__ = ("_complete", "_index", "_known", "_text")
 
-    def __init__(self, text: _TextPositions, index: int) -> None:
+    def __init__(self, text: _TextPositions, index: int, root: Node) -> None:
         self._text, self._index = text, index
+        self._known, self._complete = _known_positions(root)
 
     def __getitem__(self, key: PathKey) -> tuple[int, int]:
-        return self._text.of(self._index)[key]
+        found = self._known.get(key)
+        return found if found is not None else self._text.of(self._index)[key]
 
     def __contains__(self, key: object) -> bool:
+        if key in self._known:
+            return True
+        # Under a mapping whose keys are all known, an unknown key is not in the document.
+        if isinstance(key, tuple) and key and key[:-1] in self._complete:
+            return False
         return key in self._text.of(self._index)
 
     def __iter__(self) -> Iterator[PathKey]:
@@ -249,6 +259,24 @@ class _Positions(Mapping[PathKey, tuple[int, int]]):
 
     def __len__(self) -> int:
         return len(self._text.of(self._index))
+
+
+def _known_positions(
+    root: Node,
+) -> tuple[dict[PathKey, tuple[int, int]], frozenset[PathKey]]:
+    """What `_Walker` records for the root, its keys and metadata's keys (a key's position
+    is its own, not its value's), and the mappings whose every key that covers."""
+    known: dict[PathKey, tuple[int, int]] = {(): _mark(root)}
+    complete: set[PathKey] = set()
+    if type(root) is MappingNode:
+        complete.add(())
+        for key_node, value_node in root.value:
+            known[(key_node.value,)] = _mark(key_node)
+            if key_node.value == "metadata" and type(value_node) is MappingNode:
+                complete.add(("metadata",))
+                for inner, _ in value_node.value:
+                    known[("metadata", inner.value)] = _mark(inner)
+    return known, frozenset(complete)
 
 
 class _Unsure(Exception):
@@ -453,7 +481,8 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
                 pass
             else:
                 shared = shared or _TextPositions(text, limits)
-                documents.append(SourceDocument(file, index, data, _Positions(shared, index)))
+                positions = _Positions(shared, index, root)
+                documents.append(SourceDocument(file, index, data, positions))
                 continue
             walker = _Walker(limits)
             try:

@@ -29,7 +29,16 @@ def _walker_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _seen(text: str, limits: LoadLimits) -> tuple[Any, ...]:
     result = load_yaml(text, "f.yaml", limits)
-    documents = [(d.index, d.data, dict(d.positions)) for d in result.documents]
+    documents = []
+    for doc in result.documents:
+        # Where every node is, asked before and after the positions are all found, and
+        # where paths that are not in the document fall back to.
+        probes = [("metadata", "name"), ("metadata", "zz"), ("zz",), ("zz", "y"), (0,), ()]
+        early = [doc.location(path) for path in probes]
+        positions = dict(doc.positions)
+        probes += [(*path, "zz") for path in positions] + [(*path, 9) for path in positions]
+        late = [doc.location(path) for path in [*positions, *probes]]
+        documents.append((doc.index, doc.data, positions, early, late))
     return tuple(documents), result.diagnostics
 
 
@@ -41,7 +50,9 @@ fragments = st.sampled_from(
      "<<: {b: 1}", "1: one", "? [x]\n: y", "a: 1\na: 2", "a: &x [1, 2]\nb: *x", "a: " + "9" * 4301,
      "a: [[[[[[1]]]]]]", "a:\n  - b: {c: [d, {e: f}]}", "- 1\n- two\n- {three: 3}", "plain",
      "'quoted'", "a: 'b'\nc: \"d\"", "a: !!map {b: 1}", "a: !!seq [1]", "a: !!float 1",
-     "a: null\nb: Null\nc: NULL", "a: TRUE\nb: False", "a: 2024-01-01", "{a: 1, a: 2}"]
+     "a: null\nb: Null\nc: NULL", "a: TRUE\nb: False", "a: 2024-01-01", "{a: 1, a: 2}",
+     "metadata: {name: m, labels: {x: y}}", "metadata:\n  name: m\n  n: [1]", "metadata: [m]",
+     "metadata: m", "- metadata: {name: m}"]
 )  # fmt: skip
 documents = st.lists(fragments, min_size=1, max_size=4).map("\n".join)
 texts = st.lists(documents, min_size=1, max_size=3).map("\n---\n".join)
@@ -91,3 +102,27 @@ def test_positions_are_found_only_when_asked(monkeypatch: pytest.MonkeyPatch) ->
     assert result.documents[1].location(("b", 1)).line == 3
     assert result.documents[0].location(("a",)).column == 1
     assert walks  # asked: found, with the walker's own answer
+
+
+def test_where_metadata_name_is_needs_no_second_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every compile asks it of every ModelDeployment: composing the text again for it made
+    # loading without positions slower than recording them.
+    text = "apiVersion: v1\nmetadata:\n  name: m\n  namespace: n\nspec:\n  a: [1]\n"
+    walked = load_yaml(text, "f.yaml", LoadLimits())
+    with pytest.MonkeyPatch.context() as patch:
+        _walker_only(patch)
+        reference = load_yaml(text, "f.yaml", LoadLimits()).documents[0]
+    composed: list[str] = []
+    compose = load._compose_all
+
+    def counted(source: str) -> Any:
+        composed.append(source)
+        return compose(source)
+
+    monkeypatch.setattr(load, "_compose_all", counted)
+    doc = walked.documents[0]
+    for path in [("metadata", "name"), ("metadata",), ("spec",), (), ("metadata", "labels")]:
+        assert doc.location(path) == reference.location(path)
+    assert composed == []
+    assert doc.location(("spec", "a", 0)) == reference.location(("spec", "a", 0))
+    assert composed == [text]
