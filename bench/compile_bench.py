@@ -241,8 +241,11 @@ def bench_size(
     # Warm the page cache, the bytecode cache and the runwayc cache once; no round counts.
     launcher.measure([*runwayc, "--locked"])
     launcher.measure([sys.executable, "-m", "compiler.cli", "--version"])
+    # The baseline writes a tree of its own: sharing runwayc's would leave it nothing to
+    # write after runwayc's one-change compile (and writing is part of the cost).
+    base_tree = ["--out", str(work / f"baseline-tree-{count}")]
     if baseline:
-        launcher.measure([*runwayc, "--locked"], baseline=baseline)
+        launcher.measure([*runwayc, "--locked", *base_tree], baseline=baseline)
     launcher.measure([sys.executable, "-c", _PYDANTIC_PROBE])
     for script in ("template_compile.py", "floor_compile.py"):
         warm = work / f"warm-{count}"
@@ -282,10 +285,12 @@ def bench_size(
         edit_one(repo, number)
         incremental.add(*launcher.measure([*runwayc, "--locked"]))
         if baseline:
-            base["incremental"].add(*launcher.measure([*runwayc, "--locked"], baseline=baseline))
+            argv = [*runwayc, "--locked", *base_tree]
+            base["incremental"].add(*launcher.measure(argv, baseline=baseline))
         unchanged.add(*launcher.measure([*runwayc, "--locked"]))
         if baseline:
-            base["unchanged"].add(*launcher.measure([*runwayc, "--locked"], baseline=baseline))
+            argv = [*runwayc, "--locked", *base_tree]
+            base["unchanged"].add(*launcher.measure(argv, baseline=baseline))
         version = [sys.executable, "-m", "compiler.cli", "--version"]
         startup.add(*launcher.measure(version))
         if baseline:
@@ -295,6 +300,7 @@ def bench_size(
         shutil.rmtree(path, ignore_errors=True)
     for path in outs:
         shutil.rmtree(str(path) + "-base", ignore_errors=True)
+    shutil.rmtree(work / f"baseline-tree-{count}", ignore_errors=True)
     return {
         "count": count,
         "full": full,
