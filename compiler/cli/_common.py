@@ -312,5 +312,18 @@ jobs_option = click.option(
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Processes for compiling many files (0: one per CPU; small repos run inline).",
+    help="Processes for compiling many files (0: one per CPU on more than 2 CPUs, else one; "
+    "small repos run inline).",
+)
+
+
+# `--format` of a command that prints a table (images, recipe list): defined here, not in
+# tables, so that declaring the option loads no model.
+TABLE_FORMATS = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="A table for people, or the same rows as JSON with stable keys (see the README).",
 )

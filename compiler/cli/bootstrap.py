@@ -13,7 +13,6 @@ from compiler.cli._common import (
     runway_errors,
     say,
 )
-from compiler.core.emit import dump_objects
 from compiler.core.gitops import bootstrap as bootstrap_objects
 
 
@@ -133,6 +132,7 @@ def bootstrap_command(
         ]
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply to --argocd or --flux")
+        from compiler.core.emit import dump_objects
         from compiler.io.bootstrap import cluster_manifest  # deferred: start-up of the rest
 
         objects = cluster_manifest(
@@ -151,6 +151,7 @@ def bootstrap_command(
         raise click.UsageError(
             "--secret-ref only applies to --flux (Argo CD keeps credentials in a repository Secret)"
         )
+    from compiler.core.emit import dump_objects
     from compiler.io.bootstrap import gitops_manifest
 
     objects = gitops_manifest(

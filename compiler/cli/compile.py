@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,15 +20,10 @@ from compiler.cli._common import (
     runway_errors,
     say,
 )
-from compiler.core.pipeline import CompileResult
-from compiler.core.stream import environment_stream, object_files
-from compiler.io.cache_store import cache_directory
-from compiler.io.compile import (
-    CompileReport,
-    check_environments,
-    compile_in_memory,
-    compile_to_disk,
-)
+
+if TYPE_CHECKING:  # the pipeline and its models load when a command runs, not for --help
+    from compiler.core.pipeline import CompileResult
+    from compiler.io.compile import CompileReport
 
 # `--out -`: stdout, as `helm template` and `kustomize build` print (`./-` is a directory).
 STDOUT = "-"
@@ -70,6 +66,8 @@ def compile_command(
     `--out -` the objects go to stdout instead (diagnostics to stderr) and nothing is written,
     not even the cache.
     """
+    from compiler.io.compile import compile_in_memory, compile_to_disk
+
     if out == STDOUT:
         if output_format != "text":
             raise click.UsageError(
@@ -100,6 +98,8 @@ def compile_command(
         say(f"runwayc: {compiled.env}: {_counts(result)}; nothing written")
         sys.exit(EXIT_DIAGNOSTICS)
     state = "written to" if compiled.changed else "unchanged in"
+    from compiler.core.stream import object_files
+
     detail(
         f"runwayc: {compiled.env}: {len(object_files(result.files))} manifest file(s), "
         f"{len(result.files)} file(s) in all, {state} {compiled.target}"
@@ -112,6 +112,8 @@ def compile_command(
 
 
 def _stream(repo: Path, compiled: CompileReport) -> None:
+    from compiler.core.stream import environment_stream
+
     result = compiled.result
     report(result.diagnostics, "text")
     _cache_detail(repo, compiled)
@@ -126,6 +128,8 @@ def _stream(repo: Path, compiled: CompileReport) -> None:
 
 
 def _cache_detail(repo: Path, compiled: CompileReport) -> None:
+    from compiler.io.cache_store import cache_directory
+
     update = compiled.result.cache
     if update is None:
         detail(f"runwayc: {compiled.env}: cache not used (--no-cache): every file compiled")
@@ -149,6 +153,8 @@ def check_command(
     repo: Path, env: str | None, locked: bool, no_cache: bool, jobs: int, output_format: str
 ) -> None:
     """Validate REPO without writing anything (but the cache)."""
+    from compiler.io.compile import check_environments
+
     diagnostics = check_environments(
         repo, env, locked=locked, use_cache=not no_cache, jobs=jobs, on_compiled=_checked
     )

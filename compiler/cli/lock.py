@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
+    TABLE_FORMATS,
     Verbosity,
     env_option,
     format_option,
@@ -24,10 +25,12 @@ from compiler.cli._common import (
     say,
     verbosity,
 )
-from compiler.cli.tables import TABLE_FORMATS, images_json, images_table
 from compiler.core.diagnostics import has_errors
-from compiler.io.lock import Progress, image_usage, lock_repository
-from compiler.io.workspace import LOCK_FILE
+
+if TYPE_CHECKING:  # the registry client and the pipeline load inside the two commands
+    from compiler.io.lock import Progress
+
+LOCK_FILE = "runway.lock"  # compiler.io.workspace.LOCK_FILE, without importing the workspace
 
 
 @click.command("lock")
@@ -74,6 +77,8 @@ def lock_command(
         )
     if via_mirror and skip_images:
         raise click.UsageError("--via-mirror resolves images, and --skip-images resolves none")
+    from compiler.io.lock import lock_repository
+
     for key in forget:
         if key.count("/") != 1 or not all(key.split("/")):
             raise click.BadParameter(f"{key!r} is not NAMESPACE/NAME", param_hint="--forget")
@@ -177,6 +182,9 @@ def progress_for(stream: TextIO) -> Progress | None:
 @runway_errors
 def images_command(repo: Path, env: str | None, output_format: str) -> None:
     """Table of image references: source, pinned digest, age, ModelDeployments using each."""
+    from compiler.cli.tables import images_json, images_table
+    from compiler.io.lock import image_usage
+
     usage = image_usage(repo, env)
     if output_format == "json":
         doc = images_json(usage.lock, usage.needs, usage.now, usage.errors)

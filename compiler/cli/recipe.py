@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from compiler.cli._common import (
+    TABLE_FORMATS,
     F,
     find_repository_callback,
     repository,
@@ -18,14 +19,15 @@ from compiler.cli._common import (
     say,
     tool_version,
 )
-from compiler.cli.tables import TABLE_FORMATS, recipe_models_json
-from compiler.core import recipes
-from compiler.core.emit import dump_document
 from compiler.core.errors import RepositoryNotFoundError
-from compiler.io.workspace import LOCK_FILE, find_repository
 
 if TYPE_CHECKING:  # the client imports httpx: only `recipe` commands pay for it, at run time
+    from compiler.core import recipes
     from compiler.io.recipe_client import Fetched
+
+# The recipes module and the workspace (pydantic models, the pipeline) load when a recipe
+# command runs: every other command imports this module to register the group.
+LOCK_FILE = "runway.lock"  # compiler.io.workspace.LOCK_FILE, without importing the workspace
 
 
 @click.group("recipe")
@@ -39,6 +41,8 @@ def _nearest_repository(ctx: click.Context, param: click.Parameter, value: Path 
     del ctx, param
     if value is not None:
         return repository(value)
+    from compiler.io.workspace import find_repository
+
     try:
         return find_repository(Path("."))
     except RepositoryNotFoundError:
@@ -101,6 +105,8 @@ def _selection(
 ) -> recipes.Selection:
     # None: not given (the recommendation is used and recorded); "": given blank (the
     # recommendation is used, and its annotation left out).
+    from compiler.core import recipes
+
     return recipes.Selection(hardware, strategy, variant, features)
 
 
@@ -131,6 +137,8 @@ def recipe_list_command(
 
     models = list_models(repo, recipes_url, text, user_agent=_user_agent())
     if output_format == "json":
+        from compiler.cli.tables import recipe_models_json
+
         click.echo(json.dumps(recipe_models_json(models), indent=2))
         return
     for model in models:
@@ -168,6 +176,8 @@ def recipe_show_command(
         "env": resolution.env,
         "annotations": resolution.annotations,
     }
+    from compiler.core.emit import dump_document
+
     click.echo(dump_document(shown), nl=False)
 
 
@@ -182,6 +192,7 @@ def recipe_pull_command(
     model_id: str, repo: Path, recipes_url: str | None, hardware: str | None, strategy: str | None
 ) -> None:
     """Vendor a recipe into recipes/ and pin its sha256 in runway.lock."""
+    from compiler.core import recipes
     from compiler.io.recipes import pull_recipe
 
     model_id = recipes.check_model_id(model_id)
@@ -227,6 +238,7 @@ def recipe_apply_command(
     output: Path,
 ) -> None:
     """Write (or update in place) a ModelDeployment from a recipe, pinning the recipe."""
+    from compiler.core import recipes
     from compiler.io.recipes import apply_to_source
 
     model_id = recipes.check_model_id(model_id)

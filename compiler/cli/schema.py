@@ -8,7 +8,6 @@ import click
 from click.shell_completion import get_completion_class
 
 from compiler.cli._common import say, tool_version
-from compiler.io.workspace import write_schemas
 
 
 @click.command("schema")
@@ -21,6 +20,8 @@ from compiler.io.workspace import write_schemas
 )
 def schema_command(out: Path) -> None:
     """Write the JSON Schemas of every input file."""
+    from compiler.io.workspace import write_schemas  # builds every model: only here
+
     count = write_schemas(out)
     say(f"runwayc: {count} schema(s) in {out}")
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-
 from compiler.core.diagnostics import Diagnostic, as_json_object
 from compiler.core.images import classify, parse_reference
 from compiler.core.kube import TIMESTAMP_FORMAT
@@ -22,14 +20,6 @@ from compiler.core.pins import ImageNeed
 from compiler.core.recipes import ModelEntry
 
 # `--format` of a command that prints a table: the table, or its rows as JSON (stdout).
-TABLE_FORMATS = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="A table for people, or the same rows as JSON with stable keys (see the README).",
-)
 
 
 def _seconds_since(resolved_at: str | None, now: datetime) -> int | None:

@@ -8,6 +8,7 @@ is an order of magnitude slower and emission is the hot path of a fleet compile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -166,15 +167,51 @@ def _one_line(text: str) -> bool:
     return len(text.splitlines()) == 1
 
 
+# Strings whose form libyaml decides without looking at what surrounds them: ASCII, no space
+# or quote, a first character that is no indicator ("-" only before something else, and no
+# "---"), no ": " or " #" (there is no space), not ending in ":" (libyaml counts the end as a
+# space after it). Written plain when the plain text reads back as a string, else in single
+# quotes (`'8000'`, `'yes'`: the resolver decides, as in libyaml's own choice). Most of a
+# fleet's distinct scalars (names, hashes, digests, numbers in args) are such strings, and
+# asking libyaml for each was a third of emitting 1,000 models.
+# tests/properties/test_emit_equivalence.py holds this to libyaml's output.
+_SIMPLE_TEXT = re.compile(r"[A-Za-z0-9-][A-Za-z0-9._/@:+=~-]*")
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _plain_tag(text: str) -> str:
+    """The tag the dumper's resolver gives `text` written plain (what libyaml asks too)."""
+    return str(_RESOLVER.resolve(ScalarNode, text, (True, False)))  # type: ignore[no-untyped-call]
+
+
+def _simple_form(value: Any) -> str | None:
+    """`value`'s text when it is sure without libyaml, else None (ask libyaml)."""
+    kind = type(value)
+    if kind is int:
+        text = str(value)
+        return text if _plain_tag(text) == _INT else None
+    if kind is not str:
+        return None
+    text = str(value)
+    if not _SIMPLE_TEXT.fullmatch(text) or text[-1] == ":":
+        return None
+    if text[0] == "-" and (len(text) == 1 or text.startswith("---")):
+        return None
+    return text if _plain_tag(text) == _STR else f"'{text}'"
+
+
 def _value_form(value: Any) -> str:
     """libyaml's text for a scalar as a block value, e.g. `'1'` for the string "1"."""
     # 0.0 == -0.0 (same hash) and nan != nan: floats are keyed by their repr.
     lookup = (float, repr(value)) if type(value) is float else (type(value), value)
     form = _value_forms.get(lookup, "")
     if form == "":
-        text = str(yaml.serialize(_node([value]), **_EMIT_OPTIONS))
-        inline = text[2:-1]  # "- <form>\n"
-        form = _value_forms[lookup] = inline if _one_line(inline) else None
+        form = _simple_form(value)
+        if form is None:
+            text = str(yaml.serialize(_node([value]), **_EMIT_OPTIONS))
+            inline = text[2:-1]  # "- <form>\n"
+            form = inline if _one_line(inline) else None
+        _value_forms[lookup] = form
     if form is None:
         raise _NotInline
     return form

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -52,7 +52,10 @@ class SourceDocument:
     file: str
     index: int
     data: Any
-    positions: dict[PathKey, tuple[int, int]] = field(repr=False)
+    # A plain dict, or `_Positions`, which finds them when first asked: only a document with
+    # a diagnostic is ever asked, and recording every node's position while loading was a
+    # third of reading a fleet.
+    positions: Mapping[PathKey, tuple[int, int]] = field(repr=False)
 
     def location(self, path: PathKey = ()) -> Location:
         """Location of `path`, or of its nearest ancestor that exists in the source."""
@@ -198,6 +201,144 @@ class _Walker:
         raise self.refuse("YAML_TAG", f"unsupported YAML tag {tag!r}", node, path)
 
 
+class _TextPositions:
+    """The positions `_Walker` records, for every document of one text, found when first
+    asked by composing the text again (once, for all its documents)."""
+
+    __slots__ = ("_by_index", "_limits", "_text")
+
+    def __init__(self, text: str, limits: LoadLimits) -> None:
+        self._text, self._limits = text, limits
+        self._by_index: dict[int, dict[PathKey, tuple[int, int]]] | None = None
+
+    def of(self, index: int) -> dict[PathKey, tuple[int, int]]:
+        if self._by_index is None:
+            self._by_index = {}
+            try:
+                for number, root in enumerate(_compose_all(self._text)):
+                    size = 0 if root is None else root.end_mark.index - root.start_mark.index
+                    if root is None or size > self._limits.max_document_bytes:
+                        continue  # as `load_yaml` skips them: no SourceDocument to ask
+                    walker = _Walker(self._limits)
+                    try:
+                        walker.walk(root, (), 0)
+                    except _Refusal:
+                        continue  # a refused document has no SourceDocument to ask
+                    self._by_index[number] = walker.positions
+            except (YAMLError, ValueError, RecursionError):
+                pass  # where `load_yaml` stopped too: every document before it is found
+        return self._by_index.get(index, {})
+
+
+class _Positions(Mapping[PathKey, tuple[int, int]]):
+    """Document `index`'s positions: those of its top-level keys and of metadata's keys
+    (recorded while loading: every compile asks where metadata.name is), the rest asked of
+    its text's `_TextPositions` on first use. The walker records the same values for the
+    known ones, so every answer is the walker's."""
+
+    __slots__ = ("_complete", "_index", "_known", "_text")
+
+    def __init__(self, text: _TextPositions, index: int, root: Node) -> None:
+        self._text, self._index = text, index
+        self._known, self._complete = _known_positions(root)
+
+    def __getitem__(self, key: PathKey) -> tuple[int, int]:
+        found = self._known.get(key)
+        return found if found is not None else self._text.of(self._index)[key]
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._known:
+            return True
+        # Under a mapping whose keys are all known, an unknown key is not in the document.
+        if isinstance(key, tuple) and key and key[:-1] in self._complete:
+            return False
+        return key in self._text.of(self._index)
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._text.of(self._index))
+
+    def __len__(self) -> int:
+        return len(self._text.of(self._index))
+
+
+def _known_positions(
+    root: Node,
+) -> tuple[dict[PathKey, tuple[int, int]], frozenset[PathKey]]:
+    """What `_Walker` records for the root, its keys and metadata's keys (a key's position
+    is its own, not its value's), and the mappings whose every key that covers."""
+    known: dict[PathKey, tuple[int, int]] = {(): _mark(root)}
+    complete: set[PathKey] = set()
+    if type(root) is MappingNode:
+        complete.add(())
+        for key_node, value_node in root.value:
+            known[(key_node.value,)] = _mark(key_node)
+            if key_node.value == "metadata" and type(value_node) is MappingNode:
+                complete.add(("metadata",))
+                for inner, _ in value_node.value:
+                    known[("metadata", inner.value)] = _mark(inner)
+    return known, frozenset(complete)
+
+
+class _Unsure(Exception):
+    """Internal: `_data` met something `_Walker` refuses; it walks the document again to say
+    what and where."""
+
+
+def _data(root: Node, limits: LoadLimits) -> Any:
+    """What `_Walker(limits).walk(root, (), 0)` returns, without paths or positions; raises
+    _Unsure where that walk would refuse. The same checks in the same order, so the two
+    agree (tests/properties/test_load_fast_walk.py holds them to it)."""
+    nodes = 0
+    max_nodes, max_depth = limits.max_nodes, limits.max_depth
+
+    def walk(node: Node, depth: int) -> Any:
+        nonlocal nodes
+        nodes += 1
+        if nodes > max_nodes:
+            raise _Unsure
+        kind = type(node)
+        if kind is ScalarNode:
+            tag, text = node.tag, node.value
+            if tag == _STR:
+                return text
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return text.lower() == "true"
+            if tag == _INT:
+                number = _parse_int(text)
+                if number is None:
+                    raise _Unsure
+                return number
+            if tag == _FLOAT:
+                value = _parse_float(text)
+                if not math.isfinite(value):
+                    raise _Unsure
+                return value
+            raise _Unsure
+        if depth >= max_depth:
+            raise _Unsure
+        if kind is MappingNode:
+            if node.tag not in (_MAP, "!!map"):
+                raise _Unsure
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if type(key_node) is not ScalarNode or key_node.tag != _STR:
+                    raise _Unsure
+                key = str(key_node.value)
+                if key in result:
+                    raise _Unsure
+                result[key] = walk(value_node, depth + 1)
+            return result
+        if kind is SequenceNode:
+            if node.tag not in (_SEQ, "!!seq"):
+                raise _Unsure
+            return [walk(item, depth + 1) for item in node.value]
+        raise _Unsure  # pragma: no cover - libyaml composes only the three kinds
+
+    return walk(root, 0)
+
+
 # Python converts a decimal integer of at most this many digits, either way
 # (sys.int_info.default_max_str_digits). Fixed here, so PYTHONINTMAXSTRDIGITS cannot change
 # what a file means, and every integer read can be written out again.
@@ -309,6 +450,7 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
     diagnostics: list[Diagnostic] = []
     bound = _nesting_bound(text)
     composed_to = 0  # where the last document the parser finished ends
+    shared: _TextPositions | None = None
     try:
         if bound > _SAFE_COMPOSE_DEPTH:
             # libyaml's composer recurses in C: a deep enough file would crash the process,
@@ -332,6 +474,15 @@ def load_yaml(text: str, file: str, limits: LoadLimits | None = None) -> LoadRes
                         Location(file, line, column),
                     )
                 )
+                continue
+            try:
+                data = _data(root, limits)
+            except _Unsure:
+                pass
+            else:
+                shared = shared or _TextPositions(text, limits)
+                positions = _Positions(shared, index, root)
+                documents.append(SourceDocument(file, index, data, positions))
                 continue
             walker = _Walker(limits)
             try:

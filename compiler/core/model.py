@@ -42,6 +42,7 @@ class Frozen(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=False,
+        defer_build=True,
     )
 
 
@@ -247,7 +248,11 @@ class StatusModel(BaseModel):
     """Base of the status models: camelCase on the wire, unknown keys refused."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        defer_build=True,
     )
 
 

@@ -174,7 +174,7 @@ def document_url(base_url: str, path: object) -> str:
 class _Document(BaseModel):
     """Recipe documents are upstream's: unknown keys are ignored, used ones are typed."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 # A `docker_image` as recipes write it: one image (NVIDIA's), or a map by vendor (`nvidia`,

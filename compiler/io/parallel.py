@@ -18,6 +18,12 @@ from compiler.core.pipeline import Mapper, SourceFile, Work
 # Below this many files per worker, starting processes costs more than it saves.
 MIN_FILES_PER_WORKER = 100
 
+# With this many CPUs or fewer the default is one process. Measured on a 2-CPU machine
+# (bench/README.md, "Workers"): two workers were slower than one at 1,000 models and at
+# 10,000 (the parent forks, pickles every outcome back and writes the tree while the two
+# workers contend for the same two CPUs with it).
+SERIAL_UP_TO_CPUS = 2
+
 # The work of the pool being run; set in the parent just before forking, read by children.
 _WORK: Work | None = None
 
@@ -34,9 +40,14 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def default_jobs(cpus: int) -> int:
+    """The worker count `--jobs 0` means on a machine with `cpus` CPUs."""
+    return 1 if cpus <= SERIAL_UP_TO_CPUS else cpus
+
+
 def process_map(jobs: int) -> Mapper:
-    """A mapper over at most `jobs` processes (0: one per available CPU)."""
-    wanted = jobs or available_cpus()
+    """A mapper over at most `jobs` processes (0: `default_jobs` of the available CPUs)."""
+    wanted = jobs or default_jobs(available_cpus())
 
     def mapper(work: Work, sources: Sequence[SourceFile]) -> list[SourceOutcome]:
         global _WORK

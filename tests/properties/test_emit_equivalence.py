@@ -151,3 +151,34 @@ def test_multi_line_scalar_falls_back_to_libyaml(monkeypatch: pytest.MonkeyPatch
     assert dump_objects([obj]) == reference_dump([obj])
     assert yaml.safe_load(dump_objects([obj]).removeprefix("---\n")) == obj
     assert calls
+
+
+# The forms `emit` decides without libyaml (issue 27: most of a fleet's distinct scalars):
+# strings of the characters it allows, the shapes near its edges, and integers.
+simple_text = st.text(alphabet="Aaz09._/@:+=~-", min_size=1, max_size=12)
+near_edges = st.sampled_from(
+    ["-", "--", "---", "---a", "--host", "-1", "-.5", "a:", "a:b", ":a", "12:30", "1:2:3",
+     "190:20:30", "1_000", "0x1f", "0o17", "0b1", "010", "1e3", "1.5", ".5", "~", "=", "<<",
+     "yes", "No", "ON", "off", "y", "n", "null", "Null", "true", "FALSE", "2026-11-23",
+     "2001-12-14t21:59:43.10-05:00", ".inf", "-.inf", ".NaN", "+1", "+", "@a", "a@b", "a=b"]
+)  # fmt: skip
+
+
+def _libyaml_form(value: Any) -> str:
+    text = str(yaml.serialize(emit._node([value]), **emit._EMIT_OPTIONS))
+    return text[2:-1]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(simple_text, near_edges, st.integers(min_value=-(2**70), max_value=2**70)))
+def test_forms_decided_without_libyaml_are_libyamls(value: Any) -> None:
+    form = emit._simple_form(value)
+    if form is not None:
+        assert form == _libyaml_form(value)
+
+
+def test_the_fleet_shapes_are_decided_without_libyaml() -> None:
+    # A name, a digest, a flag, a number in args, a hash: what made emitting 1,000 models
+    # ask libyaml thousands of times.
+    for value in ("md-17", "docker.io/vllm/vllm-openai@sha256:ab12", "--seed", "8000", 4096):
+        assert emit._simple_form(value) == _libyaml_form(value)
