@@ -147,6 +147,31 @@ class IndexedEmulator(KubeEmulator):
 EMULATORS: dict[str, type[KubeEmulator]] = {"plain": KubeEmulator, "indexed": IndexedEmulator}
 
 
+def with_latency(emulator: type[KubeEmulator], seconds: float) -> type[KubeEmulator]:
+    """`emulator` answering every request (not the events of an open watch) `seconds` late,
+    as a distant API server does (its network round trip, an etcd write); the sleep is in
+    the server's own thread, outside its lock, so requests in flight overlap."""
+    if seconds <= 0:
+        return emulator
+
+    class Distant(emulator):
+        def list(self, kind: str, namespace: str | None) -> dict[str, Any]:
+            time.sleep(seconds)
+            return super().list(kind, namespace)
+
+        def read(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+            time.sleep(seconds)
+            return super().read(kind, namespace, name)
+
+        def patch_status(
+            self, kind: str, namespace: str, name: str, patch: dict[str, Any]
+        ) -> dict[str, Any]:
+            time.sleep(seconds)
+            return super().patch_status(kind, namespace, name, patch)
+
+    return Distant
+
+
 def template() -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as work:
         repo = Path(work) / "quickstart"
@@ -389,13 +414,19 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="answer every API request this late (a distant API server's round trip)",
+    )
+    parser.add_argument(
         "--process",
         action="store_true",
         help="also run `runwayc agent` as a process: its time and peak RSS",
     )
     args = parser.parse_args()
     n = args.models
-    emulator = EMULATORS[args.emulator]
+    emulator = with_latency(EMULATORS[args.emulator], args.latency_ms / 1000)
     objects = fleet(template(), n)
     agent_rounds, poller_rounds = [], []
     for _ in range(args.rounds):  # alternating, so drift hits both alike
@@ -410,7 +441,8 @@ def main() -> None:
 
     print(
         f"agent on {n} ModelDeployments (+ {n} Deployments, {n} Services), "
-        f"{args.emulator} emulator, {args.rounds} rounds"
+        f"{args.emulator} emulator, {args.rounds} rounds, workers {args.workers}"
+        + (f", {args.latency_ms:g} ms per request" if args.latency_ms else "")
     )
     print(
         f"  time to first full status   median {first:.2f} s "
