@@ -357,7 +357,8 @@ class Agent:
         self._open: set[Any] = set()  # the watch responses being read
         # The saturation analyzer's last decisions (runwayc agent --saturation), by MD key.
         self.saturation: dict[Key, Decision] = {}
-        # Per MD, the inputs its status last matched (read and written by the worker only).
+        # Per MD, the inputs its status last matched (each entry touched only by the worker
+        # holding that MD's key).
         self._settled: dict[Key, Inputs] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
