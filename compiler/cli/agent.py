@@ -8,7 +8,12 @@ from pathlib import Path
 import click
 
 from compiler.cli._common import only_with, runway_errors
-from compiler.core.agent.deployment import DEFAULT_NAMESPACE, METRICS_PORT, PROMETHEUS_MOUNT
+from compiler.core.agent.deployment import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_WORKERS,
+    METRICS_PORT,
+    PROMETHEUS_MOUNT,
+)
 
 
 @click.command("agent")
@@ -42,6 +47,13 @@ from compiler.core.agent.deployment import DEFAULT_NAMESPACE, METRICS_PORT, PROM
     default=300,
     show_default=True,
     help="Seconds between re-checks of every ModelDeployment from the cache (no API calls).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Status writes in flight at once (never two for one ModelDeployment).",
 )
 @click.option(
     "--saturation",
@@ -79,6 +91,7 @@ def agent_command(
     lease_namespace: str,
     policies: Path | None,
     resync: float,
+    workers: int,
     saturation: bool,
     saturation_interval: float,
     saturation_config: Path | None,
@@ -103,6 +116,7 @@ def agent_command(
         lease_namespace=lease_namespace,
         policies=policies,
         resync_seconds=resync,
+        workers=workers,
         saturation=saturation,
         saturation_interval=saturation_interval,
         saturation_config=saturation_config,

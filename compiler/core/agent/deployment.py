@@ -14,3 +14,5 @@ POLICY_MOUNT = "/etc/runwayc/policies"
 # --saturation: where the analyzer's two ConfigMaps are mounted (the agent's defaults).
 PROMETHEUS_MOUNT = "/etc/runwayc/prometheus"
 SATURATION_MOUNT = "/etc/runwayc/saturation"
+# Status writes in flight at once (`runwayc agent --workers`).
+DEFAULT_WORKERS = 1

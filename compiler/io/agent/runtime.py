@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -33,6 +35,7 @@ from kubernetes.watch.watch import iter_resp_lines
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from urllib3.exceptions import HTTPError
 
+from compiler.core.agent.deployment import DEFAULT_WORKERS
 from compiler.core.agent.gateway import GATEWAY_KINDS, gateway_key, watched_names
 from compiler.core.agent.readers import (
     RESOURCE_KINDS,
@@ -64,6 +67,9 @@ class AgentSettings:
     # Server-side watch timeout; the watch is then resumed from the last resourceVersion.
     watch_timeout_seconds: int = 290
     backoff_seconds: float = 2.0
+    # Reconciles in flight at once (one per key at a time): status writes are round trips,
+    # and a single worker waits out every one of them in turn.
+    workers: int = DEFAULT_WORKERS
     # The built-in policy at least (compiler.io.workspace.load_policy); empty checks nothing.
     policy: PolicySet = field(default_factory=PolicySet)
     now: Callable[[], str] = rfc3339_now
@@ -116,6 +122,103 @@ def _checked(response: Any) -> Any:
             reason = response.reason
         raise ApiException(status=response.status, reason=str(reason)[:200])
     return response
+
+
+def _shared(before: Mapping[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`after`, with every top-level part (and metadata field) that equals `before`'s taken
+    from `before`: the same values, one copy of them in memory."""
+    shared = dict(after)
+    for name, value in after.items():
+        old = before.get(name)
+        if name == "metadata" and isinstance(value, dict) and isinstance(old, Mapping):
+            shared[name] = {
+                field: old[field] if field in old and old[field] == item else item
+                for field, item in value.items()
+            }
+        elif old is not None and old is not value and old == value:
+            shared[name] = old
+    return shared
+
+
+# The kinds `_slim` drops most of, listed one item at a time: a whole list of Deployments
+# parsed at once, pod templates and all, was the agent's peak memory at 10,000 MDs.
+TRIMMED_KINDS = frozenset({"Deployment", "Service"})
+_DECODER = json.JSONDecoder()
+_BLANK = re.compile(r"[ \t\n\r]*")
+
+
+def _list_body(text: str, keep: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """A list response (a JSON object) parsed with `keep` applied to each of its `items` as
+    soon as it is parsed, so only one whole item is in memory at a time. The values are
+    json's own; a malformed body raises ValueError, as `json.loads` does."""
+    body: dict[str, Any] = {}
+    at = _BLANK.match(text, 0).end()  # type: ignore[union-attr]
+    if text[at : at + 1] != "{":
+        raise ValueError("a list response is not a JSON object")
+    at = _BLANK.match(text, at + 1).end()  # type: ignore[union-attr]
+    while text[at : at + 1] != "}":
+        if text[at : at + 1] != '"':
+            raise ValueError(f"expected a key at {at}")
+        name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+        at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+        if text[at : at + 1] != ":":
+            raise ValueError(f"expected ':' at {at}")
+        at = _BLANK.match(text, at + 1).end()  # type: ignore[union-attr]
+        if name == "items" and text[at : at + 1] == "[":
+            items = []
+            at = _BLANK.match(text, at + 1).end()  # type: ignore[union-attr]
+            while text[at : at + 1] != "]":
+                item, at = _DECODER.raw_decode(text, at)
+                items.append(_interned(keep(item)) if isinstance(item, dict) else item)
+                at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+                if text[at : at + 1] == ",":
+                    at = _BLANK.match(text, at + 1).end()  # type: ignore[union-attr]
+                elif text[at : at + 1] != "]":
+                    raise ValueError(f"expected ',' or ']' at {at}")
+            body[name] = items
+            at += 1
+        else:
+            body[name], at = _DECODER.raw_decode(text, at)
+        at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+        if text[at : at + 1] == ",":
+            at = _BLANK.match(text, at + 1).end()  # type: ignore[union-attr]
+        elif text[at : at + 1] != "}":
+            raise ValueError(f"expected ',' or '}}' at {at}")
+    return body
+
+
+def _interned(value: Any) -> Any:
+    """`value` with its keys interned: parsed item by item, items do not share their keys
+    the way one `json.loads` of the whole list makes them."""
+    if isinstance(value, dict):
+        return {sys.intern(k): _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    return value
+
+
+def _slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as the cache keeps it, without what no status reader reads and most of its size
+    is: a Deployment's pod template (three quarters of a rendered one), a Service's spec, the
+    `managedFields` an API server adds to every object (often larger than the rest). A
+    reader that comes to need one of them must keep it here."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+        for name in ("labels", "annotations"):
+            marks = metadata.get(name)
+            if isinstance(marks, dict):
+                # A fleet's labels and stamp annotations repeat (engine, provider, image
+                # digests): one copy of each string, not one per object.
+                metadata[name] = {
+                    sys.intern(k): sys.intern(v) if type(v) is str else v for k, v in marks.items()
+                }
+    spec = obj.get("spec")
+    if kind == "Deployment" and isinstance(spec, dict):
+        spec.pop("template", None)
+    elif kind == "Service":
+        obj.pop("spec", None)  # its ports and selector: the endpoint is the MD's own port
+    return obj
 
 
 def _key(obj: dict[str, Any]) -> Key:
@@ -178,19 +281,33 @@ def md_keys(key: Key) -> tuple[Key, ...]:
 
 
 class WorkQueue:
-    """A set of keys with a condition: a key queued twice is reconciled once."""
+    """A set of keys with a condition: a key queued twice is reconciled once, and a key is
+    handed to one worker at a time (as client-go's workqueue does): a key queued while a
+    worker has it is handed out again once that worker is `done` with it, so several workers
+    never write the same MD at once and no event is lost."""
 
     def __init__(self) -> None:
         self._keys: dict[Key, None] = {}
+        self._processing: set[Key] = set()
+        self._again: set[Key] = set()  # queued while being processed
         self._ready = threading.Condition()
 
     def put(self, *keys: Key) -> None:
         with self._ready:
             for key in keys:
-                self._keys[key] = None
-            self._ready.notify()
+                if key in self._processing:
+                    self._again.add(key)
+                else:
+                    self._keys[key] = None
+            self._ready.notify(len(keys))
+
+    def wake(self) -> None:
+        """Wake every worker waiting for a key (to see that the agent is stopping)."""
+        with self._ready:
+            self._ready.notify_all()
 
     def get(self, timeout: float) -> Key | None:
+        """The next key, now being processed (call `done` with it); None after `timeout`."""
         with self._ready:
             if not self._keys:
                 self._ready.wait(timeout)
@@ -198,11 +315,21 @@ class WorkQueue:
                 return None
             key = next(iter(self._keys))
             del self._keys[key]
+            self._processing.add(key)
             return key
 
-    def __len__(self) -> int:
+    def done(self, key: Key) -> None:
         with self._ready:
-            return len(self._keys)
+            self._processing.discard(key)
+            if key in self._again:
+                self._again.discard(key)
+                self._keys[key] = None
+                self._ready.notify()
+
+    def __len__(self) -> int:
+        """Keys queued or being processed: zero only once every reconcile has finished."""
+        with self._ready:
+            return len(self._keys) + len(self._processing)
 
 
 class Agent:
@@ -225,10 +352,14 @@ class Agent:
         self.stop = threading.Event()
         self.leading = threading.Event()
         self._lock = threading.Lock()
+        self._listing = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._open: set[Any] = set()  # the watch responses being read
         # The saturation analyzer's last decisions (runwayc agent --saturation), by MD key.
         self.saturation: dict[Key, Decision] = {}
+        # Per MD, the inputs its status last matched (each entry touched only by the worker
+        # holding that MD's key).
+        self._settled: dict[Key, Inputs] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -245,7 +376,9 @@ class Agent:
                 target=self._watch_forever, args=(kind,), name=f"watch-{kind.name}", daemon=True
             )
             self._threads.append(thread)
-        self._threads.append(threading.Thread(target=self._work, name="worker", daemon=True))
+        for index in range(max(1, self.settings.workers)):
+            worker = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
+            self._threads.append(worker)
         self._threads.append(threading.Thread(target=self._resync, name="resync", daemon=True))
         for thread in self._threads:
             thread.start()
@@ -261,7 +394,7 @@ class Agent:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()
-        self.queue.put()  # wake the worker
+        self.queue.wake()
         with self._lock:
             responses = list(self._open)
         for response in responses:  # end the open watches now, not at their timeout
@@ -283,17 +416,27 @@ class Agent:
     def _list(self, kind: WatchedKind) -> str | None:
         """List `kind` into the cache; its resourceVersion, or None for an optional kind whose
         CRD is not installed (nothing of it can exist, so the cache is empty and synced)."""
-        try:
-            response = _checked(kind.list_call(_preload_content=False))
-        except ApiException as exc:
-            if not (kind.optional and exc.status == 404):
-                raise
-            with self._lock:
-                self.cache[kind.name] = {}
-            self.synced[kind.name].set()
-            return None
-        body = json.loads(response.data)
-        items = {_key(item): item for item in body.get("items") or []}
+        # One list body at a time: at 10,000 MDs the bodies (bytes, then their text, then
+        # the objects) of three kinds at once were the agent's peak memory.
+        with self._listing:
+            try:
+                response = _checked(kind.list_call(_preload_content=False))
+            except ApiException as exc:
+                if not (kind.optional and exc.status == 404):
+                    raise
+                with self._lock:
+                    self.cache[kind.name] = {}
+                self.synced[kind.name].set()
+                return None
+            # The text alone while it is parsed: not the bytes beside it as well.
+            text = response.data.decode()
+            del response
+            if kind.name in TRIMMED_KINDS:
+                body = _list_body(text, partial(_slim, kind.name))
+            else:
+                body = json.loads(text)
+            del text
+        items = {_key(item): _slim(kind.name, item) for item in body.get("items") or []}
         with self._lock:
             before = self.cache[kind.name]
             self.cache[kind.name] = items
@@ -378,10 +521,17 @@ class Agent:
         key = _key(obj)
         with self._lock:
             objects = self.cache[kind.name]
+            cached = objects.get(key)
             if kind_of_event == "DELETED":
                 objects.pop(key, None)
-            elif key not in objects or _newer(obj, objects[key]):
-                objects[key] = obj
+            elif (
+                version is not None and cached is not None and version == _resource_version(cached)
+            ):
+                # The version already cached (most often the echo of the agent's own status
+                # write, kept from its response): nothing any status depends on changed.
+                return version
+            elif cached is None or _newer(obj, cached):
+                objects[key] = _slim(kind.name, obj)
             size = len(objects)
         self.metrics.cached.labels(kind.name).set(size)
         self.queue.put(*self._concerned(kind.name, key))
@@ -406,21 +556,29 @@ class Agent:
     def _work(self) -> None:
         while not self.stop.is_set():
             key = self.queue.get(timeout=0.5)
-            # A standby drops its work: winning the Lease enqueues everything. Checked after
-            # the wait for a key, as the Lease (or SIGTERM) may have gone during it.
-            if key is None or self.stop.is_set() or not self.leading.is_set():
-                continue
-            if not self.ready:
-                self.queue.put(key)  # decide on a full picture: every cache listed
-                self.stop.wait(0.05)
+            if key is None:
                 continue
             try:
-                self.reconcile(key)
-            except (ApiException, HTTPError, OSError) as exc:
-                self.metrics.errors.labels("patch status").inc()
-                log.warning("status of %s/%s not written: %s", *key, exc)
-                self.stop.wait(self.settings.backoff_seconds)
-                self.queue.put(key)
+                self._process(key)
+            finally:
+                self.queue.done(key)
+
+    def _process(self, key: Key) -> None:
+        # A standby drops its work: winning the Lease enqueues everything. Checked after
+        # the wait for a key, as the Lease (or SIGTERM) may have gone during it.
+        if self.stop.is_set() or not self.leading.is_set():
+            return
+        if not self.ready:
+            self.queue.put(key)  # decide on a full picture: every cache listed
+            self.stop.wait(0.05)
+            return
+        try:
+            self.reconcile(key)
+        except (ApiException, HTTPError, OSError) as exc:
+            self.metrics.errors.labels("patch status").inc()
+            log.warning("status of %s/%s not written: %s", *key, exc)
+            self.stop.wait(self.settings.backoff_seconds)
+            self.queue.put(key)
 
     def observed(self, key: Key) -> Observed | None:
         with self._lock:
@@ -486,12 +644,22 @@ class Agent:
         for _ in range(MAX_CONFLICT_RETRIES):
             observed = self.observed(key)
             if observed is None:
+                self._settled.pop(key, None)
                 self.metrics.reconciles.labels("gone").inc()
                 return "gone"
+            inputs = _inputs(observed)
+            if inputs is not None and self._settled.get(key) == inputs:
+                # The same versions of every object the status is read from, and the same
+                # analyzer decision, as when the status last matched: the status is a pure
+                # function of them, and `now` only stamps a condition that changes, so it
+                # would come out the same again. A steady resync costs a comparison per MD.
+                self.metrics.reconciles.labels("unchanged").inc()
+                return "unchanged"
             md = observed.model_deployment
             current = md.get("status") or {}
             status = desired_status(observed, self.settings.policy, self.settings.now())
             if status == current:
+                self._settle(key, inputs)
                 self.metrics.reconciles.labels("unchanged").inc()
                 return "unchanged"
             body = {
@@ -515,11 +683,26 @@ class Agent:
                 )
                 self._remember(key, fresh)
                 continue
+            if isinstance(written, dict) and written.get("status") == status:
+                # The server holds exactly what was computed: computing again from the
+                # object it returned gives the same status (conditions keep their times).
+                # The cache keeps the computed status (equal to the parsed one, sharing its
+                # constant strings) and the parts of the MD read before, where equal: the
+                # response then lives only until this returns, and 10,000 first writes
+                # do not leave 10,000 parsed copies of what the cache already held.
+                written = _shared(md, {**written, "status": status})
+                self._settle(key, _inputs(replace(observed, model_deployment=written)))
             self._remember(key, written)
             self.metrics.reconciles.labels("written").inc()
             return "written"
         self.metrics.errors.labels("patch status").inc()
         return "conflict"
+
+    def _settle(self, key: Key, inputs: Inputs | None) -> None:
+        if inputs is None:
+            self._settled.pop(key, None)
+        else:
+            self._settled[key] = inputs
 
     def _remember(self, key: Key, obj: Any) -> None:
         """Keep the newest copy of an MD, whether it came from a write or from the watch."""
@@ -528,7 +711,36 @@ class Agent:
         with self._lock:
             cached = self.cache["ModelDeployment"].get(key)
             if cached is None or _newer(obj, cached):
-                self.cache["ModelDeployment"][key] = obj
+                self.cache["ModelDeployment"][key] = _slim("ModelDeployment", obj)
+
+
+# What a status is computed from, by version: the resourceVersion of each observed object
+# (None where there is none) and the analyzer's decision.
+Inputs = tuple[tuple[str | None, ...], Decision | None]
+
+
+def _inputs(observed: Observed) -> Inputs | None:
+    """The versions `observed` was read from, or None if an object carries no version (then
+    nothing tells a changed object from the same one, and the status is always computed)."""
+    objects = (
+        observed.model_deployment,
+        observed.deployment,
+        observed.service,
+        observed.resource,
+        observed.inference_pool,
+        observed.http_route,
+        observed.gateway,  # its address is status.gateway.endpoint
+    )
+    versions: list[str | None] = []
+    for obj in objects:
+        if obj is None:
+            versions.append(None)
+            continue
+        version = _resource_version(obj)
+        if version is None:
+            return None
+        versions.append(version)
+    return tuple(versions), observed.saturation
 
 
 def _newer(candidate: dict[str, Any], cached: dict[str, Any]) -> bool:

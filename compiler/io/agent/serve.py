@@ -21,7 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from urllib3.exceptions import HTTPError
 
-from compiler.core.agent.deployment import LEASE_NAME
+from compiler.core.agent.deployment import DEFAULT_WORKERS, LEASE_NAME
 from compiler.core.agent.saturation import CONFIG_KEY, SaturationConfig, saturation_config
 from compiler.core.errors import AgentError
 from compiler.core.policy import PolicySet
@@ -48,6 +48,7 @@ class AgentOptions:
     lease_namespace: str
     policy: PolicySet
     resync_seconds: float
+    workers: int = DEFAULT_WORKERS
     # --saturation: the analyzer's thresholds and Prometheus (None: no analyzer).
     saturation: SaturationOptions | None = None
 
@@ -86,6 +87,7 @@ def agent_options(
     policies: Path | None,
     resync_seconds: float,
     saturation: bool,
+    workers: int = DEFAULT_WORKERS,
     saturation_interval: float,
     saturation_config: Path | None,
     prometheus_config: Path,
@@ -103,6 +105,7 @@ def agent_options(
         lease_namespace=lease_namespace,
         policy=load_policy(policies),
         resync_seconds=resync_seconds,
+        workers=workers,
         saturation=analysis,
     )
 
@@ -239,6 +242,7 @@ def run_agent(options: AgentOptions) -> None:
             namespace=options.namespace,
             resync_seconds=options.resync_seconds,
             policy=options.policy,
+            workers=options.workers,
         ),
         metrics,
     )
