@@ -712,8 +712,16 @@ def _gpu_count(
     sizes: dict[str, int] = {}
     for run in flag_runs(tokens, flags):
         identity = flags.identity(run.name) if run.name else None
-        if identity in ("tensor-parallel-size", "pipeline-parallel-size") and run.value.isdigit():
-            sizes.setdefault(identity, int(run.value))
+        if identity not in ("tensor-parallel-size", "pipeline-parallel-size"):
+            continue
+        # vLLM reads these with argparse's `int`, which also takes "²" or "٣" (str.isdigit
+        # holds for them; int() refuses the first): only a positive ASCII number sizes a GPU.
+        if not (run.value.isascii() and run.value.isdigit() and int(run.value) > 0):
+            raise RecipeUpstreamError(
+                f"the recipe's command sets {run.name} to {run.value!r}, which is not a "
+                "positive number of GPUs"
+            )
+        sizes.setdefault(identity, int(run.value))
     if sizes:
         return sizes.get("tensor-parallel-size", 1) * sizes.get("pipeline-parallel-size", 1)
     profile = command.hardware_profile

@@ -204,3 +204,13 @@ def test_next_rendering_walks_hardware_then_strategy():
         RecipeValidationError, match='has no hardware "h200" \\(available: a100, h100\\)'
     ):
         next_rendering(base, Selection(hardware="h200"))
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "0", "-1", "two", "1.5"])
+def test_a_parallel_size_that_is_not_a_positive_number_is_refused(value):
+    """`-tp ²` raised ValueError (str.isdigit holds for "²", int() refuses it), and `-tp 0`
+    sized the model at zero GPUs; vLLM refuses both."""
+    from compiler.core.errors import RecipeUpstreamError
+
+    with pytest.raises(RecipeUpstreamError, match="not a positive number of GPUs"):
+        run(recipe(argv=["vllm", "serve", QWEN, "-tp", value]))
