@@ -571,6 +571,14 @@ class ImageRules(Frozen):
     unpinned_user_images: Literal["warn", "refuse"] | None = None
 
 
+class SyncUnitRules(Frozen):
+    """policies/sync-units.yaml: how many ModelDeployments one namespace (one sync unit) may
+    hold before check warns that Argo CD or Flux will be slow to build it. Advisory: a
+    repository policy may set it either way (its Argo CD may allow more than 90 s)."""
+
+    max_models_per_namespace: Annotated[int, Field(ge=1)] | None = None
+
+
 class LoadLimitRules(Frozen):
     max_document_bytes: NonNegInt32 | None = None
     max_file_bytes: NonNegInt32 | None = None
@@ -646,6 +654,7 @@ class Policy(Frozen):
     limits: LoadLimitRules | None = None
     autoscaling: AutoscalingRules | None = None
     images: ImageRules | None = None
+    sync_units: SyncUnitRules | None = None
     waivers: list[Waiver] = Field(default_factory=list)
 
 

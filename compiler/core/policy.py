@@ -150,6 +150,8 @@ class PolicySet:
     # policies/images.yaml `images.unpinnedUserImages`; None only in a set built without it
     # (then nothing is refused, as with no rule).
     unpinned_user_images: str | None = None
+    # policies/sync-units.yaml `syncUnits.maxModelsPerNamespace`; None: no warning.
+    max_models_per_namespace: int | None = None
 
     @property
     def refuses_unpinned_user_images(self) -> bool:
@@ -206,7 +208,15 @@ def builtin_policy_set(builtin: Iterable[Policy]) -> PolicySet:
             policy = replace(policy, name_max_length=doc.names.max_length)
         if doc.images is not None and doc.images.unpinned_user_images is not None:
             policy = replace(policy, unpinned_user_images=doc.images.unpinned_user_images)
+        policy = _sync_units(policy, doc)
     return policy
+
+
+def _sync_units(policy: PolicySet, doc: Policy) -> PolicySet:
+    """An advisory threshold: whichever file sets it last (built-in, then the user's) wins."""
+    if doc.sync_units is None or doc.sync_units.max_models_per_namespace is None:
+        return policy
+    return replace(policy, max_models_per_namespace=doc.sync_units.max_models_per_namespace)
 
 
 def _fields_given(model: BaseModel) -> dict[str, Any]:
@@ -291,6 +301,7 @@ def apply_user_policies(
         doc, found = _checked_flag_rules(policy, doc, source)
         diagnostics.extend(found)
         policy = _extend(policy, doc)
+        policy = _sync_units(policy, doc)
         for index, waiver in enumerate(doc.waivers):
             if waiver.rule == "vllmFlags.aliases":
                 continue  # read by _checked_flag_rules

@@ -1,0 +1,57 @@
+"""A namespace is one sync unit, one kustomize build for Argo CD or Flux, whose cost grows
+with the square of the objects in it (bench/sync_bench.py): past policy's
+syncUnits.maxModelsPerNamespace, check and compile warn, naming the namespace and the count,
+at the first model past the limit. It is a warning: the tree is still written."""
+
+from __future__ import annotations
+
+from tests.harness import Repo
+from tests.helpers import line_col, md_yaml
+
+
+def policy(limit: int) -> str:
+    return (
+        "apiVersion: runwayc.dev/v1alpha1\nkind: Policy\nmetadata: {name: units}\n"
+        f"syncUnits: {{maxModelsPerNamespace: {limit}}}\n"
+    )
+
+
+def fleet(count: int, namespace: str = "team-a") -> dict[str, str]:
+    return {
+        f"deployments/{namespace}/m{i}.yaml": md_yaml(name=f"m{i}", namespace=namespace)
+        for i in range(count)
+    }
+
+
+def large(result: object) -> list[object]:
+    return [d for d in result.diagnostics if d.code == "SYNC_UNIT_LARGE"]  # type: ignore[attr-defined]
+
+
+def test_a_namespace_past_the_limit_is_warned_once_at_the_first_model_past_it():
+    files = {**fleet(3), **fleet(1, "team-b"), "policies/units.yaml": policy(2)}
+    result = Repo.of(files).compile("dev")
+    assert result.ok  # a warning: the tree is still written
+    (warning,) = large(result)
+    assert not warning.is_error
+    assert warning.message.startswith(
+        "namespace team-a holds 3 ModelDeployments in environment dev, more than "
+        "syncUnits.maxModelsPerNamespace (2): its sync unit (rendered/dev/team-a)"
+    )
+    # Models are ordered by name: m0, m1, m2; the third is the first past the limit.
+    assert warning.location.file == "deployments/team-a/m2.yaml"
+    text = files["deployments/team-a/m2.yaml"]
+    assert (warning.location.line, warning.location.column) == line_col(text, "name: m2")
+
+
+def test_within_the_limit_nothing_is_said():
+    assert not large(Repo.of({**fleet(3), "policies/units.yaml": policy(3)}).compile("dev"))
+    # The built-in limit (policies/sync-units.yaml) is far above a small repository.
+    assert not large(Repo.of(fleet(3)).compile("dev"))
+
+
+def test_a_repository_may_raise_the_limit():
+    """Advisory: an Argo CD allowed more than 90 s may hold more per unit."""
+    files = {**fleet(3), "policies/units.yaml": policy(1)}
+    assert large(Repo.of(files).compile("dev"))
+    files["policies/units.yaml"] = policy(1000)
+    assert not large(Repo.of(files).compile("dev"))
