@@ -5,6 +5,9 @@ at the first model past the limit. It is a warning: the tree is still written.""
 
 from __future__ import annotations
 
+from typing import Any
+
+from compiler.core.diagnostics import Diagnostic
 from tests.harness import Repo
 from tests.helpers import line_col, md_yaml
 
@@ -23,8 +26,8 @@ def fleet(count: int, namespace: str = "team-a") -> dict[str, str]:
     }
 
 
-def large(result: object) -> list[object]:
-    return [d for d in result.diagnostics if d.code == "SYNC_UNIT_LARGE"]  # type: ignore[attr-defined]
+def large(result: Any) -> list[Diagnostic]:
+    return [d for d in result.diagnostics if d.code == "SYNC_UNIT_LARGE"]
 
 
 def test_a_namespace_past_the_limit_is_warned_once_at_the_first_model_past_it():
