@@ -9,8 +9,9 @@ once, in the remote's own words. A commit whose tree equals its parent's is neve
 Before anything is pushed, publish refuses (PublishRefused, exit 2) what would lose work: a
 target path that holds sources or files that are not the environment's tree, uncommitted
 changes (the commit is built from HEAD), and a source commit that is not a descendant of the
-one the environment was last published from. A diff compares two revisions exported once
-each; a side that does not compile is reported with its diagnostics, never as an empty tree.
+one the environment was last published from. publish compiles HEAD from git's objects in
+memory (`revision_inputs`); a diff compares two revisions exported once each; a side that
+does not compile is reported with its diagnostics, never as an empty tree.
 """
 
 from __future__ import annotations
