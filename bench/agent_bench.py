@@ -42,7 +42,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,12 @@ from compiler.core.agent.status import desired_status, merge_patch  # noqa: E402
 from compiler.io.agent.runtime import Agent, AgentSettings  # noqa: E402
 from compiler.io.workspace import load_policy  # noqa: E402
 from tests.agent.conftest import api_client, available, settle  # noqa: E402
-from tests.agent.emulator import ApiError, KubeEmulator, serve  # noqa: E402
+from tests.agent.emulator import (  # noqa: E402
+    KubeEmulator,
+    WatchEvents,
+    serve,
+    write_kubeconfig,
+)
 from tests.conftest import QUICKSTART, run_cli  # noqa: E402
 
 POLICY = load_policy(None)
@@ -87,61 +91,10 @@ class IndexedEmulator(KubeEmulator):
             self.by_kind.clear()
         super().compact()
 
-    def watch(
-        self,
-        kind: str,
-        namespace: str | None,
-        since: str | None,
-        timeout: float,
-        bookmarks: bool,
-    ) -> Iterator[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            opened = self.generation_of_watches
-            if since in (None, "", "0"):
-                start = self.version
-                initial = [
-                    {"type": "ADDED", "object": copy.deepcopy(obj)}
-                    for (k, ns, _), obj in sorted(self.objects.items())
-                    if k == kind and (namespace is None or ns == namespace)
-                ]
-            elif int(since or 0) < self.compacted:
-                expired = ApiError(
-                    410, "Expired", f"too old resource version: {since} ({self.compacted})"
-                )
-                initial = [{"type": "ERROR", "object": expired.status()}]
-                opened = -1
-            else:
-                start = int(since or 0)
-                initial = []
-        yield from initial
-        position = start if opened >= 0 else 0
-        while not self.closing and opened == self.generation_of_watches:
-            with self.changed:
-                versions, events = self.by_kind.get(kind, ([], []))
-                first = bisect.bisect_right(versions, position)
-                pending = [
-                    (versions[i], *events[i])
-                    for i in range(first, len(versions))
-                    if namespace is None or events[i][1]["metadata"].get("namespace") == namespace
-                ]
-                if first < len(versions):
-                    position = versions[-1]
-                current = self.version
-                if not pending and first == len(versions) and deadline - time.monotonic() > 0:
-                    self.changed.wait(min(deadline - time.monotonic(), 0.5))
-                    continue
-            if not pending:
-                if first < len(versions):
-                    continue  # only other namespaces' events
-                if bookmarks:
-                    yield {
-                        "type": "BOOKMARK",
-                        "object": {"kind": kind, "metadata": {"resourceVersion": str(current)}},
-                    }
-                return
-            for _, type_, obj in pending:
-                yield {"type": type_, "object": copy.deepcopy(obj)}
+    def _events_after(self, kind: str, position: int) -> WatchEvents:
+        versions, events = self.by_kind.get(kind, ([], []))
+        first = bisect.bisect_right(versions, position)
+        return [(versions[i], *events[i]) for i in range(first, len(versions))]
 
 
 EMULATORS: dict[str, type[KubeEmulator]] = {"plain": KubeEmulator, "indexed": IndexedEmulator}
@@ -344,21 +297,6 @@ def poller_round(
         return time.perf_counter() - start, verbs(api)
 
 
-def kubeconfig(url: str, path: Path) -> None:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-                "users": [{"name": "agent", "user": {}}],
-                "contexts": [{"name": "e", "context": {"cluster": "emulator", "user": "agent"}}],
-                "current-context": "e",
-            }
-        )
-    )
-
-
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set (VmHWM), read while it still runs."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -379,7 +317,7 @@ def process_round(
     done = Running(api, objects)
     with serve(api) as url, tempfile.TemporaryDirectory() as work:
         config = Path(work) / "kubeconfig"
-        kubeconfig(url, config)
+        write_kubeconfig(url, config)
         command = [sys.executable, "-m", "compiler.cli", "agent", "--all-namespaces"]
         command += ["--kubeconfig", str(config), "--metrics-port", "0"]
         command += ["--workers", str(workers)]

@@ -29,8 +29,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import yaml
 
 from tests.helpers import QuietServer
 
@@ -97,6 +100,10 @@ def _merge(target: Any, patch: Any) -> Any:
         else:
             result[key] = _merge(result.get(key), value)
     return result
+
+
+# (resourceVersion, event type, object) of one watch event, as `_events_after` finds them.
+WatchEvents = list[tuple[int, str, dict[str, Any]]]
 
 
 class KubeEmulator:
@@ -287,27 +294,49 @@ class KubeEmulator:
         position = start if opened >= 0 else 0
         while not self.closing and opened == self.generation_of_watches:
             with self.changed:
-                pending = [
-                    (version, type_, obj)
-                    for version, k, type_, obj in self.history
-                    if version > position
-                    and k == kind
-                    and (namespace is None or obj["metadata"].get("namespace") == namespace)
-                ]
+                events = self._events_after(kind, position)
                 current = self.version
-                if not pending and deadline - time.monotonic() > 0:
+                if not events and deadline - time.monotonic() > 0:
                     self.changed.wait(min(deadline - time.monotonic(), 0.5))
                     continue
-            if not pending:  # the timeout: end the stream, with a bookmark if asked for
+            if not events:  # the timeout: end the stream, with a bookmark if asked for
                 if bookmarks:
                     yield {
                         "type": "BOOKMARK",
                         "object": {"kind": kind, "metadata": {"resourceVersion": str(current)}},
                     }
                 return
-            for version, type_, obj in pending:
-                position = version
-                yield {"type": type_, "object": copy.deepcopy(obj)}
+            # Other namespaces' events are passed over, never sent.
+            position = events[-1][0]
+            for _, type_, obj in events:
+                if namespace is None or obj["metadata"].get("namespace") == namespace:
+                    yield {"type": type_, "object": copy.deepcopy(obj)}
+
+    def _events_after(self, kind: str, position: int) -> WatchEvents:
+        """(version, type, object) of every event on `kind` after `position`, in order; the
+        caller holds `changed`."""
+        return [
+            (version, type_, obj)
+            for version, k, type_, obj in self.history
+            if version > position and k == kind
+        ]
+
+
+def write_kubeconfig(url: str, path: Path) -> None:
+    """A kubeconfig at `path` for the emulator at `url`, as `runwayc agent --kubeconfig`
+    reads it (no credentials: the emulator asks for none)."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "emulator", "cluster": {"server": url}}],
+                "users": [{"name": "agent", "user": {}}],
+                "contexts": [{"name": "e", "context": {"cluster": "emulator", "user": "agent"}}],
+                "current-context": "e",
+            }
+        )
+    )
 
 
 def _route(path: str) -> tuple[str, str | None, str | None, bool]:

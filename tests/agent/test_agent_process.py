@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from compiler.io.agent import serve
@@ -29,7 +28,7 @@ from tests.agent.conftest import (
     settle,
     wait_for,
 )
-from tests.agent.emulator import KubeEmulator
+from tests.agent.emulator import KubeEmulator, write_kubeconfig
 
 
 def test_health_readiness_and_metrics(emulator, compiled_quickstart, clock):
@@ -122,18 +121,7 @@ def test_only_the_lease_holder_writes_status(emulator, compiled_quickstart, tmp_
     for objects in compiled_quickstart.values():
         deploy(api, objects, available())
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-                "users": [{"name": "agent", "user": {}}],
-                "contexts": [{"name": "e", "context": {"cluster": "emulator", "user": "agent"}}],
-                "current-context": "e",
-            }
-        )
-    )
+    write_kubeconfig(url, kubeconfig)
     command = [
         sys.executable,
         "-m",
