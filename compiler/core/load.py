@@ -179,25 +179,17 @@ class _Walker:
         return result
 
     def scalar(self, node: ScalarNode, path: PathKey) -> Any:
+        try:
+            return _scalar(node.tag, node.value)
+        except _Unsure:
+            pass
         tag, text = node.tag, node.value
-        if tag == _STR:
-            return text
-        if tag == _NULL:
-            return None
-        if tag == _BOOL:
-            return text.lower() == "true"
         if tag == _INT:
-            number = _parse_int(text)
-            if number is None:
-                digits = text.lstrip("+-").replace("_", "")
-                digits = digits[2:] if digits[1:2].lower() in ("x", "o", "b") else digits
-                raise self.refuse("YAML_VALUE", _too_long_int(len(digits)), node, path)
-            return number
+            digits = text.lstrip("+-").replace("_", "")
+            digits = digits[2:] if digits[1:2].lower() in ("x", "o", "b") else digits
+            raise self.refuse("YAML_VALUE", _too_long_int(len(digits)), node, path)
         if tag == _FLOAT:
-            value = _parse_float(text)
-            if not math.isfinite(value):
-                raise self.refuse("YAML_VALUE", f"non-finite number {text!r}", node, path)
-            return value
+            raise self.refuse("YAML_VALUE", f"non-finite number {text!r}", node, path)
         raise self.refuse("YAML_TAG", f"unsupported YAML tag {tag!r}", node, path)
 
 
@@ -284,6 +276,28 @@ class _Unsure(Exception):
     what and where."""
 
 
+def _scalar(tag: str, text: str) -> Any:
+    """A resolved scalar's value under YAML 1.2's core schema; _Unsure where `_Walker`
+    refuses it (an integer too long, a non-finite float, another tag), for it to say why."""
+    if tag == _STR:
+        return text
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return text.lower() == "true"
+    if tag == _INT:
+        number = _parse_int(text)
+        if number is None:
+            raise _Unsure
+        return number
+    if tag == _FLOAT:
+        value = _parse_float(text)
+        if not math.isfinite(value):
+            raise _Unsure
+        return value
+    raise _Unsure
+
+
 def _data(root: Node, limits: LoadLimits) -> Any:
     """What `_Walker(limits).walk(root, (), 0)` returns, without paths or positions; raises
     _Unsure where that walk would refuse. The same checks in the same order, so the two
@@ -298,24 +312,7 @@ def _data(root: Node, limits: LoadLimits) -> Any:
             raise _Unsure
         kind = type(node)
         if kind is ScalarNode:
-            tag, text = node.tag, node.value
-            if tag == _STR:
-                return text
-            if tag == _NULL:
-                return None
-            if tag == _BOOL:
-                return text.lower() == "true"
-            if tag == _INT:
-                number = _parse_int(text)
-                if number is None:
-                    raise _Unsure
-                return number
-            if tag == _FLOAT:
-                value = _parse_float(text)
-                if not math.isfinite(value):
-                    raise _Unsure
-                return value
-            raise _Unsure
+            return _scalar(node.tag, node.value)
         if depth >= max_depth:
             raise _Unsure
         if kind is MappingNode:
