@@ -10,7 +10,7 @@ from enum import IntEnum
 from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -88,10 +88,10 @@ def detail(message: str) -> None:
         click.echo(message, err=True)
 
 
-def show_progress() -> bool:
-    """Whether a progress line may be drawn: on a terminal (stderr), and not under -q. A log
-    file or a CI job gets no redrawn line, only the summary after it."""
-    return verbosity() >= Verbosity.NORMAL and sys.stderr.isatty()
+def show_progress(stream: TextIO | None = None) -> bool:
+    """Whether a progress line may be drawn on `stream` (default stderr): a terminal, and not
+    under -q. A log file or a CI job gets no redrawn line, only the summary after it."""
+    return verbosity() >= Verbosity.NORMAL and (stream or sys.stderr).isatty()
 
 
 def use_colour(err: bool = True) -> bool:

@@ -16,14 +16,13 @@ import click
 from compiler.cli._common import (
     EXIT_DIAGNOSTICS,
     TABLE_FORMATS,
-    Verbosity,
     env_option,
     format_option,
     repo_argument,
     report,
     runway_errors,
     say,
-    verbosity,
+    show_progress,
 )
 from compiler.core.diagnostics import has_errors
 
@@ -88,8 +87,7 @@ def lock_command(
         forget=frozenset(forget),
         update=frozenset(update),
         skip_images=skip_images,
-        # Under -q nothing is drawn; on a terminal only otherwise.
-        progress=progress_for(sys.stderr) if verbosity() >= Verbosity.NORMAL else None,
+        progress=progress_for(sys.stderr),
         via_mirror=via_mirror,
     )
     if locked.images is not None:
@@ -171,8 +169,9 @@ def progress_line(stream: TextIO, clock: Callable[[], float] = time.monotonic) -
 
 
 def progress_for(stream: TextIO) -> Progress | None:
-    """A progress line on a terminal only: a log file or a CI job would keep every `\r`."""
-    return progress_line(stream) if stream.isatty() else None
+    """A progress line on a terminal only, and not under -q: a log file or a CI job would
+    keep every `\r`."""
+    return progress_line(stream) if show_progress(stream) else None
 
 
 @click.command("images")
