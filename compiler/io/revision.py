@@ -51,18 +51,11 @@ def revision_inputs(git: Git, commit: str, env: str) -> CompileInputs | None:
         if directory in by_path:
             return None
 
-    def top(name: str) -> TreeEntry | bool | None:
-        """The entry `name` to read; None: absent; False: one only a checkout can model."""
-        entry = by_path.get(name)
-        if entry is None or entry.is_file:
-            return entry
-        # A link, or a submodule (an empty directory in a checkout): the export decides.
-        return False
-
-    project, lock = top(PROJECT_FILE), top(LOCK_FILE)
-    overlay = top(f"{OVERLAYS_DIR}/{env}.yaml")
-    if project is False or lock is False or overlay is False:
+    # A link or a submodule where a configuration file should be: the export decides.
+    names = (PROJECT_FILE, LOCK_FILE, f"{OVERLAYS_DIR}/{env}.yaml")
+    if any(name in by_path and not by_path[name].is_file for name in names):
         return None
+    project, lock, overlay = (by_path.get(name) for name in names)
     sources: list[TreeEntry] = []
     policies: list[TreeEntry] = []
     recipes: list[TreeEntry] = []
@@ -84,7 +77,7 @@ def revision_inputs(git: Git, commit: str, env: str) -> CompileInputs | None:
     sources.sort(key=lambda e: e.path.split("/"))
     policies.sort(key=lambda e: e.path)
     wanted = [*sources, *policies, *recipes]
-    wanted += [e for e in (project, lock, overlay) if isinstance(e, TreeEntry)]
+    wanted += [e for e in (project, lock, overlay) if e is not None]
     # Oversized files are refused unread, as stat refuses them on disk.
     blobs = git.blobs([e.oid for e in wanted if e.size <= _limit(e)])
 
@@ -105,9 +98,9 @@ def revision_inputs(git: Git, commit: str, env: str) -> CompileInputs | None:
         builtin_policies=builtin_policies(),
         deployments=tuple(deployments),
         read_diagnostics=tuple(unreadable),
-        project=read(project) if isinstance(project, TreeEntry) else None,
-        lock=read(lock) if isinstance(lock, TreeEntry) else None,
-        overlay=read(overlay) if isinstance(overlay, TreeEntry) else builtin_overlay(env),
+        project=read(project) if project is not None else None,
+        lock=read(lock) if lock is not None else None,
+        overlay=read(overlay) if overlay is not None else builtin_overlay(env),
         user_policies=tuple(read(e) for e in policies),
         recipe_files={e.path: blobs[e.oid][: MAX_BODY_BYTES + 1] for e in recipes},
     )
