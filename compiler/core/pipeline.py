@@ -504,7 +504,7 @@ def choose_image(
             return None, facts, [ctx.at("IMAGE_UNPINNED", message, path)]
         facts[stamp.IMAGE_UNPINNED] = why
         message = f'image "{requested}" runs unpinned, by its tag as written ({why})'
-        return requested, facts, [_warn(ctx, "IMAGE_UNRESOLVED", message, path)]
+        return requested, facts, [ctx.warning_at("IMAGE_UNRESOLVED", message, path)]
     message = f'image "{requested}" has no digest pin in runway.lock; run `runwayc lock`'
     if locked:
         return None, facts, [ctx.at("IMAGE_NOT_PINNED", message, path)]
@@ -512,7 +512,7 @@ def choose_image(
     return (
         requested,
         facts,
-        [_warn(ctx, "IMAGE_NOT_PINNED", message + " (rendering the tag)", path)],
+        [ctx.warning_at("IMAGE_NOT_PINNED", message + " (rendering the tag)", path)],
     )
 
 
@@ -553,10 +553,6 @@ def choose_images(
                 facts[stamp.IMAGE_MIRROR] = mirror
         components = {role: mirrored_image(ref, mirrors)[0] for role, ref in components.items()}
     return image, facts, components, diagnostics
-
-
-def _warn(ctx: CheckContext, code: str, message: str, path: tuple[str, ...]) -> Diagnostic:
-    return ctx.warning_at(code, message, path)
 
 
 def compile_deployment(

@@ -696,7 +696,7 @@ def check_launch_flags(
             continue
         what = _what(token)
         if problem.kind == "unknown":
-            found.append(_warn(ctx, "UNKNOWN_FLAG", f"{what}: {problem.message}", token.origin))
+            found.append(ctx.warning_at("UNKNOWN_FLAG", f"{what}: {problem.message}", token.origin))
             continue
         code = "FLAG_AMBIGUOUS" if problem.kind == "ambiguous" else "FLAG_VALUE"
         message = f"{what}: {problem.message}"
@@ -724,10 +724,6 @@ def check_launch_flags(
             path = ("spec", "env", index, "name")
             found.append(ctx.at("RESERVED_ENV", MSG_RESERVED_ENV.format(name=var.name), path))
     return found
-
-
-def _warn(ctx: CheckContext, code: str, message: str, path: PathKey) -> Diagnostic:
-    return warning(code, message, ctx.doc.location(path), format_path(path))
 
 
 def check_reserved_networking(md: ModelDeployment, ctx: CheckContext) -> list[Diagnostic]:
@@ -920,9 +916,7 @@ def admission_warnings(md: ModelDeployment, ctx: CheckContext) -> list[Diagnosti
     found = []
 
     def warn(message: str, path: PathKey) -> None:
-        found.append(
-            warning("ADMISSION_WARNING", message, ctx.doc.location(path), format_path(path))
-        )
+        found.append(ctx.warning_at("ADMISSION_WARNING", message, path))
 
     model = md.spec.model
     if model.source == "custom" and model.served_name:

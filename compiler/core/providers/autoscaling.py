@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.core.diagnostics import Diagnostic, warning
+from compiler.core.diagnostics import Diagnostic
 from compiler.core.kube import KubeObject
-from compiler.core.load import format_path
 from compiler.core.model import (
     LABEL_VALUE_PATTERN,
     AutoscalingRules,
@@ -98,9 +97,7 @@ def check_autoscaling(md: ModelDeployment, ctx: CheckContext, provider: str) -> 
             if value is not None:
                 path = (*PATH, wire)
                 message = MSG_WVA_ONLY.format(field=wire)
-                found.append(
-                    warning("FIELD_IGNORED", message, ctx.doc.location(path), format_path(path))
-                )
+                found.append(ctx.warning_at("FIELD_IGNORED", message, path))
     return found
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compiler.core.diagnostics import Diagnostic, warning
-from compiler.core.load import PathKey, format_path
+from compiler.core.diagnostics import Diagnostic
+from compiler.core.load import PathKey
 from compiler.core.model import ModelDeployment, ProviderEntry, effective_gpu_count
 from compiler.core.policy import OVERRIDES, CheckContext, user_tokens
 from compiler.core.providers.merge import merge_overrides
@@ -225,5 +225,5 @@ def ignored_field_warnings(
         if ignored.note:
             message += f" ({ignored.note})"
         path: PathKey = ("spec", *parts)
-        found.append(warning("FIELD_IGNORED", message, ctx.doc.location(path), format_path(path)))
+        found.append(ctx.warning_at("FIELD_IGNORED", message, path))
     return found
