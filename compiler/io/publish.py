@@ -29,7 +29,13 @@ from compiler.core.diagnostics import Diagnostic, Location, error, has_errors
 from compiler.core.errors import FlagError, PublishError, PublishRefused
 from compiler.core.gitops import hydrate
 from compiler.core.gitops.diff import BrokenSide, TreeDiff, diff_trees
-from compiler.core.pipeline import CompileOptions, CompileResult, SourceFile, read_project
+from compiler.core.pipeline import (
+    CompileInputs,
+    CompileOptions,
+    CompileResult,
+    SourceFile,
+    read_project,
+)
 from compiler.core.project import unknown_environment_message
 from compiler.core.recipes import RECIPES_DIR
 from compiler.io.cache_store import CACHE_DIR, CacheStore
@@ -42,7 +48,6 @@ from compiler.io.workspace import (
     PROJECT_FILE,
     SOURCES_DIR,
     Workspace,
-    compile_env,
     compile_inputs,
 )
 
@@ -63,9 +68,7 @@ def compile_at(
     git = Git(repo)
     inputs = revision_inputs(git, git.resolve(ref), env)
     if inputs is not None:
-        options = CompileOptions(env=env, locked=locked)
-        borrowed = CacheStore.for_repo(repo, env, writable=False)
-        return compile_inputs(inputs, options, store=borrowed)
+        return _borrowing(inputs, env, locked=locked, cache_of=repo)
     # A symbolic link among the sources: a checkout models it (and bounds where it points).
     target = scratch / hashlib.sha256(ref.encode()).hexdigest()[:16]
     git.export(ref, git.prefix(), target)
@@ -75,9 +78,15 @@ def compile_at(
 def _compile(root: Path, env: str, *, locked: bool, cache_of: Path | None = None) -> CompileResult:
     """Compile `env` of the files at `root`, borrowing the compile cache of the checkout
     `cache_of` (default: `root`'s own) without storing anything in it."""
+    return _borrowing(Workspace(root).inputs(env), env, locked=locked, cache_of=cache_of or root)
+
+
+def _borrowing(inputs: CompileInputs, env: str, *, locked: bool, cache_of: Path) -> CompileResult:
+    """Compile `inputs`, reading the compile cache of the checkout `cache_of` and storing
+    nothing there (entries are keyed by content and repo-relative path)."""
     options = CompileOptions(env=env, locked=locked)
-    borrowed = CacheStore.for_repo(cache_of or root, env, writable=False)
-    return compile_env(Workspace(root), env, options, store=borrowed)
+    borrowed = CacheStore.for_repo(cache_of, env, writable=False)
+    return compile_inputs(inputs, options, store=borrowed)
 
 
 @dataclass(frozen=True, slots=True)
