@@ -259,41 +259,22 @@ def test_install_step_takes_runwayc_from_its_git_repository_at_a_full_commit(
     assert "runwayc==" not in yaml.safe_dump(workflow)
     path = f"{fake_python(tmp_path / 'bin')}:{os.environ['PATH']}"
     args = tmp_path / "args"
-    placeholder = run_step(
-        workflow,
-        job,
-        "Install runwayc",
-        tmp_path,
-        PATH=path,
-        ARGS_FILE=str(args),
-        **workflow["env"],
-    )
+
+    def install(**env: str) -> subprocess.CompletedProcess[str]:
+        return run_step(
+            workflow, job, "Install runwayc", tmp_path, PATH=path, ARGS_FILE=str(args), **env
+        )
+
+    placeholder = install(**workflow["env"])
     assert placeholder.returncode == 1
     assert "::error::RUNWAYC_COMMIT must be the full 40-character commit" in placeholder.stdout
     assert not args.exists()
+    repo = "https://github.com/acme/runwayc"
     for moving in ("main", "v0.1.0", "3f" * 19):
-        refused = run_step(
-            workflow,
-            job,
-            "Install runwayc",
-            tmp_path,
-            PATH=path,
-            ARGS_FILE=str(args),
-            RUNWAYC_REPO="https://github.com/acme/runwayc",
-            RUNWAYC_COMMIT=moving,
-        )
+        refused = install(RUNWAYC_REPO=repo, RUNWAYC_COMMIT=moving)
         assert refused.returncode == 1, moving
     commit = "3f" * 20
-    done = run_step(
-        workflow,
-        job,
-        "Install runwayc",
-        tmp_path,
-        PATH=path,
-        ARGS_FILE=str(args),
-        RUNWAYC_REPO="https://github.com/acme/runwayc",
-        RUNWAYC_COMMIT=commit,
-    )
+    done = install(RUNWAYC_REPO=repo, RUNWAYC_COMMIT=commit)
     assert done.returncode == 0, done.stdout + done.stderr
     assert args.read_text().splitlines() == [
         "-m",
