@@ -58,3 +58,13 @@ def test_a_repository_may_raise_the_limit():
     assert large(Repo.of(files).compile("dev"))
     files["policies/units.yaml"] = policy(1000)
     assert not large(Repo.of(files).compile("dev"))
+
+
+def test_a_limit_that_is_not_a_positive_number_is_refused_where_it_is_written():
+    for value, reason in (("0", "greater than or equal to 1"), ('"1"', "a valid integer")):
+        text = policy(0).replace("maxModelsPerNamespace: 0", f"maxModelsPerNamespace: {value}")
+        result = Repo.of({**fleet(1), "policies/units.yaml": text}).check()
+        assert not result.ok
+        line = next(e for e in result.errors if "syncUnits.maxModelsPerNamespace" in e)
+        assert line.startswith("policies/units.yaml:4:")
+        assert reason in line
