@@ -96,6 +96,11 @@ def diff_command(
     is_flag=True,
     help="Publish although ENV was last published from a newer (or unrelated) source commit.",
 )
+@click.option(
+    "--allow-unit-moves",
+    is_flag=True,
+    help="Publish although models move between sync units (a changed syncUnits.shards).",
+)
 @runway_errors
 def publish_command(
     repo: Path,
@@ -106,13 +111,14 @@ def publish_command(
     pull_request: bool,
     allow_dirty: bool,
     allow_rollback: bool,
+    allow_unit_moves: bool,
 ) -> None:
     """Commit HEAD's hydrated tree of ENV to the branch or path Argo CD or Flux syncs.
 
     Refused (exit 2): a target that would replace sources (the branch being published from
     at its top, or a path holding runway.yaml or files no publication of ENV wrote), an
     absolute --path or one with "..", uncommitted changes, and a source commit older than the
-    one ENV was last published from."""
+    one ENV was last published from, and models moving between sync units."""
     from compiler.core.gitops import diff as tree_diff
     from compiler.io.publish import Overrides, publish_env
 
@@ -123,7 +129,11 @@ def publish_command(
         branch=branch,
         path=path,
         pull_request=pull_request,
-        overrides=Overrides(allow_dirty=allow_dirty, allow_rollback=allow_rollback),
+        overrides=Overrides(
+            allow_dirty=allow_dirty,
+            allow_rollback=allow_rollback,
+            allow_unit_moves=allow_unit_moves,
+        ),
     )
     target = published.target
     if published.uncommitted:

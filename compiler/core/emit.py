@@ -321,11 +321,16 @@ class App:
     manifest: bytes
 
 
-def hydrated_tree(env: str, apps: Iterable[App]) -> dict[str, bytes]:
+def hydrated_tree(
+    env: str, apps: Iterable[App], shards: Mapping[str, int] | None = None
+) -> dict[str, bytes]:
     """The environment's files, relative to `rendered/<env>/`: one directory per MD, in the
     Source Hydrator's layout, and per namespace a sync unit (`units`): its Namespace object
-    and a kustomization over it and the namespace's manifests. There is no env-wide
-    kustomization: a build over a whole fleet is what sync units exist to avoid."""
+    and a kustomization over it and the namespace's manifests. A namespace given `shards`
+    (more than one) keeps only its Namespace in its own unit and lists its models in
+    `<namespace>.shard-<k>/` units, each model's directory a kustomization of its own. There
+    is no env-wide kustomization: a build over a whole fleet is what sync units exist to
+    avoid."""
     files: dict[str, bytes] = {}
     by_namespace: dict[str, list[str]] = {}
     for app in sorted(apps, key=lambda a: (a.namespace, a.name)):
@@ -334,12 +339,26 @@ def hydrated_tree(env: str, apps: Iterable[App]) -> dict[str, bytes]:
             env, app.namespace, app.name, app.source, app.manifest
         ).items():
             files[directory + name] = content
-        by_namespace.setdefault(app.namespace, []).append(f"{app.name}/{hydrate.MANIFEST}")
-    for namespace, manifests in by_namespace.items():
+        by_namespace.setdefault(app.namespace, []).append(app.name)
+    model_kustomization = kustomization([hydrate.MANIFEST]).encode("utf-8")
+    for namespace, names in by_namespace.items():
+        count = (shards or {}).get(namespace, 1)
+        manifests = [] if count > 1 else [f"{name}/{hydrate.MANIFEST}" for name in names]
         resources = units.unit_resources(namespace, manifests)
         if units.NAMESPACE_FILE in resources:
             namespace_yaml = dump_objects([units.namespace_object(namespace)])
             files[f"{namespace}/{units.NAMESPACE_FILE}"] = namespace_yaml.encode("utf-8")
         files[f"{namespace}/{units.KUSTOMIZATION}"] = kustomization(resources).encode("utf-8")
+        if count == 1:
+            continue
+        # Every shard is written, the empty ones too: the set of units (and so Flux's list of
+        # Kustomizations) changes only with the count, never with a model's arrival.
+        members: list[list[str]] = [[] for _ in range(count)]
+        for name in names:
+            members[units.shard_of(name, count)].append(f"../{namespace}/{name}")
+            files[f"{namespace}/{name}/{units.KUSTOMIZATION}"] = model_kustomization
+        for shard, listed in enumerate(members):
+            unit = units.shard_unit(namespace, shard)
+            files[f"{unit}/{units.KUSTOMIZATION}"] = kustomization(listed).encode("utf-8")
     files[".gitattributes"] = GITATTRIBUTES.encode("utf-8")
     return files

@@ -466,6 +466,18 @@ class RecipeSourceConfig(Frozen):
     base_url: str | None = None
 
 
+# How many sync units one namespace may be split into (see compiler/core/gitops/units.py).
+ShardCount = Annotated[int, Field(ge=1, le=256)]
+
+
+class SyncUnitsConfig(Frozen):
+    """How the rendered tree is cut into what Argo CD or Flux build one at a time: a
+    namespace named here (as rendered, in any environment) is split into that many shards,
+    by a hash of each model's name."""
+
+    shards: dict[DnsLabel, ShardCount] = Field(default_factory=dict)
+
+
 class ProjectConfig(Frozen):
     """runway.yaml: the project's environments, defaults, sources and output."""
 
@@ -475,6 +487,11 @@ class ProjectConfig(Frozen):
     environments: dict[DnsLabel, EnvironmentConfig]
     namespace: DnsLabel | None = None
     recipes: RecipeSourceConfig | None = None
+    sync_units: SyncUnitsConfig | None = None
+
+    def shards(self) -> dict[str, int]:
+        """Namespace -> shard count, for the namespaces runway.yaml splits."""
+        return dict(self.sync_units.shards) if self.sync_units else {}
 
 
 # --- overlays --------------------------------------------------------------------------------
@@ -572,11 +589,12 @@ class ImageRules(Frozen):
 
 
 class SyncUnitRules(Frozen):
-    """policies/sync-units.yaml: how many ModelDeployments one namespace (one sync unit) may
-    hold before check warns that Argo CD or Flux will be slow to build it. Advisory: a
-    repository policy may set it either way (its Argo CD may allow more than 90 s)."""
+    """policies/sync-units.yaml: how many ModelDeployments one sync unit (a namespace, or one
+    shard of it) may hold before check warns that Argo CD or Flux will be slow to build it.
+    Advisory: a repository policy may set it either way (its Argo CD may allow more than
+    90 s)."""
 
-    max_models_per_namespace: Annotated[int, Field(ge=1)] | None = None
+    max_models_per_unit: Annotated[int, Field(ge=1)] | None = None
 
 
 class LoadLimitRules(Frozen):

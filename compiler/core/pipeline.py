@@ -28,6 +28,7 @@ from compiler.core.diagnostics import (
 from compiler.core.documents import parse_document
 from compiler.core.emit import App, dump_objects, hydrated_tree
 from compiler.core.errors import ImageError
+from compiler.core.gitops import units
 from compiler.core.images import classify, parse_reference
 from compiler.core.kube import API_VERSION, KIND, KubeObject
 from compiler.core.load import LoadLimits, SourceDocument, format_path, load_yaml
@@ -728,31 +729,54 @@ def _duplicates(compiled: Sequence[CompiledDeployment]) -> list[Diagnostic]:
 
 
 MSG_LARGE_UNIT = (
-    "namespace {namespace} holds {count} ModelDeployments in environment {env}, more than "
-    "syncUnits.maxModelsPerNamespace ({limit}): its sync unit (rendered/{env}/{namespace}) "
-    "is one kustomize build for Argo CD or Flux, whose cost grows with the square of the "
-    "objects in it (about 1 s for 100 models, 40-50 s for 500 on 2 CPUs; Argo CD's "
-    "repo-server gives up after 90 s): spread these models over more namespaces"
+    "{what} holds {count} ModelDeployments in environment {env}, more than "
+    "syncUnits.maxModelsPerUnit ({limit}): its sync unit (rendered/{env}/{unit}) is one "
+    "kustomize build for Argo CD or Flux, whose cost grows with the square of the objects in "
+    "it (about 1 s for 100 models, 40-50 s for 500 on 2 CPUs; Argo CD's repo-server gives up "
+    "after 90 s): split the namespace with syncUnits.shards.{namespace}: {suggested} in "
+    "runway.yaml (which moves models between Argo CD Applications or Flux Kustomizations: "
+    "read the README's section on sharding first)"
 )
 
 
 def _large_units(
-    ordered: Sequence[CompiledDeployment], limit: int | None, options: CompileOptions
+    ordered: Sequence[CompiledDeployment],
+    limit: int | None,
+    shards: Mapping[str, int],
+    options: CompileOptions,
 ) -> list[Diagnostic]:
-    """One warning per namespace past the limit, at the first model past it."""
+    """One warning per unit past the limit, at the first of its models past it, with a shard
+    count that would bring the namespace to half the limit per unit on average (the hash
+    spreads unevenly, so the average has room)."""
     if limit is None:
         return []
     found: list[Diagnostic] = []
     for namespace, group in itertools.groupby(ordered, key=lambda c: c.namespace):
         models = list(group)
-        if len(models) <= limit:
-            continue
-        first = models[limit]
-        message = MSG_LARGE_UNIT.format(
-            namespace=namespace, count=len(models), env=options.env, limit=limit
-        )
-        where = first.name_location or Location(first.source)
-        found.append(warning("SYNC_UNIT_LARGE", message, where, "metadata.name"))
+        count = shards.get(namespace, 1)
+        by_unit: dict[tuple[str, str], list[CompiledDeployment]] = {}
+        for model in models:
+            unit, what = namespace, f"namespace {namespace}"
+            if count > 1:
+                shard = units.shard_of(model.name, count)
+                unit, what = units.shard_unit(namespace, shard), f"shard {shard} of {what}"
+            by_unit.setdefault((unit, what), []).append(model)
+        suggested = max(count + 1, -(-2 * len(models) // limit))  # the ceiling of 2N / limit
+        for (unit, what), members in sorted(by_unit.items()):
+            if len(members) <= limit:
+                continue
+            message = MSG_LARGE_UNIT.format(
+                what=what,
+                count=len(members),
+                env=options.env,
+                limit=limit,
+                unit=unit,
+                namespace=namespace,
+                suggested=suggested,
+            )
+            first = members[limit]
+            where = first.name_location or Location(first.source)
+            found.append(warning("SYNC_UNIT_LARGE", message, where, "metadata.name"))
     return found
 
 
@@ -831,12 +855,13 @@ def compile_project(
         diagnostics.extend(outcomes[index].diagnostics)
     diagnostics.extend(_duplicates(compiled))
     ordered = sorted(compiled, key=lambda c: (c.namespace, c.name, c.source))
-    diagnostics.extend(_large_units(ordered, settings.policy.max_models_per_namespace, options))
+    shards = settings.project.shards() if settings.project is not None else {}
+    diagnostics.extend(_large_units(ordered, settings.policy.max_models_per_unit, shards, options))
     final = tuple(sort_diagnostics(diagnostics))
     files: dict[str, bytes] = {}
     if not has_errors(final):
         files = hydrated_tree(
-            options.env, (App(c.namespace, c.name, c.source, c.manifest) for c in ordered)
+            options.env, (App(c.namespace, c.name, c.source, c.manifest) for c in ordered), shards
         )
     update = None
     if view is not None:

@@ -150,8 +150,8 @@ class PolicySet:
     # policies/images.yaml `images.unpinnedUserImages`; None only in a set built without it
     # (then nothing is refused, as with no rule).
     unpinned_user_images: str | None = None
-    # policies/sync-units.yaml `syncUnits.maxModelsPerNamespace`; None: no warning.
-    max_models_per_namespace: int | None = None
+    # policies/sync-units.yaml `syncUnits.maxModelsPerUnit`; None: no warning.
+    max_models_per_unit: int | None = None
 
     @property
     def refuses_unpinned_user_images(self) -> bool:
@@ -214,9 +214,9 @@ def builtin_policy_set(builtin: Iterable[Policy]) -> PolicySet:
 
 def _sync_units(policy: PolicySet, doc: Policy) -> PolicySet:
     """An advisory threshold: whichever file sets it last (built-in, then the user's) wins."""
-    if doc.sync_units is None or doc.sync_units.max_models_per_namespace is None:
+    if doc.sync_units is None or doc.sync_units.max_models_per_unit is None:
         return policy
-    return replace(policy, max_models_per_namespace=doc.sync_units.max_models_per_namespace)
+    return replace(policy, max_models_per_unit=doc.sync_units.max_models_per_unit)
 
 
 def _fields_given(model: BaseModel) -> dict[str, Any]:

@@ -226,6 +226,7 @@ class Overrides:
 
     allow_dirty: bool = False
     allow_rollback: bool = False
+    allow_unit_moves: bool = False
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
@@ -534,6 +535,20 @@ def _build_commit(
     return git.run("rev-parse", f"{ref}^{{commit}}").strip()
 
 
+def _unit_moves_refused(target: Target, moved: Sequence[str]) -> PublishRefused:
+    """A changed shard count hands models from one Argo CD Application (or Flux
+    Kustomization) to another, and the old one prunes what it no longer lists if it syncs
+    first: a GPU model deleted and recreated, its cache with it. Never by accident."""
+    more = f" and {len(moved) - 1} more" if len(moved) > 1 else ""
+    return _refused(
+        str(target),
+        f"{moved[0]}{more}: publishing moves models between sync units, and the unit that "
+        "listed them prunes them if it syncs before the new one takes them over; turn "
+        "pruning off for the namespace's unit as the README's section on sharding says, "
+        "then pass --allow-unit-moves",
+    )
+
+
 def publish(
     repo: Path,
     env: str,
@@ -578,6 +593,9 @@ def publish(
         if parent is not None and _tree(git, commit) == _tree(git, parent):
             git.run("update-ref", "-d", private_ref)
             return Published(target, None, parent, attempt, diff, source, uncommitted)
+        if diff.moved and not overrides.allow_unit_moves:
+            git.run("update-ref", "-d", private_ref)
+            raise _unit_moves_refused(target, diff.moved)
         # Only a commit that changes the tree can roll it back: an older source that renders
         # the same (a late CI job) publishes nothing and is no refusal.
         if last is not None and not overrides.allow_rollback:

@@ -108,7 +108,9 @@ def test_applicationset_walks_every_namespace_unit_with_a_directory_generator(so
     template = appset["spec"]["template"]
     assert template["metadata"]["name"] == ("runwayc-{{index .path.segments 1}}.{{.path.basename}}")
     assert template["spec"]["source"]["path"] == "{{.path.path}}"
-    assert template["spec"]["destination"]["namespace"] == "{{.path.basename}}"
+    # A shard's directory is <namespace>.shard-<k>: the namespace is what precedes the dot.
+    target = '{{index (splitList "." .path.basename) 0}}'
+    assert template["spec"]["destination"]["namespace"] == target
     sync = template["spec"]["syncPolicy"]
     assert sync["automated"] == {"prune": True, "selfHeal": True}
     assert "FailOnSharedResource=true" in sync["syncOptions"]

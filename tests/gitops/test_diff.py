@@ -222,3 +222,24 @@ def test_a_new_namespace_shows_its_namespace_object_and_an_emptied_one_never_a_r
     (report,) = json.loads(result.stdout)
     namespaces = {(c["kind"], c["object"]) for c in report["changes"] if "Namespace" in c["object"]}
     assert namespaces == {("added", "Namespace team-c"), ("removed", "Namespace team-b")}
+
+
+def test_a_changed_shard_count_is_reported_as_models_moving_between_units():
+    """No object changes, yet two Argo CD Applications trade models: the diff says which."""
+    from compiler.core.gitops.diff import as_json, diff_trees, format_text
+
+    base = {"a/kustomization.yaml": b"resources:\n- m0/manifest.yaml\n- m1/manifest.yaml\n"}
+    head = {
+        "a/kustomization.yaml": b"resources:\n- namespace.yaml\n",
+        "a.shard-0/kustomization.yaml": b"resources:\n- ../a/m1\n",
+        "a.shard-1/kustomization.yaml": b"resources:\n- ../a/m0\n",
+    }
+    moved = diff_trees("prod", base, head)
+    assert moved.differs and not moved.changes
+    assert moved.moved == ("a/m0: sync unit a -> a.shard-1", "a/m1: sync unit a -> a.shard-0")
+    text = format_text([moved])
+    assert text.startswith("prod: no changes to objects; 2 model(s) move between sync units\n")
+    assert "prod: warning: a/m0: sync unit a -> a.shard-1\n" in text
+    assert as_json([moved])[0]["moved"] == list(moved.moved)
+    # The same units on both sides: nothing moves, whatever else changed.
+    assert not diff_trees("prod", head, {**head, "a/m0/README.md": b"x"}).moved

@@ -469,3 +469,37 @@ def test_credentials_in_a_remote_url_are_never_printed(remote, clone):
     )
     for result in (first, again, refused):
         assert "s3cret-token" not in result.stdout + result.stderr
+
+
+def test_publish_refuses_models_moving_between_sync_units_unless_allowed(remote, clone):
+    """Splitting a namespace into shards hands its models to new Argo CD Applications or Flux
+    Kustomizations while their objects stay the same: the old unit prunes them if it syncs
+    first. The diff says so, and publish does it only when told."""
+    source = clone("a")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0
+    before = commits(remote, "environments/prod")
+    project = source / "runway.yaml"
+    project.write_text(project.read_text() + "syncUnits:\n  shards:\n    team-a: 2\n")
+    commit_all(source, "split team-a")
+    diff = run_cli("diff", source, "--base", "HEAD~1", "--head", "HEAD", "--env", "prod")
+    assert diff.exit_code == 0, diff.stderr
+    assert "prod: no changes to objects; " in diff.stdout
+    assert "model(s) move between sync units" in diff.stdout
+    assert "prod: warning: team-a/phi4: sync unit team-a -> team-a.shard-" in diff.stdout
+    refused = run_cli("publish", source, "--env", "prod")
+    assert refused.exit_code == 2
+    assert "error[PUBLISH_REFUSED]: team-a/" in refused.stderr
+    assert "publishing moves models between sync units" in refused.stderr
+    assert "pass --allow-unit-moves" in refused.stderr
+    assert commits(remote, "environments/prod") == before  # nothing pushed
+    allowed = run_cli("publish", source, "--env", "prod", "--allow-unit-moves")
+    assert allowed.exit_code == 0, allowed.stderr
+    published = branch_files(remote, "environments/prod")
+    assert b"namespace.yaml" in published["team-a/kustomization.yaml"]
+    assert b"../team-a/phi4" in b"".join(
+        content for name, content in published.items() if name.startswith("team-a.shard-")
+    )
+    # Once the shards are published, an ordinary change publishes as before.
+    set_memory(source, "0.8")
+    commit_all(source, "phi4: less memory")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0

@@ -1,7 +1,8 @@
-"""A namespace is one sync unit, one kustomize build for Argo CD or Flux, whose cost grows
-with the square of the objects in it (bench/sync_bench.py): past policy's
-syncUnits.maxModelsPerNamespace, check and compile warn, naming the namespace and the count,
-at the first model past the limit. It is a warning: the tree is still written."""
+"""A sync unit (a namespace, or a shard of one) is one kustomize build for Argo CD or Flux,
+whose cost grows with the square of the objects in it (bench/sync_bench.py): past policy's
+syncUnits.maxModelsPerUnit, check and compile warn, naming the unit and the count, at the
+first model past the limit, and say what to write in runway.yaml to split it. It is a
+warning: the tree is still written."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.helpers import line_col, md_yaml
 def policy(limit: int) -> str:
     return (
         "apiVersion: runwayc.dev/v1alpha1\nkind: Policy\nmetadata: {name: units}\n"
-        f"syncUnits: {{maxModelsPerNamespace: {limit}}}\n"
+        f"syncUnits: {{maxModelsPerUnit: {limit}}}\n"
     )
 
 
@@ -38,8 +39,10 @@ def test_a_namespace_past_the_limit_is_warned_once_at_the_first_model_past_it():
     assert not warning.is_error
     assert warning.message.startswith(
         "namespace team-a holds 3 ModelDeployments in environment dev, more than "
-        "syncUnits.maxModelsPerNamespace (2): its sync unit (rendered/dev/team-a)"
+        "syncUnits.maxModelsPerUnit (2): its sync unit (rendered/dev/team-a)"
     )
+    # ceil(2 * 3 / 2) shards bring team-a to half the limit per unit on average.
+    assert "split the namespace with syncUnits.shards.team-a: 3 in runway.yaml" in warning.message
     # Models are ordered by name: m0, m1, m2; the third is the first past the limit.
     assert warning.location.file == "deployments/team-a/m2.yaml"
     text = files["deployments/team-a/m2.yaml"]
@@ -62,9 +65,44 @@ def test_a_repository_may_raise_the_limit():
 
 def test_a_limit_that_is_not_a_positive_number_is_refused_where_it_is_written():
     for value, reason in (("0", "greater than or equal to 1"), ('"1"', "a valid integer")):
-        text = policy(0).replace("maxModelsPerNamespace: 0", f"maxModelsPerNamespace: {value}")
+        text = policy(0).replace("maxModelsPerUnit: 0", f"maxModelsPerUnit: {value}")
         result = Repo.of({**fleet(1), "policies/units.yaml": text}).check()
         assert not result.ok
-        line = next(e for e in result.errors if "syncUnits.maxModelsPerNamespace" in e)
+        line = next(e for e in result.errors if "syncUnits.maxModelsPerUnit" in e)
         assert line.startswith("policies/units.yaml:4:")
+        assert reason in line
+
+
+PROJECT = "apiVersion: runwayc.dev/v1alpha1\nkind: Project\nenvironments: {dev: {}}\n"
+
+
+def test_a_sharded_namespace_is_measured_per_shard():
+    """Split in two, each shard holds what the hash gives it: the warning names the shard
+    that is past the limit and asks for more shards than there are."""
+    files = {**fleet(8), "policies/units.yaml": policy(3)}
+    files["runway.yaml"] = PROJECT + "syncUnits: {shards: {team-a: 2}}\n"
+    result = Repo.of(files).compile("dev")
+    assert result.ok
+    shards = {
+        name.split("/")[0]: content.count(b"../team-a/")
+        for name, content in result.files.items()
+        if name.startswith("team-a.shard-")
+    }
+    assert sum(shards.values()) == 8
+    over = sorted(unit for unit, count in shards.items() if count > 3)
+    warned = sorted(d.message.split("(rendered/dev/")[1].split(")")[0] for d in large(result))
+    assert warned == over and over, shards
+    assert all(d.message.startswith("shard ") for d in large(result))
+    assert all("syncUnits.shards.team-a: 6 in runway.yaml" in d.message for d in large(result))
+    files["runway.yaml"] = PROJECT + "syncUnits: {shards: {team-a: 8}}\n"
+    assert not large(Repo.of(files).compile("dev"))
+
+
+def test_a_shard_count_out_of_bounds_is_refused_where_it_is_written():
+    for value, reason in (("0", "greater than or equal to 1"), ("257", "less than or equal")):
+        text = PROJECT + f"syncUnits:\n  shards:\n    team-a: {value}\n"
+        result = Repo.of({**fleet(1), "runway.yaml": text}).check()
+        assert not result.ok
+        line = next(e for e in result.errors if "syncUnits.shards.team-a" in e)
+        assert line.startswith("runway.yaml:6:"), line
         assert reason in line

@@ -120,6 +120,9 @@ _EXPRESSION = re.compile(r"\{\{(.*?)\}\}")
 
 def _lookup(params: dict[str, Any], expression: str) -> Any:
     """The few Go template expressions runwayc's templates use; anything else fails."""
+    split = re.fullmatch(r'index \(splitList "(.)" (\S+)\) (\d+)', expression)
+    if split:  # sprig's splitList is Go's strings.Split
+        return _lookup(params, split[2]).split(split[1])[int(split[3])]
     words = expression.split()
     if len(words) == 3 and words[0] == "index":
         return _lookup(params, words[1])[int(words[2])]
@@ -251,7 +254,7 @@ def test_unit_names_never_collide():
 
 def test_a_unit_name_too_long_for_a_label_is_refused():
     namespace = "n" * 60
-    with pytest.raises(ConfigError, match=f'namespace "{namespace}" in prod would be named'):
+    with pytest.raises(ConfigError, match=f'the sync unit "{namespace}" in prod would be named'):
         gitops.check_units({"prod": [namespace]})
 
 
@@ -275,3 +278,136 @@ def test_flux_says_an_environment_without_models_is_not_synced(tmp_path: Path):
     assert result.exit_code == 0, result.stderr
     assert "dev compiles to no namespace, so nothing of it is synced" in result.stderr
     assert [o["kind"] for o in yaml.safe_load_all(result.stdout) if o] == ["GitRepository"]
+
+
+# --- sharded namespaces ------------------------------------------------------------------------
+
+
+def sharded(per_namespace: dict[str, int], shards: dict[str, int]) -> Repo:
+    repo = fleet(per_namespace)
+    listed = ", ".join(f"{namespace}: {count}" for namespace, count in shards.items())
+    repo.files["runway.yaml"] = PROJECT + f"syncUnits: {{shards: {{{listed}}}}}\n"
+    return repo
+
+
+def shard_members(files: dict[str, bytes]) -> dict[str, list[str]]:
+    return {
+        name.split("/")[0]: yaml.safe_load(content)["resources"]
+        for name, content in files.items()
+        if ".shard-" in name and name.endswith("/kustomization.yaml")
+    }
+
+
+def test_a_sharded_namespace_lists_each_model_in_exactly_one_shard():
+    """The namespace's own unit keeps its Namespace object alone; every shard is written,
+    the empty ones too, so the set of units changes only with the count."""
+    result = sharded({"team-a": 12, "team-b": 2}, {"team-a": 4}).compile("dev")
+    assert result.ok, result.text
+    files = result.files
+    assert yaml.safe_load(files["team-a/kustomization.yaml"])["resources"] == ["namespace.yaml"]
+    members = shard_members(files)
+    assert sorted(members) == [f"team-a.shard-{k}" for k in range(4)]
+    listed = sorted(m for ms in members.values() for m in ms)
+    assert listed == sorted(f"../team-a/m{i}" for i in range(12))
+    # A shard loads each model's directory, which holds a kustomization of its own...
+    for i in range(12):
+        model = yaml.safe_load(files[f"team-a/m{i}/kustomization.yaml"])
+        assert model["resources"] == ["manifest.yaml"]
+    # ...and a namespace not split keeps today's unit, with no per-model kustomization.
+    assert "team-b/m0/kustomization.yaml" not in files
+    assert yaml.safe_load(files["team-b/kustomization.yaml"])["resources"] == [
+        "m0/manifest.yaml",
+        "m1/manifest.yaml",
+        "namespace.yaml",
+    ]
+    few = sharded({"team-a": 1}, {"team-a": 4}).compile("dev")
+    assert sorted(shard_members(few.files)) == [f"team-a.shard-{k}" for k in range(4)]
+
+
+def test_adding_or_removing_a_model_moves_no_other_between_shards():
+    """A move between units is a move between Argo CD Applications, one of which prunes: a
+    model's shard depends on its own name only."""
+
+    def unit_of(files: dict[str, bytes]) -> dict[str, str]:
+        return {m: unit for unit, ms in shard_members(files).items() for m in ms}
+
+    before = unit_of(sharded({"team-a": 30}, {"team-a": 5}).compile("dev").files)
+    grown = unit_of(sharded({"team-a": 60}, {"team-a": 5}).compile("dev").files)
+    shrunk = unit_of(sharded({"team-a": 10}, {"team-a": 5}).compile("dev").files)
+    assert {m: grown[m] for m in before} == before
+    assert {m: before[m] for m in shrunk} == shrunk
+    assert len(set(before.values())) == 5  # the hash spreads 30 names over every shard
+
+
+def test_a_sharded_built_in_namespace_gets_no_namespace_object():
+    result = sharded({"default": 3}, {"default": 2}).compile("dev")
+    assert result.ok, result.text
+    assert "default/namespace.yaml" not in result.files
+    assert yaml.safe_load(result.files["default/kustomization.yaml"])["resources"] == []
+
+
+def test_shards_build_with_kubectl_kustomize_to_every_object_once(tmp_path: Path):
+    kubectl = needs_binary("kubectl")
+    files = sharded({"team-a": 9, "team-b": 2}, {"team-a": 3}).compile("dev").files
+    write_tree(files, tmp_path)
+    built: list[Any] = []
+    for unit in ["team-a", "team-b", *(f"team-a.shard-{k}" for k in range(3))]:
+        objects = kustomize_unit(kubectl, tmp_path / unit)
+        namespace = unit.split(".")[0]
+        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objects} == {
+            namespace
+        }
+        if "." in unit:
+            assert "Namespace" not in {o["kind"] for o in objects}
+        built += objects
+    assert sorted(map(object_label, built)) == sorted(map(object_label, tree_objects(files)))
+
+
+def test_argocd_and_flux_sync_each_shard_into_its_namespace(source, tmp_path: Path):
+    """Committed and walked as Argo CD's directory generator walks it: a shard's Application
+    targets the namespace (not the directory's name), every Application validates and builds,
+    and together they build each object once. Flux's shards wait for their namespace's unit."""
+    kubectl = needs_binary("kubectl")
+    project = source / "runway.yaml"
+    project.write_text(project.read_text() + "syncUnits:\n  shards:\n    team-a: 3\n")
+    for env in ENVS:
+        assert run_cli("compile", source, "--env", env, "--locked").exit_code == 0
+    commit_all(source, "rendered")
+    (appset,) = bootstrap(source, "--argocd")
+
+    def tree_of(revision: str) -> list[str]:
+        return git(source, "ls-tree", "-d", "-r", "--name-only", revision).splitlines()
+
+    apps = generated_applications(appset, tree_of)
+    expected = {
+        f"runwayc-{env}.{unit}"
+        for env in ENVS
+        for unit in [*UNITS[env], *(f"team-a.shard-{k}" for k in range(3))]
+    }
+    assert {a["metadata"]["name"] for a in apps} == expected
+    for env in ENVS:
+        built: list[Any] = []
+        for app in (a for a in apps if a["metadata"]["labels"]["runwayc.dev/environment"] == env):
+            assert crd_errors(app) == [], app
+            unit = app["spec"]["source"]["path"].rsplit("/", 1)[-1]
+            namespace = unit.split(".")[0]
+            assert app["spec"]["destination"]["namespace"] == namespace
+            assert app["metadata"]["labels"]["runwayc.dev/namespace"] == namespace
+            built += kustomize_unit(kubectl, source / app["spec"]["source"]["path"])
+        rendered = {
+            str(p.relative_to(source / "rendered" / env)): p.read_bytes()
+            for p in (source / "rendered" / env).rglob("*")
+            if p.is_file()
+        }
+        assert sorted(map(object_label, built)) == sorted(map(object_label, tree_objects(rendered)))
+    flux = [o for o in bootstrap(source, "--flux") if o["kind"] == "Kustomization"]
+    assert {o["metadata"]["name"] for o in flux} == expected
+    for kustomization in flux:
+        assert crd_errors(kustomization) == []
+        name = kustomization["metadata"]["name"]
+        env, unit = name.removeprefix("runwayc-").split(".", 1)
+        if ".shard-" in unit:
+            home = f"runwayc-{env}.{unit.split('.')[0]}"
+            assert kustomization["spec"]["dependsOn"] == [{"name": home}]
+        else:
+            assert "dependsOn" not in kustomization["spec"]

@@ -2,7 +2,8 @@
 
 Where each environment's tree lives is a `Source`: a repository URL, a branch and a path, the
 branch and path being templates in `{env}`. Each tree is synced as its sync units, one per
-namespace directory (`units`), never as one build. Two layouts cover what runwayc writes:
+namespace directory or shard of one (`units`), never as one build. Two layouts cover what
+runwayc writes:
 
 - `rendered/{env}` on one branch (compile's output committed beside the sources, or
   `publish --path rendered/<env>`): Argo CD gets an ApplicationSet whose git *directory*
@@ -41,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from compiler.core.diagnostics import shown
 from compiler.core.errors import ConfigError
-from compiler.core.gitops.units import MANAGED_BY
+from compiler.core.gitops.units import MANAGED_BY, SHARD_SEPARATOR, unit_namespace
 from compiler.core.kube import KubeObject
 
 ENV = "{env}"
@@ -63,6 +64,13 @@ ARGOCD_SYNC_OPTIONS = (
     "PruneLast=true",
     "SkipDryRunOnMissingResource=true",
 )
+# Argo CD's automated sync tries a revision once unless told to retry: a shard's first sync
+# can run before its namespace's unit has created the Namespace, and a CR before its CRD is
+# established. Five tries over about five minutes, then the Application shows the error.
+ARGOCD_RETRY: KubeObject = {
+    "limit": 5,
+    "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"},
+}
 # With a Git webhook, Argo CD refreshes only the Applications whose own directory changed:
 # a commit that changes one model regenerates one unit, not every unit of the environment.
 ARGOCD_APP_ANNOTATIONS = {"argocd.argoproj.io/manifest-generate-paths": "."}
@@ -202,16 +210,17 @@ def _flux_path(path: str) -> str:
     return "./" if path == "." else f"./{path}"
 
 
-def unit_path(env_path: str, namespace: str) -> str:
-    """The repository path of one sync unit: `<namespace>` under the environment's tree."""
-    return namespace if env_path == "." else f"{env_path}/{namespace}"
+def unit_path(env_path: str, unit: str) -> str:
+    """The repository path of one sync unit (`<namespace>` or `<namespace>.shard-<k>`) under
+    the environment's tree."""
+    return unit if env_path == "." else f"{env_path}/{unit}"
 
 
-def unit_name(env: str, namespace: str) -> str:
+def unit_name(env: str, unit: str) -> str:
     """An Argo CD Application or Flux Kustomization name per unit. The dot cannot occur in
-    either DNS label, so no two (environment, namespace) pairs share a name: with a dash,
-    `a-b` + `c` and `a` + `b-c` would."""
-    return f"{NAME_PREFIX}-{env}.{namespace}"
+    either DNS label, so no two (environment, unit) pairs share a name: with a dash, `a-b` +
+    `c` and `a` + `b-c` would."""
+    return f"{NAME_PREFIX}-{env}.{unit}"
 
 
 def _labels(env: str | None = None, namespace: str | None = None) -> dict[str, str]:
@@ -232,6 +241,7 @@ def _app_spec(
         "syncPolicy": {
             "automated": {"prune": True, "selfHeal": True},
             "syncOptions": list(ARGOCD_SYNC_OPTIONS),
+            "retry": dict(ARGOCD_RETRY),
         },
     }
 
@@ -284,6 +294,9 @@ def argocd_applicationset(
         ]
         env_value, revision = "{{.values.env}}", "{{.values.revision}}"
     unit = "{{.path.basename}}"
+    # A shard's directory is `<namespace>.shard-<k>`; sprig's splitList is in Argo CD's go
+    # templates, and the dot never occurs in a namespace.
+    target = '{{index (splitList "." .path.basename) 0}}'
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
@@ -296,10 +309,14 @@ def argocd_applicationset(
             "template": {
                 "metadata": {
                     "name": f"{NAME_PREFIX}-{env_value}.{unit}",
-                    "labels": {**MANAGED_BY, ENVIRONMENT_LABEL: env_value, NAMESPACE_LABEL: unit},
+                    "labels": {
+                        **MANAGED_BY,
+                        ENVIRONMENT_LABEL: env_value,
+                        NAMESPACE_LABEL: target,
+                    },
                     "annotations": dict(ARGOCD_APP_ANNOTATIONS),
                 },
-                "spec": _app_spec(source.repo.url, revision, "{{.path.path}}", destination, unit),
+                "spec": _app_spec(source.repo.url, revision, "{{.path.path}}", destination, target),
             },
         },
     }
@@ -309,12 +326,12 @@ def check_units(units: Mapping[str, Sequence[str]]) -> None:
     """Refuse a unit whose name cannot label what it applies: Flux (and Argo CD's label
     tracking) write the name into a label on every object, and a label value has at most
     63 characters."""
-    for env, namespaces in units.items():
-        for namespace in namespaces:
-            name = unit_name(env, namespace)
+    for env, names in units.items():
+        for unit in names:
+            name = unit_name(env, unit)
             if len(name) > MAX_LABEL_VALUE:
                 raise ConfigError(
-                    f'the sync unit of namespace "{namespace}" in {env} would be named '
+                    f'the sync unit "{unit}" in {env} would be named '
                     f'"{name}" ({len(name)} characters); Argo CD and Flux label every object '
                     f"with it and a label value has at most {MAX_LABEL_VALUE}: shorten the "
                     "environment or the namespace"
@@ -338,7 +355,7 @@ def argocd_applications(
             "metadata": {
                 "name": unit_name(env, unit),
                 "namespace": namespace,
-                "labels": _labels(env, unit),
+                "labels": _labels(env, unit_namespace(unit)),
                 "annotations": dict(ARGOCD_APP_ANNOTATIONS),
             },
             "spec": _app_spec(
@@ -346,7 +363,7 @@ def argocd_applications(
                 source.branch_for(env),
                 unit_path(source.path_for(env), unit),
                 destination,
-                unit,
+                unit_namespace(unit),
             ),
         }
         for env in sorted(units)
@@ -387,7 +404,21 @@ def flux_objects(
             },
             "spec": spec,
         }
-        for unit in sorted(units[env]):
+        listed = set(units[env])
+        for unit in sorted(listed):
+            unit_spec: KubeObject = {
+                "interval": FLUX_APPLY_INTERVAL,
+                "retryInterval": FLUX_RETRY_INTERVAL,
+                "timeout": FLUX_TIMEOUT,
+                "sourceRef": {"kind": "GitRepository", "name": repo_name},
+                "path": _flux_path(unit_path(source.path_for(env), unit)),
+                "prune": True,
+                "wait": True,
+            }
+            home = unit_namespace(unit)
+            if SHARD_SEPARATOR in unit and home in listed:
+                # A shard applies into a namespace its namespace's unit creates.
+                unit_spec["dependsOn"] = [{"name": unit_name(env, home)}]
             kustomizations.append(
                 {
                     "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
@@ -395,17 +426,9 @@ def flux_objects(
                     "metadata": {
                         "name": unit_name(env, unit),
                         "namespace": namespace,
-                        "labels": _labels(env, unit),
+                        "labels": _labels(env, home),
                     },
-                    "spec": {
-                        "interval": FLUX_APPLY_INTERVAL,
-                        "retryInterval": FLUX_RETRY_INTERVAL,
-                        "timeout": FLUX_TIMEOUT,
-                        "sourceRef": {"kind": "GitRepository", "name": repo_name},
-                        "path": _flux_path(unit_path(source.path_for(env), unit)),
-                        "prune": True,
-                        "wait": True,
-                    },
+                    "spec": unit_spec,
                 }
             )
     return [*repositories.values(), *kustomizations]

@@ -25,7 +25,7 @@ from compiler.core.diagnostics import Diagnostic, as_json_object
 from compiler.core.diagnostics import format_text as format_diagnostics
 from compiler.core.emit import dump_objects
 from compiler.core.gitops.hydrate import MANIFEST
-from compiler.core.gitops.units import NAMESPACE_FILE
+from compiler.core.gitops.units import KUSTOMIZATION, NAMESPACE_FILE, unit_namespace
 from compiler.core.stamp import IMAGE_REQUESTED, IMAGE_UNPINNED, PREFIX
 
 # A removed and an added object this alike (difflib ratio of their YAML) are one rename.
@@ -75,20 +75,24 @@ class TreeDiff:
     # The new tree's ModelDeployments whose image runs by tag, not digest, and why (from the
     # compile stamp): said on every diff, not only the one that changed them.
     unpinned: tuple[str, ...] = ()
+    # `<namespace>/<name>: sync unit <a> -> <b>`: models another Argo CD Application or Flux
+    # Kustomization takes over (a changed shard count), whose objects may not change at all.
+    moved: tuple[str, ...] = ()
 
     @property
     def differs(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes or self.moved)
 
     def counts(self) -> dict[str, int]:
         return _counts(self.changes)
 
     def summary(self) -> str:
+        moves = f"; {len(self.moved)} model(s) move between sync units" if self.moved else ""
         if not self.changes:
-            return f"{self.env}: no changes"
+            return f"{self.env}: no changes" + (f" to objects{moves}" if moves else "")
         counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items() if n)
         apps = len({c.app for c in self.changes})
-        return f"{self.env}: {counts} ({apps} app(s))"
+        return f"{self.env}: {counts} ({apps} app(s)){moves}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +166,43 @@ def diff_trees(env: str, base: Mapping[str, bytes], head: Mapping[str, bytes]) -
     same = {path for path, content in base.items() if head.get(path) == content}
     old = rendered_objects({path: base[path] for path in base.keys() - same})
     new = rendered_objects({path: head[path] for path in head.keys() - same})
-    return replace(diff_objects(env, old, new), unpinned=unpinned_images(head))
+    moved = unit_moves(
+        {path: base[path] for path in base.keys() - same},
+        {path: head[path] for path in head.keys() - same},
+    )
+    return replace(diff_objects(env, old, new), unpinned=unpinned_images(head), moved=moved)
+
+
+def unit_members(files: Mapping[str, bytes]) -> dict[str, str]:
+    """Model directory (`<namespace>/<name>`) -> the unit that lists it, read from the
+    top-level kustomizations among `files` (a namespace's lists `<name>/manifest.yaml`, a
+    shard's `../<namespace>/<name>`). Anything else a kustomization lists is no model."""
+    members: dict[str, str] = {}
+    for path, content in files.items():
+        unit, _, base = path.partition("/")
+        if base != KUSTOMIZATION:
+            continue
+        document = next(yaml.load_all(content, Loader=_LOADER), None)
+        listed = document.get("resources") if isinstance(document, dict) else None
+        for entry in listed if isinstance(listed, list) else ():
+            if not isinstance(entry, str):
+                continue
+            if entry.startswith("../"):
+                members[entry.removeprefix("../")] = unit
+            elif entry.count("/") == 1 and entry.endswith("/manifest.yaml"):
+                members[f"{unit_namespace(unit)}/{entry.split('/')[0]}"] = unit
+    return members
+
+
+def unit_moves(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[str, ...]:
+    """The models listed by one unit in `base` and by another in `head`, given the files
+    that differ: a model that moves is listed by two changed kustomizations, one per side."""
+    before, after = unit_members(base), unit_members(head)
+    return tuple(
+        f"{model}: sync unit {before[model]} -> {after[model]}"
+        for model in sorted(before.keys() & after.keys())
+        if before[model] != after[model]
+    )
 
 
 _UNPINNED = PREFIX + IMAGE_UNPINNED
@@ -289,7 +329,20 @@ def format_text(diffs: Iterable[TreeDiff], broken: Sequence[BrokenSide] = ()) ->
     out.extend(tree.summary() + "\n" for tree in diffs)
     out.extend(side.summary() + "\n" for side in broken)
     out.extend(f"{tree.env}: warning: {line}\n" for tree in diffs for line in tree.unpinned)
+    out.extend(f"{tree.env}: warning: {line}\n" for tree in diffs for line in _moves(tree))
     return "".join(out)
+
+
+# Said under a diff that moves models between units, once per environment.
+MOVES_WARNING = (
+    "these models move to another Argo CD Application or Flux Kustomization; the one that "
+    "listed them prunes them if it syncs before the new one takes them over (read the "
+    "README's section on sharding before merging)"
+)
+
+
+def _moves(tree: TreeDiff) -> list[str]:
+    return [*tree.moved, MOVES_WARNING] if tree.moved else []
 
 
 def _fence(text: str) -> str:
@@ -317,10 +370,17 @@ def format_markdown(
         if len(warnings) > len(shown):
             shown.append(f"> ... and {len(warnings) - len(shown)} more (`runwayc images`)\n")
         head += "\n> [!WARNING]\n> Images that run unpinned, by tag:\n" + ">\n".join(shown)
+    moves = [f"> {tree.env}: {_escape(line)}\n" for tree in diffs for line in tree.moved]
+    if moves:
+        shown = moves[:UNPINNED_SHOWN]
+        if len(moves) > len(shown):
+            shown.append(f"> ... and {len(moves) - len(shown)} more (`runwayc diff`)\n")
+        head += f"\n> [!CAUTION]\n> Models that move between sync units: {MOVES_WARNING}.\n"
+        head += ">\n".join(shown)
     if not changed and not broken:
         return head
     body: list[str] = [_broken_section(side) for side in broken]
-    for tree in changed:
+    for tree in (t for t in changed if t.changes):
         body.append(f"\n#### {tree.env}\n")
         for app, changes in _by_app(tree.changes).items():
             text = "".join(f"# {_heading(c)}\n{c.diff}" for c in changes)
@@ -377,6 +437,7 @@ def as_json(diffs: Iterable[TreeDiff], broken: Sequence[BrokenSide] = ()) -> lis
             "env": tree.env,
             "summary": tree.counts(),
             "unpinned": list(tree.unpinned),
+            "moved": list(tree.moved),
             "changes": [
                 {
                     "kind": c.kind,

@@ -8,6 +8,16 @@ manifests of its models, and Argo CD (an ApplicationSet over those directories) 
 Kustomization per directory) syncs each one apart. A model's namespace is part of its
 identity, so a model never moves between units: no unit prunes what another one creates.
 
+A namespace too large for one build (kustomize's cost grows with the square of the objects in
+it: 500 models take 40-50 s on 2 CPUs) is split into the number of shards runway.yaml gives it
+(`syncUnits.shards.<namespace>`): each `<namespace>.shard-<k>/` lists the models whose name
+hashes to k, each model's directory then carrying a kustomization of its own (kustomize loads
+a directory from outside a unit, never a file), and `<namespace>/` keeps the Namespace object
+alone. The hash is of the name only, so adding or removing a model never moves another; only
+changing the count does, which moves objects between Argo CD Applications or Flux
+Kustomizations, and is a migration (see the README). The dot cannot occur in a namespace, so
+no shard's directory is ever a namespace's.
+
 Namespaces are rendered objects rather than Argo CD's `CreateNamespace=true`: Flux has no
 such option, a rendered Namespace is reviewed and diffed like the rest, and it arrives in the
 same sync as the models it holds (both tools apply Namespaces before namespaced objects). It
@@ -19,6 +29,7 @@ until someone removes it by hand.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from compiler.core.kube import KubeObject
@@ -60,6 +71,27 @@ def unit_resources(namespace: str, manifests: Iterable[str]) -> list[str]:
     the namespace is built in) and each model's manifest."""
     own = [] if namespace in BUILT_IN_NAMESPACES else [NAMESPACE_FILE]
     return own + sorted(manifests)
+
+
+SHARD_SEPARATOR = ".shard-"
+
+
+def shard_of(name: str, shards: int) -> int:
+    """The shard a model's directory is listed in: a hash of its name alone, the same in every
+    run, on every machine and in every environment (never Python's salted `hash`)."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def shard_unit(namespace: str, shard: int) -> str:
+    """The directory of one shard of a namespace's models: `<namespace>.shard-<k>`."""
+    return f"{namespace}{SHARD_SEPARATOR}{shard}"
+
+
+def unit_namespace(unit: str) -> str:
+    """The namespace a unit's directory syncs into: the unit itself, or what precedes
+    `.shard-`."""
+    return unit.split(".", 1)[0]
 
 
 def unit_directories(files: Iterable[str]) -> list[str]:
