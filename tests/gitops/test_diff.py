@@ -235,7 +235,8 @@ def test_a_changed_shard_count_is_reported_as_models_moving_between_units():
         "a.shard-1/kustomization.yaml": b"resources:\n- ../a/m0\n",
     }
     moved = diff_trees("prod", base, head)
-    assert moved.differs and not moved.changes
+    assert moved.differs
+    assert not moved.changes
     assert moved.moved == ("a/m0: sync unit a -> a.shard-1", "a/m1: sync unit a -> a.shard-0")
     text = format_text([moved])
     assert text.startswith("prod: no changes to objects; 2 model(s) move between sync units\n")
