@@ -1,7 +1,7 @@
 """What Argo CD's repo-server or Flux's kustomize-controller pays to build a fleet's sync units.
 
-    python bench/sync_bench.py [--sizes 1000,10000] [--namespaces 20] [--old-limit 1000]
-                               [--repeat 1] [--work DIR]
+    python bench/sync_bench.py [--sizes 1000,10000] [--namespaces 20] [--shards 1]
+                               [--old-limit 1000] [--repeat 1] [--work DIR]
 
 For each fleet size N, bench/gen_fleet.py writes N ModelDeployments over K namespaces
 (`--namespaces`, default gen_fleet's 20, so a namespace holds N/K models), `runwayc compile
@@ -98,10 +98,21 @@ def build_unit(binary: str, unit: Path, repeat: int) -> Build:
     return Build(unit.name, statistics.median(b.seconds for b in builds), builds[0].objects)
 
 
-def run(size: int, namespaces: int, work: Path, old_limit: int, binary: str, repeat: int) -> None:
-    source = work / f"fleet-{size}-{namespaces}"
+def shard_every_namespace(source: Path, namespaces: int, shards: int) -> None:
+    """runway.yaml's syncUnits.shards for each of gen_fleet's namespaces (`team-<i>`)."""
+    listed = "".join(f"    team-{i}: {shards}\n" for i in range(namespaces))
+    project = source / "runway.yaml"
+    project.write_text(project.read_text() + "\nsyncUnits:\n  shards:\n" + listed)
+
+
+def run(
+    size: int, namespaces: int, shards: int, work: Path, old_limit: int, binary: str, repeat: int
+) -> None:
+    source = work / f"fleet-{size}-{namespaces}-{shards}"
     shutil.rmtree(source, ignore_errors=True)
     gen_fleet.generate(size, source, namespaces)
+    if shards > 1:
+        shard_every_namespace(source, namespaces, shards)
     tree = source / "rendered" / ENV
     start = time.perf_counter()
     subprocess.run(
@@ -118,9 +129,11 @@ def run(size: int, namespaces: int, work: Path, old_limit: int, binary: str, rep
     manifests, namespace_objects = expected_objects(tree)
     built = sum(b.objects for b in builds)
     slowest = max(builds, key=lambda b: b.seconds)
-    median = statistics.median(b.seconds for b in builds)
+    holding = [b for b in builds if b.objects > 1] or builds  # not a Namespace-only unit
+    median = statistics.median(b.seconds for b in holding)
+    layout = f"{size // namespaces} models each" if shards == 1 else f"in {shards} shards each"
     print(
-        f"N = {size}: {len(units)} units ({size // len(units)} models each), compile "
+        f"N = {size}: {len(units)} units ({namespaces} namespaces, {layout}), compile "
         f"{compile_seconds:.1f} s"
     )
     print(
@@ -128,7 +141,7 @@ def run(size: int, namespaces: int, work: Path, old_limit: int, binary: str, rep
         f"Namespaces: {'complete' if built == manifests + namespace_objects else 'MISMATCH'}"
     )
     print(f"  slowest unit:  {slowest.seconds:7.3f} s  {slowest.unit} ({slowest.objects} objects)")
-    print(f"  median unit:   {median:7.3f} s")
+    print(f"  median unit:   {median:7.3f} s  (of {len(holding)} holding models)")
     print(f"  all units:     {total:7.3f} s  (serial, {total / size * 1000:.1f} ms per model)")
     # The machine may be shared: its load says how far to trust the figures above.
     print(f"  load average after the units: {os.getloadavg()[0]:.1f}")
@@ -147,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--namespaces", type=int, default=gen_fleet.NAMESPACES)
+    parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--old-limit", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--work", type=Path, default=None)
@@ -156,11 +170,12 @@ def main() -> None:
         [binary, "version", "--client"], capture_output=True, text=True, check=True
     ).stdout.split("\n")
     print("; ".join(line for line in version if line), f"; {args.namespaces} namespaces", end="")
+    print(f", {args.shards} shards each" if args.shards > 1 else "", end="")
     print(f"; each unit built {args.repeat} time(s), median" if args.repeat > 1 else "")
     work = args.work or Path(tempfile.mkdtemp(prefix="runwayc-sync-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     for size in (int(s) for s in args.sizes.split(",")):
-        run(size, args.namespaces, work, args.old_limit, binary, args.repeat)
+        run(size, args.namespaces, args.shards, work, args.old_limit, binary, args.repeat)
 
 
 if __name__ == "__main__":

@@ -102,24 +102,30 @@ def test_a_write_killed_at_random_instants_leaves_one_whole_revision(
         monkeypatch.setattr(tree_writer, "_RENAMEAT2", None)
     out, record = tmp_path / "work" / "out", tmp_path / "cache" / "tree-dev.json"
     write_tree(out, revision(0), record, env="dev")
-    # How long one whole write takes here and now: the kills are spread over it and past it.
-    duration = max(killed_write(out, record, n, None) for n in (1, 0))
+    # How long one whole write takes here and now: the first kill lands half-way through it.
+    delay = max(killed_write(out, record, n, None) for n in (1, 0)) / 2
     current = 0
     chooser = random.Random(23)
     outcomes = {"old": 0, "new": 0}
-    for _ in range(20):
+    for _ in range(30):
         target = 1 - current
-        killed_write(out, record, target, chooser.uniform(0, duration * 1.5))
+        killed_write(out, record, target, delay)
         if not out.exists():
             # Only where renameat2(RENAME_EXCHANGE) is missing: the next run's recovery.
             recover(out)
         observed = snapshot(out)
         assert observed in (expected[current], expected[target]), "a mixed tree"
+        # The next kill comes earlier after a write that finished, later after one that did
+        # not, so the kills close in on the instant of the switch whatever the machine's load
+        # makes a write cost (a delay drawn from one measured duration was all "new" on a
+        # loaded machine).
         if observed == expected[target]:
             outcomes["new"] += 1
             current = target
+            delay *= chooser.uniform(0.3, 0.9)
         else:
             outcomes["old"] += 1
+            delay = delay * chooser.uniform(1.1, 2.0) + 1e-4
     assert outcomes["old"], outcomes  # the kills did land before the switch
     assert outcomes["new"], outcomes  # and after it
     write_tree(out, revision(1 - current), record, env="dev")  # the next run cleans up
