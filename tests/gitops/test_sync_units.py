@@ -411,3 +411,21 @@ def test_argocd_and_flux_sync_each_shard_into_its_namespace(source, tmp_path: Pa
             assert kustomization["spec"]["dependsOn"] == [{"name": home}]
         else:
             assert "dependsOn" not in kustomization["spec"]
+
+
+def test_listed_applications_send_a_shard_to_its_namespace():
+    """`--applications` and Flux name each unit; a shard's directory is not a namespace."""
+    source = gitops.Source(gitops.public_url(URL))
+    units = {"prod": ["team-a", "team-a.shard-0", "team-a.shard-1"]}
+    apps = gitops.argocd_applications(source, units)
+    assert [a["metadata"]["name"] for a in apps] == [
+        "runwayc-prod.team-a",
+        "runwayc-prod.team-a.shard-0",
+        "runwayc-prod.team-a.shard-1",
+    ]
+    for app in apps:
+        assert crd_errors(app) == []
+        assert app["spec"]["destination"]["namespace"] == "team-a"
+        assert app["metadata"]["labels"]["runwayc.dev/namespace"] == "team-a"
+        assert app["spec"]["syncPolicy"]["retry"]["limit"] == 5
+    assert apps[1]["spec"]["source"]["path"] == "rendered/prod/team-a.shard-0"
