@@ -33,9 +33,21 @@ from compiler.cli._common import (
     help="Plain text for terminals, Markdown for a pull-request comment, or JSON.",
 )
 @click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (like git diff).")
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="Compile both sides from their runway.lock, as publish does (and as compile --locked "
+    "caches them).",
+)
 @runway_errors
 def diff_command(
-    repo: Path, base: str, head: str | None, env: str | None, diff_format: str, exit_code: bool
+    repo: Path,
+    base: str,
+    head: str | None,
+    env: str | None,
+    diff_format: str,
+    exit_code: bool,
+    locked: bool,
 ) -> None:
     """Per-resource diff of the rendered trees of two revisions.
 
@@ -46,7 +58,7 @@ def diff_command(
 
     diffs: list[tree_diff.TreeDiff] = []
     broken: list[tree_diff.BrokenSide] = []
-    with diff_environments(repo, base, head, env) as plan:
+    with diff_environments(repo, base, head, env, locked=locked) as plan:
         report(plan.problems, "text")
         for one in plan.each():
             for revision in one.unlisted:

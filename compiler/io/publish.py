@@ -48,7 +48,9 @@ from compiler.io.workspace import (
     PROJECT_FILE,
     SOURCES_DIR,
     Workspace,
+    check_size,
     compile_inputs,
+    source_from_bytes,
 )
 
 MAX_PUSH_ATTEMPTS = 5
@@ -89,41 +91,73 @@ def _borrowing(inputs: CompileInputs, env: str, *, locked: bool, cache_of: Path)
     return compile_inputs(inputs, options, store=borrowed)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Revision:
-    """One side of a diff: a revision exported to disk (or the working tree) and what its
-    runway.yaml lists."""
+    """One side of a diff: a commit, read from git's objects (or the working tree), and what
+    its runway.yaml lists."""
 
     side: str  # "base" or "head"
     name: str  # as the user named it
-    root: Path
+    root: Path | None  # the working tree, or where the commit was exported (None: not yet)
     environments: frozenset[str] | None  # None: no readable runway.yaml there
     problems: tuple[Diagnostic, ...]  # runway.yaml's own diagnostics
+    commit: str | None = None  # None: the working tree
+    scratch: Path | None = None  # where an export goes, when git's objects cannot serve
 
     def broken(self, env: str, diagnostics: Sequence[Diagnostic]) -> BrokenSide:
         return BrokenSide(env, self.side, self.name, tuple(diagnostics))
 
+    def compile(self, git: Git, env: str, *, locked: bool, cache_of: Path) -> CompileResult:
+        """`env` at this revision, borrowing `cache_of`'s compile cache: from git's objects
+        in memory, or (a symbolic link among the sources) from an export made once."""
+        if self.root is None and self.commit is not None:
+            inputs = revision_inputs(git, self.commit, env)
+            if inputs is not None:
+                return _borrowing(inputs, env, locked=locked, cache_of=cache_of)
+            assert self.scratch is not None
+            self.root = self.scratch / self.side
+            git.export(self.commit, git.prefix(), self.root)
+        assert self.root is not None
+        return _compile(self.root, env, locked=locked, cache_of=cache_of)
+
 
 def _revision(git: Git, repo: Path, side: str, ref: str | None, scratch: Path) -> Revision:
     if ref is None:
-        root, name = repo, "the working tree"
+        project_file = Workspace(repo).project()
+        name, commit, root = "the working tree", None, repo
     else:
-        root, name = scratch / side, ref
+        name = ref
         try:
             commit = git.resolve(ref)
         except PublishError as exc:  # a revision that does not exist is a bad flag value
             raise FlagError(exc.message, param_hint=f"--{side}") from exc
-        git.export(commit, git.prefix(), root)
-    project_file = Workspace(root).project()
+        root = None
+        project_file, linked = _committed_project(git, commit)
+        if linked:  # runway.yaml is a link: a checkout decides what it reads
+            root = scratch / side
+            git.export(commit, git.prefix(), root)
+            project_file = Workspace(root).project()
     if project_file is None:
         where = git.prefix().rstrip("/") or "the repository's top directory"
         missing = error(
             "NO_PROJECT", f"no runway.yaml in {where} at {name}", Location(PROJECT_FILE)
         )
-        return Revision(side, name, root, None, (missing,))
+        return Revision(side, name, root, None, (missing,), commit, scratch)
     project, problems = read_project(project_file)
     listed = frozenset(project.environments) if project is not None else None
-    return Revision(side, name, root, listed, tuple(problems))
+    return Revision(side, name, root, listed, tuple(problems), commit, scratch)
+
+
+def _committed_project(git: Git, commit: str) -> tuple[SourceFile | None, bool]:
+    """runway.yaml at `commit` from git's objects, bounded as on disk, and whether it is
+    something other than a regular file (a link), which only a checkout can read."""
+    entry = next((e for e in git.entries(commit, git.prefix()) if e.path == PROJECT_FILE), None)
+    if entry is None:
+        return None, False
+    if not entry.is_file:
+        return None, True
+    check_size(PROJECT_FILE, entry.size)
+    return source_from_bytes(git.blobs([entry.oid])[entry.oid], PROJECT_FILE), False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +176,7 @@ class DiffPlan:
     base: Revision
     head: Revision
     names: tuple[str, ...]
+    locked: bool = False  # compile both sides from their runway.lock, as publish does
 
     @property
     def problems(self) -> tuple[Diagnostic, ...]:
@@ -164,7 +199,8 @@ class DiffPlan:
                 unlisted.append(revision)  # the environment is new, or deleted, here
                 trees.append({})
             else:
-                result = _compile(revision.root, env, locked=False, cache_of=self.repo)
+                git = Git(self.repo)
+                result = revision.compile(git, env, locked=self.locked, cache_of=self.repo)
                 if has_errors(result.diagnostics):
                     errors = [d for d in result.diagnostics if d.is_error]
                     broken.append(revision.broken(env, errors))
@@ -176,11 +212,11 @@ class DiffPlan:
 
 @contextmanager
 def diff_environments(
-    repo: Path, base: str, head: str | None, env: str | None
+    repo: Path, base: str, head: str | None, env: str | None, *, locked: bool = False
 ) -> Iterator[DiffPlan]:
-    """Both revisions exported once (the head side is the working tree when `head` is None),
-    and `env` (else every environment either side's runway.yaml lists) to diff. An `env`
-    neither side lists is a usage error naming the ones they do."""
+    """Both revisions, read from git's objects (the head side is the working tree when
+    `head` is None), and `env` (else every environment either side's runway.yaml lists) to
+    diff. An `env` neither side lists is a usage error naming the ones they do."""
     git = Git(repo)
     with tempfile.TemporaryDirectory(prefix="runwayc-diff-") as scratch:
         old = _revision(git, repo, "base", base, Path(scratch))
@@ -188,7 +224,8 @@ def diff_environments(
         known = (old.environments or frozenset()) | (new.environments or frozenset())
         if env is not None and env not in known:
             raise FlagError(_unknown_environment(env, known), param_hint="--env")
-        yield DiffPlan(repo, old, new, (env,) if env is not None else tuple(sorted(known)))
+        names = (env,) if env is not None else tuple(sorted(known))
+        yield DiffPlan(repo, old, new, names, locked)
 
 
 def _unknown_environment(env: str, known: Iterable[str]) -> str:

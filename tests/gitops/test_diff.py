@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,46 @@ def test_a_changed_shard_count_is_reported_as_models_moving_between_units():
     assert as_json([moved])[0]["moved"] == list(moved.moved)
     # The same units on both sides: nothing moves, whatever else changed.
     assert not diff_trees("prod", head, {**head, "a/m0/README.md": b"x"}).moved
+
+
+def test_a_locked_diff_renders_what_publish_pushes_and_refuses_a_missing_pin(clone):
+    """--locked compiles each side from its runway.lock, as publish does: the same objects
+    where the lock covers the change, and a side that names an image the lock lacks does not
+    compile (publish would refuse it) instead of rendering the tag."""
+    source = clone("a")
+    edit_change(source)
+    commit_all(source, "change")
+    unlocked = run_cli("diff", source, "--base", "HEAD~1", "--head", "HEAD", "--env", "prod")
+    locked = run_cli(
+        "diff", source, "--base", "HEAD~1", "--head", "HEAD", "--env", "prod", "--locked"
+    )
+    assert locked.exit_code == unlocked.exit_code == 0
+    assert locked.stdout == unlocked.stdout
+    path = source / PHI4
+    text = path.read_text()
+    image = next(line.split(": ", 1)[1] for line in text.splitlines() if "image: " in line)
+    path.write_text(text.replace(image, "docker.io/vllm/vllm-openai:v9.9.9"))
+    commit_all(source, "an image runway.lock does not pin")
+    refused = run_cli("diff", source, "--base", "HEAD~1", "--env", "prod", "--locked")
+    assert refused.exit_code == 2
+    assert "the working tree (head) does not compile" in refused.stderr
+    assert "vllm-openai:v9.9.9" in refused.stderr
+
+
+def test_a_committed_revision_with_a_linked_source_is_read_from_a_checkout(clone):
+    """git's objects hold a symbolic link as its target's name: such a revision is exported,
+    so the link is followed (and bounded) exactly as in a working tree."""
+    source = clone("a")
+    moved = source / "shared" / "phi4.yaml"
+    moved.parent.mkdir()
+    (source / PHI4).rename(moved)
+    (source / PHI4).symlink_to(Path("../../shared/phi4.yaml"))
+    commit_all(source, "phi4 through a link")
+    assert run_cli("diff", source, "--base", "HEAD~1", "--head", "HEAD").stdout.endswith(
+        "dev: no changes\nprod: no changes\nstaging: no changes\n"
+    )
+    set_memory(source, "0.8")  # through the link
+    commit_all(source, "change through the link")
+    result = run_cli("diff", source, "--base", "HEAD~1", "--head", "HEAD", "--env", "prod")
+    assert result.exit_code == 0, result.stderr
+    assert "* changed: Deployment team-a/phi4\n" in result.stdout

@@ -86,6 +86,7 @@ def test_the_pull_request_workflow_covers_check_compile_snapshot_and_diff():
     assert sorted(PULL_REQUEST["jobs"]["compile"]["strategy"]["matrix"]["env"]) == ENVIRONMENTS
     assert sorted(PUBLISH["jobs"]["publish"]["strategy"]["matrix"]["env"]) == ENVIRONMENTS
     assert commands["diff"][commands["diff"].index("--format") + 1] == "markdown"
+    assert "--locked" in commands["diff"]  # the diff shows what publish will push
 
 
 def test_publish_runs_on_pushes_to_main_only():
