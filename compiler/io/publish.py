@@ -205,6 +205,9 @@ class DiffPlan:
                     errors = [d for d in result.diagnostics if d.is_error]
                     broken.append(revision.broken(env, errors))
                 trees.append(result.files)
+                # Only the tree is kept: the rest of a side's result (its compiled models
+                # and cache entries, 10,000 of each) must not outlive it into the other's.
+                del result
         if broken:
             return EnvDiff(env, None, tuple(broken), tuple(unlisted))
         return EnvDiff(env, diff_trees(env, trees[0], trees[1]), (), tuple(unlisted))
