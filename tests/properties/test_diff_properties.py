@@ -81,3 +81,43 @@ def test_an_identical_file_is_not_parsed() -> None:
     base["a/two/" + MANIFEST] = head["a/two/" + MANIFEST] = unreadable
     diff = diff_trees("prod", base, head)
     assert [(c.kind, c.label) for c in diff.changes] == [("changed", "Service n/m0")]
+
+
+# --- models moving between sync units ----------------------------------------------------------
+
+MODELS = ("m0", "m1", "m2", "m3", "m4")
+UNITS = ("a", "a.shard-0", "a.shard-1", "a.shard-2")
+
+
+def unit_files(assignment: dict[str, str]) -> dict[str, bytes]:
+    """The top-level kustomizations of namespace `a` with each model in its unit, as the
+    emitter lists them: `<name>/manifest.yaml` in the namespace's own, `../a/<name>` in a
+    shard's; the namespace's unit always exists (it holds the Namespace)."""
+    listed: dict[str, list[str]] = {"a": ["namespace.yaml"]}
+    for model, unit in sorted(assignment.items()):
+        entry = f"{model}/manifest.yaml" if unit == "a" else f"../a/{model}"
+        listed.setdefault(unit, []).append(entry)
+    return {
+        f"{unit}/kustomization.yaml": (
+            "resources:\n" + "".join(f"- {e}\n" for e in sorted(es))
+        ).encode()
+        for unit, es in listed.items()
+    }
+
+
+assignments = st.dictionaries(st.sampled_from(MODELS), st.sampled_from(UNITS), max_size=5)
+
+
+@given(assignments, assignments)
+def test_moves_read_from_changed_files_are_every_move(
+    base: dict[str, str], head: dict[str, str]
+) -> None:
+    """diff reads units only from the kustomizations that differ; the moves it reports are
+    exactly those of comparing every unit of both trees."""
+    moved = diff_trees("prod", unit_files(base), unit_files(head)).moved
+    expected = tuple(
+        f"a/{m}: sync unit {base[m]} -> {head[m]}"
+        for m in sorted(base.keys() & head.keys())
+        if base[m] != head[m]
+    )
+    assert moved == expected
