@@ -732,7 +732,7 @@ MSG_LARGE_UNIT = (
     "{what} holds {count} ModelDeployments in environment {env}, more than "
     "syncUnits.maxModelsPerUnit ({limit}): its sync unit (rendered/{env}/{unit}) is one "
     "kustomize build for Argo CD or Flux, whose cost grows with the square of the objects in "
-    "it (about 1 s for 100 models, 40-50 s for 500 on 2 CPUs; Argo CD's repo-server gives up "
+    "it (about 1 s for 100 models, 6-48 s for 500 on 2 CPUs; Argo CD's repo-server gives up "
     "after 90 s): split the namespace with syncUnits.shards.{namespace}: {suggested} in "
     "runway.yaml (which moves models between Argo CD Applications or Flux Kustomizations: "
     "read the README's section on sharding first)"

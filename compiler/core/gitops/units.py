@@ -9,7 +9,7 @@ Kustomization per directory) syncs each one apart. A model's namespace is part o
 identity, so a model never moves between units: no unit prunes what another one creates.
 
 A namespace too large for one build (kustomize's cost grows with the square of the objects in
-it: 500 models take 40-50 s on 2 CPUs) is split into the number of shards runway.yaml gives it
+it: 500 models take 6-48 s on 2 CPUs) is split into the number of shards runway.yaml gives it
 (`syncUnits.shards.<namespace>`): each `<namespace>.shard-<k>/` lists the models whose name
 hashes to k, each model's directory then carrying a kustomization of its own (kustomize loads
 a directory from outside a unit, never a file), and `<namespace>/` keeps the Namespace object
