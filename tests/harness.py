@@ -46,6 +46,7 @@ from compiler.core.pipeline import (
     SourceFile,
     compile_project,
     read_project,
+    unused_shards,
 )
 from compiler.core.project import default_environment_of, environments_of
 from compiler.core.recipes import MAX_BODY_BYTES, RECIPES_DIR
@@ -323,4 +324,11 @@ class Repo:
         names = [env] if env is not None else self.environments()
         compiled = {name: self.compile(name, locked=locked) for name in names}
         each = by_environment({name: c.diagnostics for name, c in compiled.items()})
-        return Checked(tuple(sort_diagnostics([*diagnostics, *each])), compiled)
+        unused = []
+        if env is None and all(c.ok for c in compiled.values()):
+            rendered = {
+                name: frozenset(d.namespace for d in c.result.deployments)
+                for name, c in compiled.items()
+            }
+            unused = unused_shards(self._source(PROJECT_FILE), rendered)
+        return Checked(tuple(sort_diagnostics([*diagnostics, *each, *unused])), compiled)

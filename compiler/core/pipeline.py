@@ -780,6 +780,37 @@ def _large_units(
     return found
 
 
+MSG_UNUSED_SHARDS = (
+    "syncUnits.shards names namespace {namespace}, which no environment renders a "
+    "ModelDeployment into, so nothing is split: the key is the namespace as rendered (after "
+    "an overlay's namespace and namespaces mapping)"
+)
+
+
+def unused_shards(
+    source: SourceFile | None, rendered: Mapping[str, frozenset[str]]
+) -> list[Diagnostic]:
+    """For a check of every environment (`rendered`: environment -> the namespaces its
+    models render into): each `syncUnits.shards` key no environment uses, at its line. A
+    misspelt key would otherwise leave the namespace it meant in one slow unit, quietly."""
+    if source is None:
+        return []
+    project, doc, _ = _single_model(source, ProjectConfig, LoadLimits())
+    if project is None or doc is None:
+        return []
+    used = frozenset().union(*rendered.values())
+    return [
+        warning(
+            "SYNC_UNIT_SHARDS_UNUSED",
+            MSG_UNUSED_SHARDS.format(namespace=namespace),
+            doc.location(("syncUnits", "shards", namespace)),
+            f"syncUnits.shards.{namespace}",
+        )
+        for namespace in sorted(project.shards())
+        if namespace not in used
+    ]
+
+
 # How the misses of a compile are mapped over: `map` here; the edge may pass a parallel map.
 Work = Callable[[SourceFile], SourceOutcome]
 Mapper = Callable[[Work, Sequence[SourceFile]], Iterable[SourceOutcome]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.core.diagnostics import Diagnostic
+from tests.conftest import run_cli
 from tests.harness import Repo
 from tests.helpers import line_col, md_yaml
 
@@ -107,3 +108,31 @@ def test_a_shard_count_out_of_bounds_is_refused_where_it_is_written():
         line = next(e for e in result.errors if "syncUnits.shards.team-a" in e)
         assert line.startswith("runway.yaml:6:"), line
         assert reason in line
+
+
+def test_a_shard_key_no_environment_uses_is_warned_by_check_at_its_line(tmp_path):
+    """A misspelt namespace splits nothing: check over every environment says so where the
+    key is written; a key some environment uses, or a check of one environment, says nothing."""
+    project = PROJECT.replace("{dev: {}}", "{dev: {}, prod: {}}")
+    text = project + "syncUnits:\n  shards:\n    team-a: 2\n    team-aa: 4\n"
+    repo = Repo.of({**fleet(2), "runway.yaml": text})
+    unused = [d for d in repo.check().diagnostics if d.code == "SYNC_UNIT_SHARDS_UNUSED"]
+    assert [d.path for d in unused] == ["syncUnits.shards.team-aa"]
+    assert unused[0].message.startswith(
+        "syncUnits.shards names namespace team-aa, which no environment renders a "
+        "ModelDeployment into, so nothing is split"
+    )
+    # At the key: the namespace name is what is misspelt.
+    assert (unused[0].location.line, unused[0].location.column) == line_col(text, "team-aa")
+    assert not [d for d in repo.check("dev").diagnostics if d.code == "SYNC_UNIT_SHARDS_UNUSED"]
+    # The CLI's check reports it the same way.
+    for name, content in {**fleet(2), "runway.yaml": text}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    result = run_cli("check", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    line, column = line_col(text, "team-aa")
+    warned = (
+        f"runway.yaml:{line}:{column}: warning[SYNC_UNIT_SHARDS_UNUSED]: syncUnits.shards.team-aa: "
+    )
+    assert warned in result.stderr
