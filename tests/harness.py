@@ -46,6 +46,7 @@ from compiler.core.pipeline import (
     SourceFile,
     compile_project,
     read_project,
+    rendered_namespaces,
     unused_shards,
 )
 from compiler.core.project import default_environment_of, environments_of
@@ -324,11 +325,6 @@ class Repo:
         names = [env] if env is not None else self.environments()
         compiled = {name: self.compile(name, locked=locked) for name in names}
         each = by_environment({name: c.diagnostics for name, c in compiled.items()})
-        unused = []
-        if env is None and all(c.ok for c in compiled.values()):
-            rendered = {
-                name: frozenset(d.namespace for d in c.result.deployments)
-                for name, c in compiled.items()
-            }
-            unused = unused_shards(self._source(PROJECT_FILE), rendered)
+        rendered = {name: rendered_namespaces(c.result) for name, c in compiled.items()}
+        unused = unused_shards(self._source(PROJECT_FILE), rendered) if env is None else []
         return Checked(tuple(sort_diagnostics([*diagnostics, *each, *unused])), compiled)

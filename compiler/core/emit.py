@@ -341,8 +341,9 @@ def hydrated_tree(
             files[directory + name] = content
         by_namespace.setdefault(app.namespace, []).append(app.name)
     model_kustomization = kustomization([hydrate.MANIFEST]).encode("utf-8")
+    shards = shards or {}
     for namespace, names in by_namespace.items():
-        count = (shards or {}).get(namespace, 1)
+        count = shards.get(namespace, 1)
         manifests = [] if count > 1 else [f"{name}/{hydrate.MANIFEST}" for name in names]
         resources = units.unit_resources(namespace, manifests)
         if units.NAMESPACE_FILE in resources:
@@ -353,12 +354,11 @@ def hydrated_tree(
             continue
         # Every shard is written, the empty ones too: the set of units (and so Flux's list of
         # Kustomizations) changes only with the count, never with a model's arrival.
-        members: list[list[str]] = [[] for _ in range(count)]
+        members: dict[str, list[str]] = {units.shard_unit(namespace, k): [] for k in range(count)}
         for name in names:
-            members[units.shard_of(name, count)].append(f"../{namespace}/{name}")
+            members[units.unit_of(namespace, name, shards)].append(f"../{namespace}/{name}")
             files[f"{namespace}/{name}/{units.KUSTOMIZATION}"] = model_kustomization
-        for shard, listed in enumerate(members):
-            unit = units.shard_unit(namespace, shard)
+        for unit, listed in members.items():
             files[f"{unit}/{units.KUSTOMIZATION}"] = kustomization(listed).encode("utf-8")
     files[".gitattributes"] = GITATTRIBUTES.encode("utf-8")
     return files

@@ -753,18 +753,17 @@ def _large_units(
     found: list[Diagnostic] = []
     for namespace, group in itertools.groupby(ordered, key=lambda c: c.namespace):
         models = list(group)
-        count = shards.get(namespace, 1)
-        by_unit: dict[tuple[str, str], list[CompiledDeployment]] = {}
+        by_unit: dict[str, list[CompiledDeployment]] = {}
         for model in models:
-            unit, what = namespace, f"namespace {namespace}"
-            if count > 1:
-                shard = units.shard_of(model.name, count)
-                unit, what = units.shard_unit(namespace, shard), f"shard {shard} of {what}"
-            by_unit.setdefault((unit, what), []).append(model)
+            by_unit.setdefault(units.unit_of(namespace, model.name, shards), []).append(model)
+        count = shards.get(namespace, 1)
         suggested = max(count + 1, -(-2 * len(models) // limit))  # the ceiling of 2N / limit
-        for (unit, what), members in sorted(by_unit.items()):
+        for unit, members in sorted(by_unit.items()):
             if len(members) <= limit:
                 continue
+            what = f"namespace {namespace}"
+            if unit != namespace:
+                what = f"shard {unit.removeprefix(namespace + units.SHARD_SEPARATOR)} of {what}"
             message = MSG_LARGE_UNIT.format(
                 what=what,
                 count=len(members),
@@ -787,18 +786,25 @@ MSG_UNUSED_SHARDS = (
 )
 
 
+def rendered_namespaces(result: CompileResult) -> frozenset[str] | None:
+    """The namespaces a compile's models render into; None when it does not compile."""
+    return frozenset(c.namespace for c in result.deployments) if result.ok else None
+
+
 def unused_shards(
-    source: SourceFile | None, rendered: Mapping[str, frozenset[str]]
+    source: SourceFile | None, rendered: Mapping[str, frozenset[str] | None]
 ) -> list[Diagnostic]:
     """For a check of every environment (`rendered`: environment -> the namespaces its
-    models render into): each `syncUnits.shards` key no environment uses, at its line. A
-    misspelt key would otherwise leave the namespace it meant in one slow unit, quietly."""
-    if source is None:
+    models render into, None when it does not compile): each `syncUnits.shards` key no
+    environment uses, at its line. A misspelt key would otherwise leave the namespace it
+    meant in one slow unit, quietly. Nothing is said while an environment does not compile:
+    what it renders is not known."""
+    if source is None or not rendered or None in rendered.values():
         return []
     project, doc, _ = _single_model(source, ProjectConfig, LoadLimits())
     if project is None or doc is None:
         return []
-    used = frozenset().union(*rendered.values())
+    used = frozenset().union(*(n for n in rendered.values() if n is not None))
     return [
         warning(
             "SYNC_UNIT_SHARDS_UNUSED",

@@ -8,7 +8,12 @@ from pathlib import Path
 
 from compiler.core.diagnostics import Diagnostic, by_environment
 from compiler.core.errors import FlagError
-from compiler.core.pipeline import CompileOptions, CompileResult, unused_shards
+from compiler.core.pipeline import (
+    CompileOptions,
+    CompileResult,
+    rendered_namespaces,
+    unused_shards,
+)
 from compiler.core.project import environment_problem
 from compiler.io.cache_store import CacheStore
 from compiler.io.tree_writer import Waiting, write_tree
@@ -100,7 +105,7 @@ def check_environments(
         _check_environment(env)
     names, diagnostics = environments(workspace, env)
     found: dict[str, tuple[Diagnostic, ...]] = {}
-    rendered: dict[str, frozenset[str]] = {}
+    rendered: dict[str, frozenset[str] | None] = {}
     for name in names:
         options = CompileOptions(env=name, locked=locked)
         store = CacheStore.for_repo(repo, name) if use_cache else None
@@ -108,12 +113,9 @@ def check_environments(
         if on_compiled is not None:
             on_compiled(name, result)
         found[name] = result.diagnostics
-        if result.ok:
-            rendered[name] = frozenset(c.namespace for c in result.deployments)
-    # Only a check of every environment, each compiled, knows a shard key is used nowhere.
-    unused = []
-    if env is None and names and len(rendered) == len(names):
-        unused = unused_shards(workspace.project(), rendered)
+        rendered[name] = rendered_namespaces(result)
+    # Only a check of every environment knows that a shard key is used by none.
+    unused = unused_shards(workspace.project(), rendered) if env is None else []
     return [*diagnostics, *by_environment(found), *unused]
 
 

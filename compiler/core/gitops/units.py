@@ -30,7 +30,7 @@ until someone removes it by hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from compiler.core.kube import KubeObject
 
@@ -86,6 +86,13 @@ def shard_of(name: str, shards: int) -> int:
 def shard_unit(namespace: str, shard: int) -> str:
     """The directory of one shard of a namespace's models: `<namespace>.shard-<k>`."""
     return f"{namespace}{SHARD_SEPARATOR}{shard}"
+
+
+def unit_of(namespace: str, name: str, shards: Mapping[str, int]) -> str:
+    """The unit that lists model `name` of `namespace`: the namespace's own, or (a namespace
+    `shards` splits) the shard its name hashes to."""
+    count = shards.get(namespace, 1)
+    return namespace if count == 1 else shard_unit(namespace, shard_of(name, count))
 
 
 def unit_namespace(unit: str) -> str:
