@@ -39,7 +39,7 @@ from compiler.core.pipeline import (
 from compiler.core.project import unknown_environment_message
 from compiler.core.recipes import RECIPES_DIR
 from compiler.io.cache_store import CACHE_DIR, CacheStore
-from compiler.io.git import Git, PushOutcome, redact
+from compiler.io.git import Git, PushOutcome, TreeEntry, redact
 from compiler.io.revision import revision_inputs
 from compiler.io.workspace import (
     LOCK_FILE,
@@ -103,6 +103,7 @@ class Revision:
     problems: tuple[Diagnostic, ...]  # runway.yaml's own diagnostics
     commit: str | None = None  # None: the working tree
     scratch: Path | None = None  # where an export goes, when git's objects cannot serve
+    entries: list[TreeEntry] | None = None  # the commit's, listed once for every environment
 
     def broken(self, env: str, diagnostics: Sequence[Diagnostic]) -> BrokenSide:
         return BrokenSide(env, self.side, self.name, tuple(diagnostics))
@@ -111,7 +112,7 @@ class Revision:
         """`env` at this revision, borrowing `cache_of`'s compile cache: from git's objects
         in memory, or (a symbolic link among the sources) from an export made once."""
         if self.root is None and self.commit is not None:
-            inputs = revision_inputs(git, self.commit, env)
+            inputs = revision_inputs(git, self.commit, env, self.entries)
             if inputs is not None:
                 return _borrowing(inputs, env, locked=locked, cache_of=cache_of)
             assert self.scratch is not None
@@ -122,6 +123,7 @@ class Revision:
 
 
 def _revision(git: Git, repo: Path, side: str, ref: str | None, scratch: Path) -> Revision:
+    entries: list[TreeEntry] | None = None
     if ref is None:
         project_file = Workspace(repo).project()
         name, commit, root = "the working tree", None, repo
@@ -132,7 +134,8 @@ def _revision(git: Git, repo: Path, side: str, ref: str | None, scratch: Path) -
         except PublishError as exc:  # a revision that does not exist is a bad flag value
             raise FlagError(exc.message, param_hint=f"--{side}") from exc
         root = None
-        project_file, linked = _committed_project(git, commit)
+        entries = git.entries(commit, git.prefix())
+        project_file, linked = _committed_project(git, entries)
         if linked:  # runway.yaml is a link: a checkout decides what it reads
             root = scratch / side
             git.export(commit, git.prefix(), root)
@@ -142,16 +145,17 @@ def _revision(git: Git, repo: Path, side: str, ref: str | None, scratch: Path) -
         missing = error(
             "NO_PROJECT", f"no runway.yaml in {where} at {name}", Location(PROJECT_FILE)
         )
-        return Revision(side, name, root, None, (missing,), commit, scratch)
+        return Revision(side, name, root, None, (missing,), commit, scratch, entries)
     project, problems = read_project(project_file)
     listed = frozenset(project.environments) if project is not None else None
-    return Revision(side, name, root, listed, tuple(problems), commit, scratch)
+    return Revision(side, name, root, listed, tuple(problems), commit, scratch, entries)
 
 
-def _committed_project(git: Git, commit: str) -> tuple[SourceFile | None, bool]:
-    """runway.yaml at `commit` from git's objects, bounded as on disk, and whether it is
-    something other than a regular file (a link), which only a checkout can read."""
-    entry = next((e for e in git.entries(commit, git.prefix()) if e.path == PROJECT_FILE), None)
+def _committed_project(git: Git, entries: Sequence[TreeEntry]) -> tuple[SourceFile | None, bool]:
+    """runway.yaml among a commit's `entries`, read from git's objects and bounded as on
+    disk, and whether it is something other than a regular file (a link), which only a
+    checkout can read."""
+    entry = next((e for e in entries if e.path == PROJECT_FILE), None)
     if entry is None:
         return None, False
     if not entry.is_file:
@@ -192,6 +196,7 @@ class DiffPlan:
         trees: list[Mapping[str, bytes]] = []
         broken: list[BrokenSide] = []
         unlisted: list[Revision] = []
+        git = Git(self.repo)
         for revision in (self.base, self.head):
             if revision.environments is None:
                 broken.append(revision.broken(env, revision.problems))
@@ -199,7 +204,6 @@ class DiffPlan:
                 unlisted.append(revision)  # the environment is new, or deleted, here
                 trees.append({})
             else:
-                git = Git(self.repo)
                 result = revision.compile(git, env, locked=self.locked, cache_of=self.repo)
                 if has_errors(result.diagnostics):
                     errors = [d for d in result.diagnostics if d.is_error]

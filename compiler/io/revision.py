@@ -13,6 +13,7 @@ working tree does. Unlike `git archive`, `.gitattributes` export rules (`export-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from compiler.core.diagnostics import Diagnostic, Location, error
@@ -38,11 +39,15 @@ from compiler.io.workspace import (
 SUBMODULE = "160000"
 
 
-def revision_inputs(git: Git, commit: str, env: str) -> CompileInputs | None:
+def revision_inputs(
+    git: Git, commit: str, env: str, entries: Sequence[TreeEntry] | None = None
+) -> CompileInputs | None:
     """What compiling `env` of the project at `git`'s prefix as of `commit` reads, or None
-    when a file it would read is a symbolic link (the caller exports the commit then)."""
+    when a file it would read is a symbolic link (the caller exports the commit then).
+    `entries`: the commit's `git.entries` under the prefix, when the caller has listed them."""
     label = commit[:12]
-    entries = git.entries(commit, git.prefix())
+    if entries is None:
+        entries = git.entries(commit, git.prefix())
     if sum(e.size for e in entries) > MAX_EXPORT_BYTES:
         raise PublishError(f"{label} is larger than {MAX_EXPORT_BYTES} bytes; refusing to read")
     by_path = {e.path: e for e in entries}
