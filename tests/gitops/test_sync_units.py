@@ -187,8 +187,9 @@ def _check_applications(apps, checkout: Path, kubectl: str) -> None:
         assert {o["kind"] for o in objects} >= {"Namespace", "ModelDeployment"}
 
 
-def test_applicationset_makes_one_application_per_committed_unit(source, tmp_path: Path):
-    kubectl = needs_binary("kubectl")
+def committed_applications(source: Path) -> list[dict[str, Any]]:
+    """Every environment compiled and committed on main, then the Applications the
+    ApplicationSet's directory generators make from git's own tree of that commit."""
     for env in ENVS:
         assert run_cli("compile", source, "--env", env, "--locked").exit_code == 0
     commit_all(source, "rendered")
@@ -197,7 +198,12 @@ def test_applicationset_makes_one_application_per_committed_unit(source, tmp_pat
     def tree_of(revision: str) -> list[str]:
         return git(source, "ls-tree", "-d", "-r", "--name-only", revision).splitlines()
 
-    apps = generated_applications(appset, tree_of)
+    return generated_applications(appset, tree_of)
+
+
+def test_applicationset_makes_one_application_per_committed_unit(source, tmp_path: Path):
+    kubectl = needs_binary("kubectl")
+    apps = committed_applications(source)
     assert sorted(a["metadata"]["name"] for a in apps) == sorted(
         f"runwayc-{env}.{unit}" for env in ENVS for unit in UNITS[env]
     )
@@ -370,15 +376,7 @@ def test_argocd_and_flux_sync_each_shard_into_its_namespace(source, tmp_path: Pa
     kubectl = needs_binary("kubectl")
     project = source / "runway.yaml"
     project.write_text(project.read_text() + "syncUnits:\n  shards:\n    team-a: 3\n")
-    for env in ENVS:
-        assert run_cli("compile", source, "--env", env, "--locked").exit_code == 0
-    commit_all(source, "rendered")
-    (appset,) = bootstrap(source, "--argocd")
-
-    def tree_of(revision: str) -> list[str]:
-        return git(source, "ls-tree", "-d", "-r", "--name-only", revision).splitlines()
-
-    apps = generated_applications(appset, tree_of)
+    apps = committed_applications(source)
     expected = {
         f"runwayc-{env}.{unit}"
         for env in ENVS
