@@ -164,13 +164,10 @@ def diff_trees(env: str, base: Mapping[str, bytes], head: Mapping[str, bytes]) -
     parses two manifests, not 60,000 objects. (Identities are unique within a rendered tree.)
     """
     same = {path for path, content in base.items() if head.get(path) == content}
-    old = rendered_objects({path: base[path] for path in base.keys() - same})
-    new = rendered_objects({path: head[path] for path in head.keys() - same})
-    moved = unit_moves(
-        {path: base[path] for path in base.keys() - same},
-        {path: head[path] for path in head.keys() - same},
-    )
-    return replace(diff_objects(env, old, new), unpinned=unpinned_images(head), moved=moved)
+    before = {path: base[path] for path in base.keys() - same}
+    after = {path: head[path] for path in head.keys() - same}
+    changes = diff_objects(env, rendered_objects(before), rendered_objects(after))
+    return replace(changes, unpinned=unpinned_images(head), moved=unit_moves(before, after))
 
 
 def unit_members(files: Mapping[str, bytes]) -> dict[str, str]:
