@@ -136,3 +136,14 @@ def test_a_shard_key_no_environment_uses_is_warned_by_check_at_its_line(tmp_path
         f"runway.yaml:{line}:{column}: warning[SYNC_UNIT_SHARDS_UNUSED]: syncUnits.shards.team-aa: "
     )
     assert warned in result.stderr
+
+
+def test_a_shard_key_that_is_no_namespace_is_refused_where_it_is_written():
+    """The key becomes a directory name: a path, a shard's own spelling (which would make
+    one namespace's shard another's unit), capitals or an over-long label never get that far."""
+    for key in ("../etc", "team-a.shard-0", "Team-A", "a/b", "x" * 64):
+        text = PROJECT + f"syncUnits:\n  shards:\n    '{key}': 2\n"
+        result = Repo.of({**fleet(1), "runway.yaml": text}).check()
+        assert not result.ok, key
+        line = next(e for e in result.errors if "syncUnits.shards" in e)
+        assert line.startswith("runway.yaml:6:"), line
