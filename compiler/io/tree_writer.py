@@ -41,11 +41,14 @@ every directory, which at 10,000 models was a third of a no-change compile. With
 what the last write left (each file's and directory's stat identity and each file's content
 hash, kept in the cache directory) a file whose stat is unchanged is known by its hash and a
 directory whose stat is unchanged by its recorded entries; anything else is read or listed as
-before. The stat identity is git's index rule: inode, size, mtime and ctime, and an entry
-stamped in the same clock tick as the record itself is "racily clean" and verified by content,
-so an edit made just after a compile cannot hide behind a coarse timestamp. As in git, one
-window is left: an edit made during a compile, in the same tick as the lstat taken of that file
-and keeping its size, goes unnoticed until that file is next rewritten or a compile runs with
+before. The record also says what the spare holds once the switch is done (the tree it
+replaced, as scanned), so the next build lists only the spare's directories whose stat moved;
+a name from that part of the record is checked like any path before it deletes anything. The
+stat identity is git's index rule: inode, size, mtime and ctime, and an entry stamped in the
+same clock tick as the record itself is "racily clean" and verified by content, so an edit
+made just after a compile cannot hide behind a coarse timestamp. As in git, one window is
+left: an edit made during a compile, in the same tick as the lstat taken of that file and
+keeping its size, goes unnoticed until that file is next rewritten or a compile runs with
 `--no-cache`.
 """
 
@@ -87,11 +90,22 @@ _IGNORE_FILE = ".gitignore"
 _IGNORE_ALL = b"# runwayc's spare copy of the tree beside it, for its next write: not for Git\n*\n"
 
 Identity = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+# What a scan keeps of an entry's lstat: its mode and identity. A stat result is about 600
+# bytes with its fields; a 10,000-model tree has 40,000 entries, and most of their
+# identities are the record's own tuples (see `_seen`), so a scan holds one pair per entry.
+Seen = tuple[int, Identity]
+_MODES: dict[int, int] = {}  # each st_mode value once: a tree has two or three of them
 Waiting = Callable[[Path, str], None]  # (lock file, holder's pid as written) before blocking
 
 
 def _identity(st: os.stat_result) -> Identity:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _seen(st: os.stat_result, known: Identity | None = None) -> Seen:
+    """`st`'s mode and identity; the `known` tuple itself when it is the same identity."""
+    identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (_MODES.setdefault(st.st_mode, st.st_mode), known if identity == known else identity)
 
 
 def refuse(path: Path | str, reason: str) -> OutputError:
@@ -111,13 +125,13 @@ class TreeRecord:
     files: dict[str, tuple[Identity, str]] = field(default_factory=dict)  # path -> (stat, sha)
     dirs: dict[str, Identity] = field(default_factory=dict)  # "" is the target itself
     stamp: int = 0  # the record file's mtime_ns: entries stamped at or after it are racy
+    # What the spare beside the target held when this write left it: the tree it replaced.
+    spare_files: dict[str, tuple[int, bool]] = field(default_factory=dict)  # (inode, regular)
+    spare_dirs: dict[str, Identity] = field(default_factory=dict)  # the top one left out
 
-    def trusted(self, recorded: Identity, now: os.stat_result) -> bool:
-        return (
-            recorded == _identity(now)
-            and now.st_mtime_ns < self.stamp
-            and now.st_ctime_ns < self.stamp
-        )
+    def trusted(self, recorded: Identity, now: Seen) -> bool:
+        identity = now[1]
+        return recorded == identity and identity[2] < self.stamp and identity[3] < self.stamp
 
 
 def read_record(path: Path, target: Path) -> TreeRecord | None:
@@ -136,15 +150,26 @@ def read_record(path: Path, target: Path) -> TreeRecord | None:
             str(name): (int(i), int(s), int(m), int(c))
             for name, (i, s, m, c) in document["dirs"].items()
         }
+        spare = document.get("spare", {"files": {}, "dirs": {}})  # none before a replacement
+        spare_files = {
+            str(name): (int(inode), regular is True)
+            for name, (inode, regular) in spare["files"].items()
+        }
+        spare_dirs = {
+            str(name): (int(i), int(s), int(m), int(c))
+            for name, (i, s, m, c) in spare["dirs"].items()
+        }
+        if "" in spare_dirs:
+            return None
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
-    return TreeRecord(str(target), files, dirs, stamp)
+    return TreeRecord(str(target), files, dirs, stamp, spare_files, spare_dirs)
 
 
 def _record(
     target: Path,
-    dirs: Mapping[str, os.stat_result],
-    files: Mapping[str, tuple[os.stat_result, bytes]],
+    dirs: Mapping[str, Identity],
+    files: Mapping[str, tuple[Identity, bytes]],
     hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The record document; `hashes` holds content hashes already computed in this write."""
@@ -152,10 +177,10 @@ def _record(
     return {
         "format": RECORD_FORMAT,
         "target": str(target),
-        "dirs": {name: list(_identity(st)) for name, st in sorted(dirs.items())},
+        "dirs": {name: list(identity) for name, identity in sorted(dirs.items())},
         "files": {
-            name: [*_identity(st), known.get(name) or _sha(content)]
-            for name, (st, content) in sorted(files.items())
+            name: [*identity, known.get(name) or _sha(content)]
+            for name, (identity, content) in sorted(files.items())
         },
     }
 
@@ -304,8 +329,8 @@ def _unowned_reason(target: Path) -> str:
 class _Scan:
     """The tree as found: every file and directory with its lstat, taken before any read."""
 
-    files: dict[str, os.stat_result] = field(default_factory=dict)
-    dirs: dict[str, os.stat_result] = field(default_factory=dict)
+    files: dict[str, Seen] = field(default_factory=dict)
+    dirs: dict[str, Seen] = field(default_factory=dict)
 
 
 def _scan(target: Path, record: TreeRecord | None) -> _Scan:
@@ -318,12 +343,15 @@ def _scan(target: Path, record: TreeRecord | None) -> _Scan:
     """
     found = _Scan()
     children: dict[str, list[str]] = {}
+    known: dict[str, Identity] = {}
     if record is not None:
         for name in [*record.files, *record.dirs]:
             if name:
                 parent, _, leaf = name.rpartition("/")
                 children.setdefault(parent, []).append(leaf)
-    pending = [("", os.lstat(target))]
+        known = {name: identity for name, (identity, _) in record.files.items()}
+        known.update(record.dirs)
+    pending = [("", _seen(os.lstat(target), known.get("")))]
     while pending:
         relative, here = pending.pop()
         found.dirs[relative] = here
@@ -331,20 +359,19 @@ def _scan(target: Path, record: TreeRecord | None) -> _Scan:
         path = os.path.join(target, relative)
         recorded = record.dirs.get(relative) if record is not None else None
         if record is not None and recorded is not None and record.trusted(recorded, here):
-            entries = []
-            for leaf in children.get(relative, ()):
-                try:
-                    entries.append((leaf, os.lstat(os.path.join(path, leaf))))
-                except FileNotFoundError:  # removed since the directory's stat was taken
-                    continue
+            leaves = children.get(relative, ())
         else:
-            with os.scandir(path) as listing:
-                entries = [(e.name, e.stat(follow_symlinks=False)) for e in listing]
-        for leaf, st in entries:
-            if stat.S_ISDIR(st.st_mode):
-                pending.append((prefix + leaf, st))
+            leaves = os.listdir(path)
+        for leaf in leaves:
+            name = prefix + leaf
+            try:
+                seen = _seen(os.lstat(os.path.join(path, leaf)), known.get(name))
+            except FileNotFoundError:  # removed since the directory's stat was taken
+                continue
+            if stat.S_ISDIR(seen[0]):
+                pending.append((name, seen))
             else:
-                found.files[prefix + leaf] = st
+                found.files[name] = seen
     return found
 
 
@@ -357,7 +384,7 @@ def _owned_scan(target: Path, env: str, record: TreeRecord | None) -> tuple[_Sca
         raise refuse(target, "is not a directory")
     ownership = read_ownership(target)
     if ownership is None:
-        scan = _Scan(dirs={"": st})
+        scan = _Scan(dirs={"": _seen(st)})
         if os.listdir(target):
             # A tree written before the ownership record: the cache's record of that very
             # write is the proof, if it names every file there.
@@ -387,7 +414,7 @@ def _owned_scan(target: Path, env: str, record: TreeRecord | None) -> tuple[_Sca
 
 def _refuse_links(target: Path, scan: _Scan) -> None:
     for name, entry in sorted(scan.files.items()):
-        if stat.S_ISLNK(entry.st_mode):
+        if stat.S_ISLNK(entry[0]):
             raise refuse(target / name, "is a symbolic link; runwayc never writes through one")
 
 
@@ -455,11 +482,12 @@ def _write_locked(
     stale = set(scan.files) - set(everything)
     if not changed and not stale:
         if record_path is not None and record is None:  # start recording from this tree
-            kept = {name: (scan.files[name], content) for name, content in everything.items()}
-            _store(record_path, _record(target, scan.dirs, kept, hashes))
+            kept = {name: (scan.files[name][1], content) for name, content in everything.items()}
+            dirs = {name: seen[1] for name, seen in scan.dirs.items()}
+            _store(record_path, _record(target, dirs, kept, hashes))
         return False
     unchanged = {name: scan.files[name] for name in everything if name not in changed}
-    document = _switch_in(target, everything, unchanged, hashes)
+    document = _switch_in(target, everything, unchanged, hashes, record, scan)
     if record_path is not None:
         _store(record_path, document)
     return True
@@ -487,7 +515,7 @@ def _differs(
     hashes: dict[str, str],
 ) -> bool:
     now = scan.files.get(name)
-    if now is None or not stat.S_ISREG(now.st_mode) or now.st_size != len(content):
+    if now is None or not stat.S_ISREG(now[0]) or now[1][1] != len(content):
         return True
     recorded = record.files.get(name) if record is not None else None
     if record is not None and recorded is not None and record.trusted(recorded[0], now):
@@ -502,54 +530,77 @@ def _differs(
 def _switch_in(
     target: Path,
     files: Mapping[str, bytes],
-    unchanged: Mapping[str, os.stat_result],
+    unchanged: Mapping[str, Seen],
     hashes: Mapping[str, str] | None = None,
+    record: TreeRecord | None = None,
+    old: _Scan | None = None,
 ) -> dict[str, Any]:
     """Build the new tree in the spare, swap it in (the old tree becomes the spare); the
-    record. Every stat is taken in the spare before the swap, where nothing else writes."""
+    record. Every stat is taken in the spare before the swap, where nothing else writes.
+    `old` is the scan of the tree being replaced: what the spare holds after the swap, and so
+    what the record says of it for the next write."""
     spare = spare_path(target)
-    dirs, stats = _build(spare, target, files, unchanged)
+    dirs, stats = _build(spare, target, files, unchanged, record)
     _switch(spare, target)
-    return _record(target, dirs, {name: (stats[name], files[name]) for name in files}, hashes)
+    document = _record(target, dirs, {name: (stats[name], files[name]) for name in files}, hashes)
+    if old is not None:
+        document["spare"] = {
+            # The top directory is left out, as in the target's: the swap changes its ctime.
+            "dirs": {name: list(seen[1]) for name, seen in sorted(old.dirs.items()) if name},
+            "files": {
+                name: [seen[1][0], stat.S_ISREG(seen[0])]
+                for name, seen in sorted(old.files.items())
+            },
+        }
+    return document
 
 
 def _build(
     spare: Path,
     target: Path,
     files: Mapping[str, bytes],
-    unchanged: Mapping[str, os.stat_result],
-) -> tuple[dict[str, os.stat_result], dict[str, os.stat_result]]:
+    unchanged: Mapping[str, Seen],
+    record: TreeRecord | None = None,
+) -> tuple[dict[str, Identity], dict[str, Identity]]:
     """Make the spare hold exactly `files`, touching only what differs from what it holds:
     an unchanged file is a hard link to the target's (kept when it already is one), a
     changed one a new file. The shared inodes are never written: an entry to change is
     unlinked and made anew. The ownership record goes last: its presence marks the spare
-    complete. Returns the stats of its directories and files."""
+    complete. Returns the identities of its directories and files."""
     _prepare_spare(spare)
     found_files: dict[str, tuple[int, bool]] = {}  # name -> (inode, a regular file)
-    found_dirs: set[str] = set()
-    _walk(os.fspath(spare), "", found_files, found_dirs)
+    found_dirs: dict[str, Identity | None] = {}  # name -> its identity, when lstat gave one
+    _walk(os.fspath(spare), found_files, found_dirs, record)
     wanted = _directories(files)
+    touched: set[str] = set()  # directories whose entries this build changes
     root, origin = os.fspath(spare) + os.sep, os.fspath(target) + os.sep
     for name in [n for n in found_files if n != _IGNORE_FILE]:
         if name not in files or name in wanted:
-            os.unlink(root + name)
+            _check_removable(spare, name)
+            with contextlib.suppress(FileNotFoundError):  # a record of the spare gone stale
+                os.unlink(root + name)
+            touched.add(name.rpartition("/")[0])
             del found_files[name]
-    for name in sorted(found_dirs - wanted, key=lambda n: -n.count("/")):
+    for name in sorted(found_dirs.keys() - wanted, key=lambda n: -n.count("/")):
+        _check_removable(spare, name)
         shutil.rmtree(root + name)  # emptied above: one rmdir each
-    for name in sorted(wanted - found_dirs, key=lambda n: n.count("/")):
+        touched.add(name.rpartition("/")[0])
+    for name in sorted(wanted - found_dirs.keys(), key=lambda n: n.count("/")):
         if name:
             os.mkdir(root + name)
-    kept: dict[str, os.stat_result] = {}
+            touched.add(name.rpartition("/")[0])
+    kept: dict[str, Identity] = {}
     for relative in sorted(files, key=lambda name: name == OWNERSHIP_FILE):
         path = root + relative
         if not os.path.normpath(path).startswith(root):  # check_relative holds; never outside
             raise refuse(target / relative, "would be written outside the output directory")
         have, source = found_files.get(relative), unchanged.get(relative)
         if have is not None:
-            if source is not None and have == (source.st_ino, True):
-                kept[relative] = source  # already a link to the target's file, untouched
+            if source is not None and have == (source[1][0], True):
+                kept[relative] = source[1]  # already a link to the target's file, untouched
                 continue
             os.unlink(path)
+        touched.add(relative.rpartition("/")[0])
         if source is not None:
             try:
                 os.link(origin + relative, path, follow_symlinks=False)
@@ -561,25 +612,71 @@ def _build(
         with os.fdopen(fd, "wb") as handle:
             handle.write(files[relative])
     # The top directory is left out: the switch changes its ctime; it is listed next time.
-    dirs = {name: os.lstat(root + name) for name in wanted if name}
-    return dirs, {name: kept.get(name) or os.lstat(root + name) for name in files}
+    # A directory this build left alone keeps the identity its lstat gave before the build.
+    dirs: dict[str, Identity] = {}
+    for name in wanted:
+        if name:
+            before = found_dirs.get(name)
+            if before is None or name in touched:
+                before = _identity(os.lstat(root + name))
+            dirs[name] = before
+    return dirs, {name: kept.get(name) or _identity(os.lstat(root + name)) for name in files}
 
 
-def _walk(root: str, relative: str, files: dict[str, tuple[int, bool]], dirs: set[str]) -> None:
-    """Every entry under `root/relative`, never following a link. The spare is runwayc's own
+def _check_removable(spare: Path, name: str) -> None:
+    """A name from the record of the spare (cache data, so checked before it is used to
+    delete anything) must be a plain path inside it; what the spare's listing gives is."""
+    problem = check_relative(name)
+    if problem is not None:
+        raise refuse(spare / name, f"is named in the cache's record of the spare: {problem}")
+
+
+def _walk(
+    root: str,
+    files: dict[str, tuple[int, bool]],
+    dirs: dict[str, Identity | None],
+    record: TreeRecord | None,
+) -> None:
+    """Every entry of the spare at `root`, never following a link. The spare is runwayc's own
     directory on the target's file system, so an entry's inode number (from the directory,
-    no stat) says whether it is the target's file."""
-    prefix = relative + "/" if relative else ""
-    below = []
-    with os.scandir(os.path.join(root, relative)) as listing:
-        for entry in listing:
-            if entry.is_dir(follow_symlinks=False):
-                below.append(prefix + entry.name)
-            else:
-                files[prefix + entry.name] = (entry.inode(), entry.is_file(follow_symlinks=False))
-    dirs.update(below)
-    for name in below:
-        _walk(root, name, files, dirs)
+    no stat) says whether it is the target's file.
+
+    The record says what the spare held when the last write left it (the tree it replaced).
+    A directory whose lstat still matches its entry there, by the same rule as the target's
+    (so no entry was added, removed or renamed in it since), is not listed: its entries are
+    the record's. Listing 10,000 directories of a few files each was half of a one-model
+    change's write; their lstats are a fifth of that."""
+    children: dict[str, list[str]] = {}
+    if record is not None:
+        for name in [*record.spare_files, *record.spare_dirs]:
+            parent, _, leaf = name.rpartition("/")
+            children.setdefault(parent, []).append(leaf)
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        prefix = relative + "/" if relative else ""
+        path = os.path.join(root, relative)
+        recorded = record.spare_dirs.get(relative) if record is not None and relative else None
+        if record is not None and recorded is not None:
+            seen = _seen(os.lstat(path), recorded)
+            if record.trusted(recorded, seen):
+                dirs[relative] = recorded
+                for leaf in children.get(relative, ()):
+                    name = prefix + leaf
+                    if name in record.spare_dirs:
+                        pending.append(name)
+                    else:
+                        files[name] = record.spare_files[name]
+                continue
+        if relative:
+            dirs[relative] = None
+        with os.scandir(path) as listing:
+            for entry in listing:
+                name = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(name)
+                else:
+                    files[name] = (entry.inode(), entry.is_file(follow_symlinks=False))
 
 
 def _prepare_spare(spare: Path) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.core.errors import OutputError
-from compiler.io.tree_writer import OWNERSHIP_FILE, read_record, write_tree
+from compiler.io.tree_writer import OWNERSHIP_FILE, read_record, spare_path, write_tree
 
 FILES = {
     "team-a/m0/manifest.yaml": b"kind: A\n",
@@ -288,3 +289,124 @@ def test_tree_holds_exactly_the_files_whatever_was_done_to_it(
         age(record)
     assert write_tree(out, second, record) is False
     assert tree(out) == second
+
+
+# --- the spare's record -----------------------------------------------------------------------
+# The record also says what the spare holds after a write (the tree it replaced), so the next
+# write lists only the spare's directories whose lstat moved. Whatever is done to the spare in
+# between, the next tree is exactly the compile's files.
+
+SECOND = {**FILES, "team-a/m0/manifest.yaml": b"kind: A2\n", "team-c/m3/manifest.yaml": b"D\n"}
+THIRD = {**FILES, "team-a/m1/manifest.yaml": b"kind: B3\n"}
+
+
+@pytest.fixture
+def swapped(written: tuple[Path, Path]) -> tuple[Path, Path, Path]:
+    """A second write done and aged: the spare holds the first tree, and the record says so."""
+    out, record = written
+    assert write_tree(out, SECOND, record)
+    age(record)
+    document = json.loads(record.read_bytes())
+    assert set(document["spare"]["files"]) == {*FILES, OWNERSHIP_FILE}
+    return out, record, spare_path(out.resolve())
+
+
+def test_an_unchanged_spare_is_not_listed(
+    swapped: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, record, spare = swapped
+    listed: list[str] = []
+    original = os.scandir
+
+    def spy(path: Any = ".") -> Any:
+        listed.append(os.fspath(path).rstrip("/"))
+        return original(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    assert write_tree(out, THIRD, record)
+    assert tree(out) == THIRD
+    # Only the spare's top directory (the swap changes its ctime) is listed.
+    assert [p for p in listed if p.startswith(os.fspath(spare))] == [os.fspath(spare)]
+
+
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_a_file_added_to_the_spare_is_removed(
+    swapped: tuple[Path, Path, Path], keep_mtime: bool
+) -> None:
+    """A file dropped into one of the spare's directories changes its mtime and ctime; with
+    the mtime put back, the ctime alone still tells."""
+    out, record, spare = swapped
+    directory = spare / "team-a" / "m0"
+    before = directory.stat()
+    (directory / "stray.yaml").write_bytes(b"kind: Stray\n")
+    if keep_mtime:
+        os.utime(directory, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert write_tree(out, THIRD, record)
+    assert tree(out) == THIRD
+
+
+def test_a_file_removed_from_the_spare_is_written_anew(swapped: tuple[Path, Path, Path]) -> None:
+    out, record, spare = swapped
+    (spare / "team-a" / "m1" / "manifest.yaml").unlink()
+    (spare / "team-b" / "m2" / "manifest.yaml").unlink()
+    assert write_tree(out, THIRD, record)
+    assert tree(out) == THIRD
+
+
+def test_a_record_of_the_spare_naming_a_path_out_of_it_is_refused(
+    swapped: tuple[Path, Path, Path],
+) -> None:
+    """The record is cache data: a name in it that climbs out (here through a directory
+    whose identity is forged to match) is refused before anything is deleted by it."""
+    out, record, spare = swapped
+    document = json.loads(record.read_bytes())
+    stamp = record.stat().st_mtime_ns
+
+    def identity(path: Path) -> list[int]:
+        st = path.lstat()
+        return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+    document["spare"]["dirs"]["team-a/m0/.."] = identity(spare / "team-a")
+    document["spare"]["files"]["team-a/m0/../m1/manifest.yaml"] = [1, True]
+    record.write_text(json.dumps(document))
+    os.utime(record, ns=(stamp, stamp))
+    before = tree(out)
+    with pytest.raises(OutputError, match=r"record of the spare: .*not a plain relative path"):
+        write_tree(out, THIRD, record)
+    assert tree(out) == before
+    assert (spare / "team-a" / "m1" / "manifest.yaml").exists()
+
+
+spare_edits = st.lists(
+    st.tuples(st.sampled_from(["stray", "delete", "replace", "stray-dir"]), names, contents),
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(revisions=st.lists(file_sets, min_size=3, max_size=4), edits=spare_edits)
+def test_the_tree_is_exact_whatever_was_done_to_the_spare(
+    tmp_path_factory: pytest.TempPathFactory,
+    revisions: list[dict[str, bytes]],
+    edits: list[tuple[str, str, bytes]],
+) -> None:
+    base = tmp_path_factory.mktemp("spare")
+    out, record = base / "out", base / "tree-dev.json"
+    for files in revisions[:-1]:
+        write_tree(out, files, record)
+        age(record)
+    spare = spare_path(out.resolve())
+    for action, name, content in edits:
+        path = spare / name
+        if action == "stray" and path.parent.is_dir():
+            (path.parent / "stray.txt").write_bytes(content)
+        elif action == "delete" and path.is_file():
+            path.unlink()
+        elif action == "replace" and path.is_file():
+            edit_keeping_times(path, content + b"!", replace=True)
+        elif action == "stray-dir" and spare.is_dir():
+            (spare / "stray" / name).parent.mkdir(parents=True, exist_ok=True)
+            (spare / "stray" / name).write_bytes(content)
+    write_tree(out, revisions[-1], record)
+    assert tree(out) == revisions[-1]
+    assert write_tree(out, revisions[-1], record) is False
