@@ -22,11 +22,12 @@ from compiler.core.cache import (
     SHARD_PREFIX,
     CacheUpdate,
     CacheView,
+    Entry,
     by_shard,
     format_shard,
     parse_shard,
 )
-from compiler.io.workspace import PACKAGE_DIR, write_text_atomic
+from compiler.io.workspace import PACKAGE_DIR, write_bytes_atomic, write_text_atomic
 
 CACHE_DIR = ".runwayc_cache"
 CACHE_ENV = "RUNWAYC_CACHE_DIR"
@@ -66,10 +67,10 @@ def _shards(directory: Path, env: str) -> Path:
     return _cache_file(directory, env).with_suffix("")
 
 
-def read_cache(directory: Path, env: str) -> dict[str, str]:
-    """The stored entries for `env`, as their text (decoded only when looked up); a missing,
-    unreadable or foreign shard is an empty one."""
-    entries: dict[str, str] = {}
+def read_cache(directory: Path, env: str) -> dict[str, Entry]:
+    """The stored entries for `env` (decoded only when looked up); a missing, unreadable or
+    foreign shard is an empty one."""
+    entries: dict[str, Entry] = {}
     shards = _shards(directory, env)
     try:
         names = sorted(os.listdir(shards))
@@ -80,15 +81,15 @@ def read_cache(directory: Path, env: str) -> dict[str, str]:
         if name != prefix + SHARD_SUFFIX or not SHARD_PREFIX.fullmatch(prefix):
             continue
         try:
-            text = (shards / name).read_bytes().decode("utf-8")
-        except (OSError, ValueError):
+            data = (shards / name).read_bytes()
+        except OSError:
             continue
-        entries.update(parse_shard(text, prefix))
+        entries.update(parse_shard(data, prefix))
     return entries
 
 
 def write_cache(
-    directory: Path, env: str, entries: Mapping[str, str], stored: Mapping[str, str]
+    directory: Path, env: str, entries: Mapping[str, Entry], stored: Mapping[str, Entry]
 ) -> None:
     """Store `entries` (only this compile's: the cache never outgrows the repository),
     rewriting the shards that differ from `stored`, what was read.
@@ -96,7 +97,7 @@ def write_cache(
     Best effort: a read-only checkout still compiles, it just does not get faster."""
     try:
         new, old = by_shard(entries), by_shard(stored)
-        if new == old:  # hits are the very strings read, so this is mostly identity checks
+        if new == old:  # hits are the very entries read, so this is mostly identity checks
             return
         shards = _shards(directory, env)
         shards.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,7 @@ def write_cache(
             if prefix not in new:
                 path.unlink(missing_ok=True)
             elif new[prefix] != old.get(prefix):
-                write_text_atomic(path, format_shard(new[prefix]))
+                write_bytes_atomic(path, format_shard(new[prefix]))
         if not old:  # nothing was read: a first compile, or format 3's shards to clear away
             for name in os.listdir(shards):
                 prefix, _, suffix = name.partition(".")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.core.cache import format_shard, parse_shard
+from compiler.core.cache import Entry, format_shard, parse_shard
 from tests.conftest import run_cli
 from tests.helpers import md_yaml
 
@@ -50,8 +50,8 @@ def shard_files(repo: Path) -> list[Path]:
     return sorted((repo / ".runwayc_cache" / "compile-dev").glob("*.entries"))
 
 
-def shard_entries(path: Path) -> dict[str, str]:
-    return parse_shard(path.read_text(), path.name[:2])
+def shard_entries(path: Path) -> dict[str, Entry]:
+    return parse_shard(path.read_bytes(), path.name[:2])
 
 
 def fresh(repo: Path, tmp_path: Path, *extra: str) -> tuple[dict[str, bytes], str]:
@@ -190,9 +190,8 @@ def test_damaged_entries_are_misses(fleet: Path, tmp_path: Path) -> None:
     number = 0
     for path in shard_files(fleet):
         damaged = {}
-        for key, text in shard_entries(path).items():
-            meta, _, manifests = text.partition("\n")
-            entry = json.loads(meta)
+        for key, stored in shard_entries(path).items():
+            entry = json.loads(stored.meta)
             if number % 3 == 0:  # a length that does not frame the manifest
                 entry["deployments"][0]["manifestLength"] += 1
             elif number % 3 == 1:
@@ -200,8 +199,8 @@ def test_damaged_entries_are_misses(fleet: Path, tmp_path: Path) -> None:
             else:
                 entry["deployments"][0].pop("lockKey")
             number += 1
-            damaged[key] = f"{json.dumps(entry)}\n{manifests}"
-        path.write_text(format_shard(damaged) + "no-frame-no-entry\n")
+            damaged[key] = Entry(json.dumps(entry), stored.manifests)
+        path.write_bytes(format_shard(damaged) + b"no-frame-no-entry\n")
     assert number == 6
     files, diagnostics, stderr = cached(fleet)
     assert "from cache" not in stderr
@@ -212,8 +211,8 @@ def test_truncated_shard_loses_only_its_last_entry(fleet: Path, tmp_path: Path) 
     """A shard cut short (a full disk, a killed process) loses its last entry only."""
     run_cli("compile", fleet)
     path = shard_files(fleet)[0]
-    text = path.read_text().rstrip("\n")
-    path.write_text(text[: len(text) - 40])
+    data = path.read_bytes().rstrip(b"\n")
+    path.write_bytes(data[: len(data) - 40])
     files, diagnostics, stderr = cached(fleet)
     assert "5 file(s) from cache" in stderr
     assert (files, diagnostics) == fresh(fleet, tmp_path)
@@ -223,9 +222,9 @@ def test_entries_in_the_wrong_shard_or_foreign_files_are_ignored(fleet: Path) ->
     run_cli("compile", fleet)
     first, second = shard_files(fleet)[:2]
     moved = shard_entries(second)
-    first.write_text(format_shard({**shard_entries(first), **moved}))
+    first.write_bytes(format_shard({**shard_entries(first), **moved}))
     second.unlink()
-    (second.parent / "zz.entries").write_text(format_shard(moved))
+    (second.parent / "zz.entries").write_bytes(format_shard(moved))
     _, _, stderr = cached(fleet)
     assert f"{6 - len(moved)} file(s) from cache" in stderr
 
@@ -243,17 +242,17 @@ def test_a_format_3_cache_is_a_miss_and_is_cleared_away(fleet: Path) -> None:
 def test_a_one_model_change_rewrites_only_its_shards(fleet: Path) -> None:
     """The other entries are neither re-encoded nor rewritten."""
     run_cli("compile", fleet)
-    before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in shard_files(fleet)}
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in shard_files(fleet)}
     source = fleet / "deployments" / "m3.yaml"
     source.write_text(source.read_text().replace("seed: '3'", "seed: '33'"))
     _, _, stderr = cached(fleet)
     assert "5 file(s) from cache" in stderr
-    after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in shard_files(fleet)}
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in shard_files(fleet)}
     rewritten = {
         name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
     }
     assert 1 <= len(rewritten) <= 2
-    assert sum(len(parse_shard(text, name[:2])) for name, (_, text) in after.items()) == 6
+    assert sum(len(parse_shard(data, name[:2])) for name, (_, data) in after.items()) == 6
 
 
 def test_cache_directory_from_the_environment(

@@ -1,4 +1,4 @@
-"""Cache entries are read from the user's disk: any text decodes to an outcome or to a miss,
+"""Cache entries are read from the user's disk: any entry decodes to an outcome or to a miss,
 never to an exception, and an encoded outcome decodes to itself."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.core.cache import (
+    Entry,
     LockDigests,
     decode,
     decode_lock,
@@ -56,31 +57,42 @@ json_values = st.recursive(
 @given(outcomes)
 def test_an_entry_decodes_to_its_outcome(outcome: SourceOutcome) -> None:
     entry = encode(outcome)
-    meta = json.loads(entry.partition("\n")[0])  # the first line alone is the JSON
-    lengths = [d["manifestLength"] for d in meta["deployments"]]
-    assert lengths == [len(d.manifest.decode()) for d in outcome.deployments]
-    assert decode(entry) == outcome
+    assert "\n" not in entry.meta  # one line of JSON, whatever the strings hold
+    lengths = [d["manifestLength"] for d in json.loads(entry.meta)["deployments"]]
+    assert lengths == [len(d.manifest) for d in outcome.deployments]
+    # The outcome's own bytes, not copies: a fleet's manifests are in memory once.
+    assert all(m is d.manifest for m, d in zip(entry.manifests, outcome.deployments, strict=True))
+    decoded = decode(entry)
+    assert decoded == outcome
+    assert decoded is not None
+    assert all(d.manifest is m for d, m in zip(decoded.deployments, entry.manifests, strict=True))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(), json_values.map(json.dumps)))
-def test_any_text_is_an_outcome_or_a_miss(entry: str) -> None:
-    outcome = decode(entry)
+@given(
+    st.one_of(st.text(), json_values.map(json.dumps)),
+    st.lists(st.binary(max_size=8), max_size=2).map(tuple),
+)
+def test_any_entry_is_an_outcome_or_a_miss(meta: str, manifests: tuple[bytes, ...]) -> None:
+    outcome = decode(Entry(meta, manifests))
     assert outcome is None or isinstance(outcome, SourceOutcome)
 
 
 @settings(max_examples=200, deadline=None)
-@given(outcomes, st.integers(-2, 2), st.text(alphabet="\n x{}", max_size=3))
-def test_an_entry_with_a_wrong_length_or_trailing_text_is_a_miss(
-    outcome: SourceOutcome, shift: int, tail: str
+@given(outcomes, st.integers(-2, 2), st.binary(min_size=1, max_size=3))
+def test_an_entry_with_a_wrong_length_an_extra_manifest_or_bytes_not_utf8_is_a_miss(
+    outcome: SourceOutcome, shift: int, extra: bytes
 ) -> None:
-    meta, newline, manifests = encode(outcome).partition("\n")
-    entry = json.loads(meta)
-    if entry["deployments"] and shift:
-        entry["deployments"][-1]["manifestLength"] += shift
-        assert decode(json.dumps(entry) + newline + manifests) is None
-    if tail:
-        assert decode(encode(outcome) + "\n" + tail) is None
+    entry = encode(outcome)
+    meta = json.loads(entry.meta)
+    if meta["deployments"] and shift:
+        meta["deployments"][-1]["manifestLength"] += shift
+        assert decode(Entry(json.dumps(meta), entry.manifests)) is None
+    assert decode(Entry(entry.meta, (*entry.manifests, extra))) is None
+    if entry.manifests:
+        damaged = b"\xff" + entry.manifests[-1][1:] if entry.manifests[-1] else b""
+        if damaged:
+            assert decode(Entry(entry.meta, (*entry.manifests[:-1], damaged))) is None
 
 
 keys = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
@@ -88,32 +100,36 @@ keys = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(keys, outcomes.map(encode), max_size=4))
-def test_a_shard_reads_back_its_entries(entries: dict[str, str]) -> None:
-    text = format_shard(entries)
-    assert parse_shard(text, "") == entries
+def test_a_shard_reads_back_its_entries(entries: dict[str, Entry]) -> None:
+    data = format_shard(entries)
+    assert parse_shard(data, "") == entries
     for prefix in {key[:2] for key in entries}:
-        assert parse_shard(text, prefix) == {k: e for k, e in entries.items() if k[:2] == prefix}
+        assert parse_shard(data, prefix) == {k: e for k, e in entries.items() if k[:2] == prefix}
+
+
+raw_entries = st.builds(Entry, st.text(), st.lists(st.binary(), max_size=2).map(tuple))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(keys, st.text(), max_size=3), st.integers(0, 400), st.text(max_size=30))
+@given(st.dictionaries(keys, raw_entries, max_size=3), st.integers(0, 400), st.binary(max_size=30))
 def test_a_damaged_shard_keeps_only_whole_entries(
-    entries: dict[str, str], cut: int, junk: str
+    entries: dict[str, Entry], cut: int, junk: bytes
 ) -> None:
     """A shard cut short reads as some of its entries, whole; with anything appended or
     prepended it still reads without an error (an entry that a cut and the junk after it
     happen to frame is caught by `decode`, which checks every length again)."""
-    text = format_shard(entries)
-    header, _, frames = text.partition("\n")
-    first_key, _, rest = frames.partition(" ")
-    length, _, after = rest.partition("\n")
-    misframed = (
-        f"{header}\n{first_key} {int(length or 0) + 1 + cut % 5}\n{after}" if frames else text
-    )
-    for damaged in (text[:cut], misframed):
+    data = format_shard(entries)
+    header, _, frames = data.partition(b"\n")
+    head, _, after = frames.partition(b"\n")
+    misframed = data
+    if frames:  # the first entry's JSON line said to be longer than it is
+        key, first, *others = head.split(b" ")
+        grown = str(int(first) + 1 + cut % 5).encode()
+        misframed = b"\n".join([header, b" ".join([key, grown, *others]), after])
+    for damaged in (data[:cut], misframed):
         found = parse_shard(damaged, "")
         assert all(entries.get(key) == entry for key, entry in found.items())
-    for damaged in (text[:cut] + junk, junk + text):
+    for damaged in (data[:cut] + junk, junk + data):
         assert parse_shard(damaged, "").keys() <= entries.keys()
 
 

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.core.cache import CacheView
+from compiler.core.cache import CacheView, Entry
 from compiler.core.pipeline import (
     CompileInputs,
     CompileOptions,
@@ -88,7 +88,7 @@ def same(a: CompileResult, b: CompileResult) -> None:
 @given(st.lists(edits, min_size=1, max_size=6))
 def test_cached_compiles_equal_uncached_compiles(session: list[tuple]) -> None:
     inputs = base()
-    entries: Mapping[str, str] = {}
+    entries: Mapping[str, Entry] = {}
     for edit in session:
         inputs = apply(inputs, edit)
         env = "dev" if inputs.overlay is None else Path(inputs.overlay.path).stem
@@ -100,8 +100,8 @@ def test_cached_compiles_equal_uncached_compiles(session: list[tuple]) -> None:
         entries = with_cache.cache.entries
 
 
-def test_hits_are_passed_through_as_the_very_strings_read() -> None:
-    """The store leaves a shard alone when its entries are the strings it read: a hit must
+def test_hits_are_passed_through_as_the_very_entries_read() -> None:
+    """The store leaves a shard alone when its entries are the ones it read: a hit must
     come back as the same object, not an equal copy."""
     inputs = base()
     options = CompileOptions(env="dev")
