@@ -16,6 +16,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from compiler.core.errors import PublishError
 
@@ -106,7 +107,10 @@ class Git:
             "utf-8", "replace"
         )
 
-    def run_bytes(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> bytes:
+    def run_bytes(
+        self, *args: str, check: bool = True, input_bytes: bytes | BinaryIO | None = None
+    ) -> bytes:
+        """Run with `input_bytes` (bytes, or a file read from where it stands) on stdin."""
         done = self._run(args, input_bytes)
         if check and done.returncode != 0:
             stderr = redact(done.stderr.decode("utf-8", "replace").strip())
@@ -127,16 +131,27 @@ class Git:
         )
 
     def _run(
-        self, args: tuple[str, ...], input_bytes: bytes | None
+        self, args: tuple[str, ...], input_bytes: bytes | BinaryIO | None
     ) -> subprocess.CompletedProcess[bytes]:
         executable = shutil.which("git")
         if executable is None:
             raise PublishError("git is not installed (it is needed for diff and publish)")
-        # A fixed argument list, no shell: nothing in `args` is interpreted by anything but git.
+        if input_bytes is None or isinstance(input_bytes, bytes):
+            # A fixed argument list, no shell: nothing in `args` is interpreted but by git.
+            return subprocess.run(  # noqa: S603
+                [executable, *args],
+                cwd=self.cwd,
+                input=input_bytes,
+                capture_output=True,
+                env=_environment(),
+                check=False,
+            )
+        # A file is git's stdin as it is: a 10,000-model fast-import stream is not held in
+        # memory a second time to be written to a pipe.
         return subprocess.run(  # noqa: S603
             [executable, *args],
             cwd=self.cwd,
-            input=input_bytes,
+            stdin=input_bytes,
             capture_output=True,
             env=_environment(),
             check=False,

@@ -17,13 +17,13 @@ does not compile is reported with its diagnostics, never as an empty tree.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from compiler.core.diagnostics import Diagnostic, Location, error, has_errors
 from compiler.core.errors import FlagError, PublishError, PublishRefused
@@ -499,10 +499,15 @@ def hydrated_files(
 ) -> dict[str, bytes | str]:
     """The files to commit: compiled `files`, with each app's hydrator.metadata naming the
     source commit only where the app's other files changed; an unchanged app keeps its old
-    metadata (by blob id), so a commit is made only when manifests change."""
-    result: dict[str, bytes | str] = dict(files)
+    metadata (by blob id), so a commit is made only when manifests change. A file the target
+    already holds with the same bytes is given by its blob id too, so a one-model change to a
+    10,000-model tree hands git a few files, not 30,000 (about 90 MB)."""
+    result: dict[str, bytes | str] = {}
     apps: dict[str, list[str]] = {}
-    for name in files:
+    for name, content in files.items():
+        # `previous` holds the compiled bytes object itself where the blob ids matched
+        # (`committed_files`), so this is mostly an identity check.
+        result[name] = blob_id(content) if previous.get(name) == content else content
         directory, _, base = name.rpartition("/")
         if directory and base != hydrate.METADATA:
             apps.setdefault(directory, []).append(name)
@@ -542,12 +547,40 @@ def _build_commit(
     files: Mapping[str, bytes | str],
     message: str,
 ) -> str:
-    """A commit on `parent` whose `target.path` holds exactly `files`, via git fast-import."""
-    name, email = _identity(git)
-    stream = io.BytesIO()
+    """A commit on `parent` whose `target.path` holds exactly `files`, via git fast-import.
+    The stream goes through a temporary file, which git reads as its stdin: a first
+    publication of a large fleet is as large as the tree."""
+    with tempfile.TemporaryFile() as stream:
+        _fast_import_stream(stream, ref, target, parent, files, message, _identity(git))
+        stream.seek(0)
+        # --force: the private ref is scratch space; a crashed earlier run may have left it
+        # anywhere.
+        git.run_bytes(
+            "fast-import",
+            "--quiet",
+            "--force",
+            "--done",
+            "--date-format=now",
+            input_bytes=stream,
+        )
+    return git.run("rev-parse", f"{ref}^{{commit}}").strip()
+
+
+def _fast_import_stream(
+    stream: BinaryIO,
+    ref: str,
+    target: Target,
+    parent: str | None,
+    files: Mapping[str, bytes | str],
+    message: str,
+    committer: tuple[str, str],
+) -> None:
+    name, email = committer
 
     def data(content: bytes) -> None:
-        stream.write(b"data %d\n" % len(content) + content + b"\n")
+        stream.write(b"data %d\n" % len(content))
+        stream.write(content)
+        stream.write(b"\n")
 
     stream.write(f"commit {ref}\n".encode())
     stream.write(f"committer {name} <{email}> now\n".encode())
@@ -567,16 +600,6 @@ def _build_commit(
             stream.write(f'M 100644 inline "{quoted}"\n'.encode())
             data(content)
     stream.write(b"done\n")
-    # --force: the private ref is scratch space; a crashed earlier run may have left it anywhere.
-    git.run_bytes(
-        "fast-import",
-        "--quiet",
-        "--force",
-        "--done",
-        "--date-format=now",
-        input_bytes=stream.getvalue(),
-    )
-    return git.run("rev-parse", f"{ref}^{{commit}}").strip()
 
 
 def _unit_moves_refused(target: Target, moved: Sequence[str]) -> PublishRefused:

@@ -97,6 +97,34 @@ def test_publish_creates_the_branch_then_commits_only_changes(remote, clone):
     assert head.encode() in files["team-b/llama-8b/hydrator.metadata"]
 
 
+def test_a_one_model_change_hands_git_only_the_changed_files(remote, clone, monkeypatch):
+    """Every file the branch already holds with the same bytes goes to fast-import by its
+    blob id; only the changed model's files are written into the stream."""
+    from compiler.io import publish as publishing
+
+    inline: list[list[str]] = []
+    original = publishing._fast_import_stream
+
+    def spy(stream, ref, target, parent, files, message, committer):
+        inline.append(sorted(name for name, content in files.items() if isinstance(content, bytes)))
+        original(stream, ref, target, parent, files, message, committer)
+
+    monkeypatch.setattr(publishing, "_fast_import_stream", spy)
+    source = clone("a")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0
+    everything = expected_tree(source, "prod")
+    assert inline[-1] == sorted(everything)  # the first publication: every file, inline
+    set_memory(source, "0.8")
+    commit_all(source, "phi4: less memory")
+    assert run_cli("publish", source, "--env", "prod").exit_code == 0
+    assert inline[-1] == ["team-a/phi4/hydrator.metadata", "team-a/phi4/manifest.yaml"]
+    files = branch_files(remote, "environments/prod")
+    rendered = expected_tree(source, "prod")
+    assert {k: v for k, v in files.items() if not k.endswith("hydrator.metadata")} == {
+        k: v for k, v in rendered.items() if not k.endswith("hydrator.metadata")
+    }
+
+
 def test_publish_to_a_path_keeps_the_rest_of_the_branch(remote, clone):
     source = clone("a")
     result = run_cli("publish", source, "--env", "staging", "--path", "deploy/staging")
