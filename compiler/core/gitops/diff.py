@@ -15,7 +15,7 @@ its diagnostics, in every format, and never stands in as an empty tree (which wo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,8 +64,19 @@ class Change:
     kind: str  # added | removed | changed | renamed
     app: str
     label: str
-    diff: str
+    # The two sides' canonical YAML ("" for a side without the object) and their labels in
+    # the unified diff. The diff is made when it is shown: publish only counts changes, and
+    # the first publication of a 10,000-model fleet adds 30,000 objects, whose diffs would
+    # be another copy of the whole tree.
+    before: str
+    after: str
+    old_label: str
+    new_label: str
     similarity: float | None = None
+
+    @property
+    def diff(self) -> str:
+        return _unified(self.before, self.after, self.old_label, self.new_label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +246,9 @@ def diff_objects(
     for identity in sorted(old.keys() & new.keys()):
         if old[identity].text != new[identity].text:
             item = new[identity]
-            diff = _unified(old[identity].text, item.text, f"a/{item.label}", f"b/{item.label}")
-            changes.append(Change("changed", item.app, item.label, diff))
+            texts = (old[identity].text, item.text)
+            labels = (f"a/{item.label}", f"b/{item.label}")
+            changes.append(Change("changed", item.app, item.label, *texts, *labels))
     removed = [old[i] for i in sorted(old.keys() - new.keys())]
     added = [new[i] for i in sorted(new.keys() - old.keys())]
     renames = _pair_renames(removed, added)
@@ -244,16 +256,16 @@ def diff_objects(
     paired_new = {id(b) for _, b, _ in renames}
     for before, after, ratio in renames:
         label = f"{before.label} -> {after.label}"
-        diff = _unified(before.text, after.text, f"a/{before.label}", f"b/{after.label}")
-        changes.append(Change("renamed", after.app, label, diff, ratio))
+        labels = (f"a/{before.label}", f"b/{after.label}")
+        changes.append(Change("renamed", after.app, label, before.text, after.text, *labels, ratio))
     for item in added:
         if id(item) not in paired_new:
-            diff = _unified("", item.text, "/dev/null", f"b/{item.label}")
-            changes.append(Change("added", item.app, item.label, diff))
+            labels = ("/dev/null", f"b/{item.label}")
+            changes.append(Change("added", item.app, item.label, "", item.text, *labels))
     for item in removed:
         if id(item) not in paired_old:
-            diff = _unified(item.text, "", f"a/{item.label}", "/dev/null")
-            changes.append(Change("removed", item.app, item.label, diff))
+            labels = (f"a/{item.label}", "/dev/null")
+            changes.append(Change("removed", item.app, item.label, item.text, "", *labels))
     order = {"renamed": 0, "added": 1, "changed": 2, "removed": 3}
     changes.sort(key=lambda c: (c.app, order[c.kind], c.label))
     return TreeDiff(env, tuple(changes))
@@ -376,18 +388,10 @@ def format_markdown(
         head += ">\n".join(shown)
     if not changed and not broken:
         return head
-    body: list[str] = [_broken_section(side) for side in broken]
-    for tree in (t for t in changed if t.changes):
-        body.append(f"\n#### {tree.env}\n")
-        for app, changes in _by_app(tree.changes).items():
-            text = "".join(f"# {_heading(c)}\n{c.diff}" for c in changes)
-            fence = _fence(text)
-            body.append(
-                f"\n<details><summary><code>{_escape(app)}</code>: {_app_summary(changes)}"
-                f"</summary>\n\n{fence}diff\n{text}{fence}\n\n</details>\n"
-            )
     result = head
-    for block in body:
+    # Blocks are made as they are added: past the limit no diff is computed (a first
+    # publication's diff is the whole tree).
+    for block in _markdown_blocks(changed, broken):
         if len(result) + len(block) > limit:
             result += (
                 "\n(diff truncated to fit a pull-request comment; run `runwayc diff` for the "
@@ -396,6 +400,19 @@ def format_markdown(
             break
         result += block
     return result
+
+
+def _markdown_blocks(changed: Sequence[TreeDiff], broken: Sequence[BrokenSide]) -> Iterator[str]:
+    yield from (_broken_section(side) for side in broken)
+    for tree in (t for t in changed if t.changes):
+        yield f"\n#### {tree.env}\n"
+        for app, changes in _by_app(tree.changes).items():
+            text = "".join(f"# {_heading(c)}\n{c.diff}" for c in changes)
+            fence = _fence(text)
+            yield (
+                f"\n<details><summary><code>{_escape(app)}</code>: {_app_summary(changes)}"
+                f"</summary>\n\n{fence}diff\n{text}{fence}\n\n</details>\n"
+            )
 
 
 def _broken_section(side: BrokenSide) -> str:
