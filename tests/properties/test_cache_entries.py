@@ -21,7 +21,7 @@ from compiler.core.cache import (
 )
 from compiler.core.diagnostics import Diagnostic, Location, Severity
 from compiler.core.load import LoadLimits
-from compiler.core.lockfile import ImagePin, LockFile, ProviderPin
+from compiler.core.lockfile import ImagePin, LockFile, ProviderPin, RecordedVolume, UpdateRecord
 from compiler.core.outcome import CompiledDeployment, SourceOutcome
 
 text = st.text(max_size=20)
@@ -145,14 +145,40 @@ image_pins = st.builds(
     resolved_at=optional,
     unresolved_reason=optional,
 )
-provider_pins = st.builds(ProviderPin, name=text, reason=text)
+volumes = st.builds(
+    RecordedVolume,
+    name=text,
+    claim_name=text,
+    mount_path=text,
+    purpose=text,
+    read_only=st.booleans(),
+    access_mode=text,
+    storage_class_name=optional,
+    size=text,
+)
+update_records = st.builds(
+    UpdateRecord,
+    model_id=text,
+    model_source=text,
+    engine_type=optional,
+    serving_mode=text,
+    managed_volumes=st.lists(volumes, max_size=2),
+)
+provider_pins = st.builds(
+    ProviderPin,
+    name=text,
+    reason=text,
+    engine=st.none() | st.sampled_from(["vllm", "sglang"]),
+    engine_reason=optional,
+    immutable=st.none() | update_records,
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(image_pins, provider_pins))
 def test_a_pins_digest_text_is_its_json_dump(pin: ImagePin | ProviderPin) -> None:
-    """LockDigests serialises a pin's __dict__; that must stay the model's own JSON dump, or
-    cached outcomes would be checked against the wrong text."""
+    """LockDigests serialises a pin's __dict__, nested; that must stay the model's own JSON
+    dump, or cached outcomes would be checked against the wrong text."""
     expected = json.dumps(pin.model_dump(mode="json"), sort_keys=True)
     assert LockDigests(LockFile.empty())._pin_text(pin) == expected
 
