@@ -4,6 +4,7 @@ never to an exception, and an encoded outcome decodes to itself."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -145,8 +146,20 @@ image_pins = st.builds(
     resolved_at=optional,
     unresolved_reason=optional,
 )
+
+
+def _volume(**fields: Any) -> RecordedVolume:
+    return RecordedVolume(**fields)
+
+
+def _record(**fields: Any) -> UpdateRecord:
+    return UpdateRecord(**fields)
+
+
+# Through functions: once pydantic has built a model, its signature names the camelCase
+# aliases, and st.builds would add an inferred `claimName` beside the given `claim_name`.
 volumes = st.builds(
-    RecordedVolume,
+    _volume,
     name=text,
     claim_name=text,
     mount_path=text,
@@ -157,7 +170,7 @@ volumes = st.builds(
     size=text,
 )
 update_records = st.builds(
-    UpdateRecord,
+    _record,
     model_id=text,
     model_source=text,
     engine_type=optional,
