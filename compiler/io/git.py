@@ -136,22 +136,16 @@ class Git:
         executable = shutil.which("git")
         if executable is None:
             raise PublishError("git is not installed (it is needed for diff and publish)")
-        if input_bytes is None or isinstance(input_bytes, bytes):
-            # A fixed argument list, no shell: nothing in `args` is interpreted but by git.
-            return subprocess.run(  # noqa: S603
-                [executable, *args],
-                cwd=self.cwd,
-                input=input_bytes,
-                capture_output=True,
-                env=_environment(),
-                check=False,
-            )
-        # A file is git's stdin as it is: a 10,000-model fast-import stream is not held in
-        # memory a second time to be written to a pipe.
+        # Bytes are written to git's stdin; a file is its stdin as it is: a 10,000-model
+        # fast-import stream is not held in memory a second time to be written to a pipe.
+        given = input_bytes if isinstance(input_bytes, bytes) else None
+        stdin = None if input_bytes is None or isinstance(input_bytes, bytes) else input_bytes
+        # A fixed argument list, no shell: nothing in `args` is interpreted by anything but git.
         return subprocess.run(  # noqa: S603
             [executable, *args],
             cwd=self.cwd,
-            stdin=input_bytes,
+            input=given,
+            stdin=stdin,
             capture_output=True,
             env=_environment(),
             check=False,

@@ -104,7 +104,7 @@ def _identity(st: os.stat_result) -> Identity:
 
 def _seen(st: os.stat_result, known: Identity | None = None) -> Seen:
     """`st`'s mode and identity; the `known` tuple itself when it is the same identity."""
-    identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    identity = _identity(st)
     return (_MODES.setdefault(st.st_mode, st.st_mode), known if identity == known else identity)
 
 
@@ -146,24 +146,32 @@ def read_record(path: Path, target: Path) -> TreeRecord | None:
             str(name): ((int(i), int(s), int(m), int(c)), str(sha))
             for name, (i, s, m, c, sha) in document["files"].items()
         }
-        dirs = {
-            str(name): (int(i), int(s), int(m), int(c))
-            for name, (i, s, m, c) in document["dirs"].items()
-        }
+        dirs = _directory_identities(document["dirs"])
         spare = document.get("spare", {"files": {}, "dirs": {}})  # none before a replacement
         spare_files = {
             str(name): (int(inode), regular is True)
             for name, (inode, regular) in spare["files"].items()
         }
-        spare_dirs = {
-            str(name): (int(i), int(s), int(m), int(c))
-            for name, (i, s, m, c) in spare["dirs"].items()
-        }
+        spare_dirs = _directory_identities(spare["dirs"])
         if "" in spare_dirs:
             return None
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     return TreeRecord(str(target), files, dirs, stamp, spare_files, spare_dirs)
+
+
+def _directory_identities(recorded: dict[str, list[int]]) -> dict[str, Identity]:
+    return {str(name): (int(i), int(s), int(m), int(c)) for name, (i, s, m, c) in recorded.items()}
+
+
+def _children(names: Iterable[str]) -> dict[str, list[str]]:
+    """Directory -> the leaf names under it, of recorded paths (the top, "", is no child)."""
+    children: dict[str, list[str]] = {}
+    for name in names:
+        if name:
+            parent, _, leaf = name.rpartition("/")
+            children.setdefault(parent, []).append(leaf)
+    return children
 
 
 def _record(
@@ -345,10 +353,7 @@ def _scan(target: Path, record: TreeRecord | None) -> _Scan:
     children: dict[str, list[str]] = {}
     known: dict[str, Identity] = {}
     if record is not None:
-        for name in [*record.files, *record.dirs]:
-            if name:
-                parent, _, leaf = name.rpartition("/")
-                children.setdefault(parent, []).append(leaf)
+        children = _children([*record.files, *record.dirs])
         known = {name: identity for name, (identity, _) in record.files.items()}
         known.update(record.dirs)
     pending = [("", _seen(os.lstat(target), known.get("")))]
@@ -646,11 +651,7 @@ def _walk(
     (so no entry was added, removed or renamed in it since), is not listed: its entries are
     the record's. Listing 10,000 directories of a few files each was half of a one-model
     change's write; their lstats are a fifth of that."""
-    children: dict[str, list[str]] = {}
-    if record is not None:
-        for name in [*record.spare_files, *record.spare_dirs]:
-            parent, _, leaf = name.rpartition("/")
-            children.setdefault(parent, []).append(leaf)
+    children = _children([*record.spare_files, *record.spare_dirs]) if record is not None else {}
     pending = [""]
     while pending:
         relative = pending.pop()
