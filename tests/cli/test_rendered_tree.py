@@ -190,6 +190,12 @@ def test_racy_entries_are_verified_by_content(written: tuple[Path, Path], reads:
         b'{"format": 1, "target": "TARGET", "files": {"a": [1]}, "dirs": {}}',
         b'{"format": 1, "target": "TARGET", "files": {}, "dirs": {"": ["x", 1, 2, 3]}}',
         b'{"format": 99, "target": "TARGET", "files": {}, "dirs": {}}',
+        # The spare's part: a field missing, a wrong shape, the spare's top directory.
+        b'{"format": 1, "target": "TARGET", "files": {}, "dirs": {}, "spare": {"files": {}}}',
+        b'{"format": 1, "target": "TARGET", "files": {}, "dirs": {}, '
+        b'"spare": {"files": {"a": [1]}, "dirs": {}}}',
+        b'{"format": 1, "target": "TARGET", "files": {}, "dirs": {}, '
+        b'"spare": {"files": {}, "dirs": {"": [1, 2, 3, 4]}}}',
     ],
 )
 def test_damaged_or_foreign_record_is_no_record(written: tuple[Path, Path], damage: bytes) -> None:
